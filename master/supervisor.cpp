@@ -1,0 +1,262 @@
+#include "master/supervisor.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "conf/loader.h"
+#include "shm/backend_table.h"
+#include "worker/log.h"
+#include "worker/worker.h"
+
+namespace wsgate::master {
+
+namespace {
+
+constexpr int kHandledSignals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1};
+constexpr int64_t kQuickDeathMs = 1000;
+constexpr int kQuickDeathsBeforeThrottle = 5;
+
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : kHandledSignals) {
+    sigaddset(&set, s);
+  }
+  return set;
+}
+
+std::string exit_text(int status) {
+  if (WIFEXITED(status)) {
+    return "exited with code " + std::to_string(WEXITSTATUS(status));
+  }
+  if (WIFSIGNALED(status)) {
+    return std::string("was killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
+           strsignal(WTERMSIG(status)) + ")";
+  }
+  return "changed state " + std::to_string(status);
+}
+
+}  // namespace
+
+Supervisor::Supervisor(conf::Config config, const std::string& shm_name)
+    : config_(std::move(config)),
+      listeners_(config_.listen, config_.workers),
+      segment_(shm::Segment::create(shm_name, getpid())),
+      slots_(config_.workers) {
+  fill_table();
+  if (pipe2(alive_pipe_, O_CLOEXEC) != 0) {
+    throw std::runtime_error(std::string("pipe() failed: ") + strerror(errno));
+  }
+}
+
+Supervisor::~Supervisor() {
+  for (int fd : alive_pipe_) {
+    if (fd >= 0) {
+      close(fd);
+    }
+  }
+}
+
+void Supervisor::fill_table() {
+  shm::BackendTable table(*segment_.table());
+  for (const conf::Pool& pool : config_.pools) {
+    for (const conf::Backend& b : pool.backends) {
+      table.add_backend(pool.name, b.endpoint.to_string(), b.weight);
+    }
+  }
+  table.set_slot_count(config_.workers);
+  segment_.table()->header.started_ms.store(static_cast<int64_t>(time(nullptr)) * 1000);
+}
+
+int Supervisor::run() {
+  sigset_t set = handled_signals();
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  for (uint32_t s = 0; s < slots_.size(); ++s) {
+    spawn(s);
+  }
+  std::string where;
+  for (const auto& ep : config_.listen) {
+    where += (where.empty() ? "" : ", ") + ep.to_string();
+  }
+  LOG_INFO("wsgate %s started: %u workers listening on %s, shared memory /dev/shm/%s", WSGATE_VERSION,
+           config_.workers, where.c_str(), segment_.name().c_str());
+  while (!stopping_ || any_worker_alive()) {
+    timespec wait{0, 200 * 1000 * 1000};
+    int sig = sigtimedwait(&set, nullptr, &wait);
+    if (sig == SIGCHLD) {
+      reap_children();
+    } else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
+      begin_stop(sig);
+    } else if (sig == SIGHUP) {
+      handle_sighup();
+    }
+    reap_children();  // SIGCHLDs coalesce: always look
+    respawn_due();
+    if (stopping_ && shm::monotonic_ms() >= stop_deadline_ms_ && any_worker_alive()) {
+      for (const Slot& s : slots_) {
+        if (s.pid > 0) {
+          LOG_WARN("worker pid %d did not stop by the deadline; killing it", s.pid);
+          kill(s.pid, SIGKILL);
+        }
+      }
+      stop_deadline_ms_ = shm::monotonic_ms() + 1000;
+    }
+  }
+  LOG_INFO("all workers stopped; exiting");
+  return 0;
+}
+
+void Supervisor::spawn(uint32_t slot) {
+  pid_t pid = fork();
+  if (pid < 0) {
+    LOG_ERROR("fork() for worker slot %u failed (%d: %s); retrying in 1 s", slot, errno, strerror(errno));
+    slots_[slot].respawn_at_ms = shm::monotonic_ms() + 1000;
+    return;
+  }
+  if (pid == 0) {
+    become_worker(slot);
+  }
+  slots_[slot].pid = pid;
+  slots_[slot].spawned_ms = shm::monotonic_ms();
+  slots_[slot].respawn_at_ms = 0;
+}
+
+void Supervisor::become_worker(uint32_t slot) {
+  log::set_process_label("worker " + std::to_string(slot));
+  char name[16];
+  snprintf(name, sizeof name, "wsgate-w%u", slot);
+  prctl(PR_SET_NAME, name);
+  // Belt and braces with the pipe below: a worker never outlives its master.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() == 1) {
+    _exit(worker::kExitOk);  // the master died between fork() and prctl()
+  }
+  sigset_t set = handled_signals();
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  close(alive_pipe_[1]);
+  for (uint32_t other = 0; other < listeners_.slots(); ++other) {
+    if (other != slot) {
+      for (int fd : listeners_.for_slot(other)) {
+        close(fd);
+      }
+    }
+  }
+  worker::WorkerArgs args;
+  args.config = &config_;
+  args.table = segment_.table();
+  args.slot = slot;
+  args.generation = generation_;
+  args.listen_fds = listeners_.for_slot(slot);
+  args.master_alive_fd = alive_pipe_[0];
+  int code = worker::run_worker(args);
+  // _exit: the parent's objects copied into this process (the segment, the
+  // sockets) belong to the master; they must not be torn down here.
+  _exit(code);
+}
+
+void Supervisor::reap_children() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) {
+      return;
+    }
+    for (uint32_t s = 0; s < slots_.size(); ++s) {
+      if (slots_[s].pid == pid) {
+        on_worker_exit(s, status);
+      }
+    }
+  }
+}
+
+void Supervisor::on_worker_exit(uint32_t slot, int status) {
+  Slot& s = slots_[slot];
+  pid_t pid = s.pid;
+  s.pid = 0;
+  // Its sessions died with it: take them out of the load so routing stays exact.
+  shm::BackendTable table(*segment_.table());
+  table.clear_slot(slot);
+  if (stopping_) {
+    LOG_INFO("worker %u (pid %d) %s", slot, pid, exit_text(status).c_str());
+    return;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal) {
+    s.fatal = true;
+    LOG_ERROR("worker %u (pid %d) hit a fatal error; not respawning it (see its log above)", slot, pid);
+    bool all_fatal = true;
+    for (const Slot& o : slots_) {
+      all_fatal = all_fatal && o.fatal;
+    }
+    if (all_fatal) {
+      begin_stop(SIGTERM);
+    }
+    return;
+  }
+  int64_t now = shm::monotonic_ms();
+  s.quick_deaths = now - s.spawned_ms < kQuickDeathMs ? s.quick_deaths + 1 : 0;
+  table.note_respawn(slot);
+  if (s.quick_deaths >= kQuickDeathsBeforeThrottle) {
+    LOG_ERROR("worker %u (pid %d) %s, %d times in a row right after start; respawning in 1 s", slot, pid,
+              exit_text(status).c_str(), s.quick_deaths);
+    s.respawn_at_ms = now + 1000;
+    return;
+  }
+  LOG_WARN("worker %u (pid %d) %s; respawning it into the same slot", slot, pid, exit_text(status).c_str());
+  spawn(slot);
+}
+
+void Supervisor::respawn_due() {
+  int64_t now = shm::monotonic_ms();
+  for (uint32_t s = 0; s < slots_.size(); ++s) {
+    if (!stopping_ && slots_[s].pid == 0 && slots_[s].respawn_at_ms != 0 && now >= slots_[s].respawn_at_ms) {
+      spawn(s);
+    }
+  }
+}
+
+void Supervisor::begin_stop(int signum) {
+  if (stopping_) {
+    return;
+  }
+  stopping_ = true;
+  // Workers close every session with 1001 within close_timeout; give them a margin.
+  stop_deadline_ms_ = shm::monotonic_ms() + config_.limits.close_timeout.count() + 2000;
+  LOG_INFO("%s received: stopping the workers", strsignal(signum));
+  for (const Slot& s : slots_) {
+    if (s.pid > 0) {
+      kill(s.pid, SIGTERM);
+    }
+  }
+}
+
+bool Supervisor::any_worker_alive() const {
+  for (const Slot& s : slots_) {
+    if (s.pid > 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Supervisor::handle_sighup() {
+  // Reload is not in this version; say so rather than pretend. The file is
+  // still checked so the operator learns now whether the next start works.
+  try {
+    conf::load_config(config_.file);
+    LOG_WARN("SIGHUP: %s is valid, but this version does not reload; restart wsgate to apply it",
+             config_.file.c_str());
+  } catch (const conf::ConfigError& e) {
+    LOG_ERROR("SIGHUP: %s; the running configuration is unchanged", e.what());
+  }
+}
+
+}  // namespace wsgate::master

@@ -1,0 +1,59 @@
+// The master's life: own the listening sockets and the shared table, fork
+// one worker per slot, refill a slot whose worker died, and stop them all on
+// SIGTERM/SIGINT. It runs no event loop (children must not inherit one) and
+// does no network I/O: it waits for signals with sigtimedwait().
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+#include "master/listeners.h"
+#include "shm/segment.h"
+
+namespace wsgate::master {
+
+class Supervisor {
+ public:
+  // Binds the sockets and creates the segment; throws std::runtime_error
+  // (or shm::SegmentError) with a message fit for the operator.
+  Supervisor(conf::Config config, const std::string& shm_name);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  int run();
+
+ private:
+  struct Slot {
+    pid_t pid = 0;
+    int64_t spawned_ms = 0;
+    int quick_deaths = 0;     // consecutive deaths within a second of spawning
+    int64_t respawn_at_ms = 0;  // throttled respawn pending when nonzero
+    bool fatal = false;       // exited with kExitFatal: respawning would fail again
+  };
+
+  void fill_table();
+  void spawn(uint32_t slot);
+  [[noreturn]] void become_worker(uint32_t slot);
+  void reap_children();
+  void on_worker_exit(uint32_t slot, int status);
+  void respawn_due();
+  void begin_stop(int signum);
+  bool any_worker_alive() const;
+  void handle_sighup();
+
+  conf::Config config_;
+  ListenSockets listeners_;
+  shm::Segment segment_;
+  int alive_pipe_[2] = {-1, -1};
+  std::vector<Slot> slots_;
+  uint32_t generation_ = 1;
+  bool stopping_ = false;
+  int64_t stop_deadline_ms_ = 0;
+};
+
+}  // namespace wsgate::master

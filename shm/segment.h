@@ -1,0 +1,54 @@
+// The named shared-memory segment that holds one instance's Table.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "shm/layout.h"
+
+namespace wsgate::shm {
+
+class SegmentError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// "/wsgate-<16 hex digits>": a hash of the config file's real path, so
+// `wsgate status -c FILE` finds the instance started with the same FILE.
+std::string segment_name_for(const std::string& config_realpath);
+
+// RAII owner of the mapping. The creator also owns the name and unlinks it on
+// destruction; attachers only unmap. A mapping made before fork() stays valid
+// in the children (it is MAP_SHARED), so workers use the master's.
+class Segment {
+ public:
+  // Creates a fresh, zeroed Table under `name`, stamped with `master_pid`.
+  // A leftover segment whose master is dead (or that is not a wsgate segment
+  // of any version) is replaced; one whose master still runs is refused.
+  static Segment create(const std::string& name, int master_pid);
+
+  // Maps an existing segment read-only; refuses a foreign magic, another
+  // layout version or a short size with a message that says which.
+  static Segment attach_read_only(const std::string& name);
+
+  Segment(Segment&&) noexcept;
+  Segment& operator=(Segment&&) noexcept;
+  ~Segment();
+
+  Table* table() { return table_; }
+  const Table* table() const { return table_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  struct Mapping;
+  Segment(std::string name, std::unique_ptr<Mapping> mapping, bool owner);
+
+  std::string name_;
+  std::unique_ptr<Mapping> mapping_;
+  Table* table_ = nullptr;
+  bool owner_ = false;
+  int owner_pid_ = 0;
+};
+
+}  // namespace wsgate::shm

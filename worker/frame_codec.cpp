@@ -1,0 +1,107 @@
+#include "worker/frame_codec.h"
+
+#include <cassert>
+#include <cstring>
+#include <new>
+
+#include "worker/random_bytes.h"
+#include "worker/tcp_conn.h"
+
+namespace wsgate::worker {
+
+FrameCodec::FrameCodec(TcpConn& out, bool mask_output) : out_(out), mask_output_(mask_output) {}
+
+FrameCodec::~FrameCodec() = default;
+
+wslay_frame_context_ptr FrameCodec::context() {
+  if (!ctx_) {
+    wslay_frame_callbacks cb{&FrameCodec::on_wslay_send, &FrameCodec::on_wslay_recv, &FrameCodec::on_wslay_genmask};
+    wslay_frame_context_ptr raw = nullptr;
+    if (wslay_frame_context_init(&raw, &cb, this) != 0) {
+      throw std::bad_alloc();
+    }
+    ctx_.reset(raw);
+  }
+  return ctx_.get();
+}
+
+ssize_t FrameCodec::on_wslay_send(const uint8_t* data, size_t len, int, void* user) {
+  // The output queue takes everything; the session bounds it by pausing the
+  // reader that feeds it (backpressure), not by refusing bytes mid-frame.
+  static_cast<FrameCodec*>(user)->out_.append(data, len);
+  return static_cast<ssize_t>(len);
+}
+
+ssize_t FrameCodec::on_wslay_recv(uint8_t* buf, size_t len, int, void* user) {
+  auto* self = static_cast<FrameCodec*>(user);
+  if (self->in_left_ == 0) {
+    return 0;  // wslay turns this into WSLAY_ERR_WANT_READ
+  }
+  size_t n = len < self->in_left_ ? len : self->in_left_;
+  std::memcpy(buf, self->in_, n);
+  self->in_ += n;
+  self->in_left_ -= n;
+  return static_cast<ssize_t>(n);
+}
+
+int FrameCodec::on_wslay_genmask(uint8_t* buf, size_t len, void*) {
+  fill_random(buf, len);
+  return 0;
+}
+
+void FrameCodec::feed(const uint8_t* data, size_t n) {
+  assert(in_left_ == 0 && "previous input not consumed");
+  in_ = data;
+  in_left_ = n;
+}
+
+FrameCodec::Next FrameCodec::next(FrameChunk& out) {
+  wslay_frame_iocb iocb{};
+  ssize_t r = wslay_frame_recv(context(), &iocb);
+  if (r == WSLAY_ERR_WANT_READ) {
+    return Next::need_more;
+  }
+  if (r < 0) {
+    return Next::protocol_error;
+  }
+  out.head = FrameHead{iocb.fin != 0, iocb.rsv, iocb.opcode, iocb.payload_length, iocb.mask != 0};
+  out.data = iocb.data;
+  out.size = iocb.data_length;
+  out.starts_frame = !in_frame_;
+  if (!in_frame_) {
+    in_frame_ = true;
+    in_frame_seen_ = 0;
+  }
+  in_frame_seen_ += iocb.data_length;
+  out.ends_frame = in_frame_seen_ == iocb.payload_length;
+  if (out.ends_frame) {
+    in_frame_ = false;
+  }
+  return Next::chunk;
+}
+
+void FrameCodec::send(const FrameHead& head, const uint8_t* data, size_t size) {
+  if (out_left_ == 0) {
+    out_left_ = head.length;
+  }
+  assert(size <= out_left_);
+  wslay_frame_iocb iocb{};
+  iocb.fin = head.fin ? 1 : 0;
+  iocb.rsv = head.rsv;
+  iocb.opcode = head.opcode;
+  iocb.payload_length = head.length;
+  iocb.mask = mask_output_ ? 1 : 0;
+  iocb.data = data;
+  iocb.data_length = size;
+  [[maybe_unused]] ssize_t r = wslay_frame_send(context(), &iocb);
+  // The send callback never refuses bytes, so wslay finishes each call.
+  assert(r == static_cast<ssize_t>(size));
+  out_left_ -= size;
+}
+
+void FrameCodec::send_control(uint8_t opcode, const uint8_t* data, size_t size) {
+  assert(!output_mid_frame() && size <= 125);
+  send(FrameHead{true, 0, opcode, size, mask_output_}, data, size);
+}
+
+}  // namespace wsgate::worker

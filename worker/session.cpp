@@ -1,0 +1,661 @@
+#include "worker/session.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "worker/log.h"
+#include "worker/routing.h"
+#include "worker/ws_key.h"
+
+namespace wsgate::worker {
+
+namespace {
+// Output beyond this stops reading the peer that feeds it until it drains;
+// with one 64 KiB read in progress, a direction never holds much more.
+constexpr size_t kHighWater = 256 * 1024;
+// How long a refused client may keep sending before its socket is closed,
+// so the error response is not destroyed by a reset (nginx's lingering close).
+constexpr conf::Duration kLinger = std::chrono::seconds(2);
+
+int64_t ms(conf::Duration d) { return d.count(); }
+}  // namespace
+
+// A connect request outlives an abandoned attempt: libuv still calls back
+// (UV_ECANCELED) after the handle closes, so it points back only while wanted.
+struct ConnectReq {
+  uv_connect_t req{};
+  Session* owner = nullptr;
+};
+
+struct Session::Handshake {
+  explicit Handshake(uint64_t max_header) : reader(max_header) {}
+  std::string received;  // the request, then the client's early frames (H9)
+  RequestReader reader;
+  size_t header_size = 0;
+  std::string client_ip;
+  std::vector<bool> tried;  // per pool backend: already dialed for this client
+  uint32_t attempts = 0;
+  ConnectReq* connect = nullptr;
+  std::string key;  // the Sec-WebSocket-Key sent to the backend
+  std::string upstream_received;
+  std::unique_ptr<ResponseReader> response;
+  std::string last_5xx;  // a backend's 5xx, passed on if no other backend does better
+  std::vector<std::unique_ptr<Side>> abandoned;  // failed attempts' sides, freed with the session
+};
+
+Session::Side::Side(Session& s, bool backend, const RuleLimits& limits)
+    : conn(std::make_unique<TcpConn>(s.ctx_.loop, s.ctx_.buffers, s.ctx_.read_buffer(), s)),
+      rules(limits),
+      is_backend(backend) {}
+
+Session::Session(WorkerContext& ctx, SessionHost& host) : ctx_(ctx), host_(host) {
+  if (uv_timer_init(ctx_.loop, timer_.get()) == 0) {
+    timer_.initialized();
+    timer_.get()->data = this;
+  }
+}
+
+Session::~Session() {
+  release_backend();
+  if (hs_ && hs_->connect != nullptr) {
+    hs_->connect->owner = nullptr;
+  }
+  if (connection_counted_) {
+    ctx_.table.add_connection(ctx_.slot, -1);
+  }
+}
+
+// ---------------------------------------------------------------- accept
+
+bool Session::accept(uv_stream_t* server) {
+  client_ = std::make_unique<Side>(*this, false, RuleLimits{});
+  if (!timer_.is_initialized() || client_->conn->init() != 0 || uv_accept(server, client_->conn->stream()) != 0) {
+    return false;
+  }
+  uv_tcp_nodelay(client_->conn->tcp(), 1);
+  ctx_.table.add_connection(ctx_.slot, 1);
+  connection_counted_ = true;
+  hs_ = std::make_unique<Handshake>(ctx_.config->limits.max_header);
+  hs_->client_ip = client_->conn->peer_name(false);
+  arm_timer(ctx_.config->limits.handshake_timeout, [](Session& s) {
+    s.answer(HttpError{408, "the request was not complete within handshake_timeout", {}});
+  });
+  int r = client_->conn->start_reading();
+  if (r != 0) {
+    LOG_WARN("read_start() failed (%s) on a new client connection", log::uv_error_text(r).c_str());
+    retire();
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- connection events
+
+Session::Side& Session::side_of(TcpConn& c) {
+  return client_ && client_->conn.get() == &c ? *client_ : *backend_;
+}
+
+void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
+  Side& s = side_of(c);
+  switch (stage_) {
+    case Stage::request:
+      on_request_bytes(data, n);
+      break;
+    case Stage::upstream:
+      if (s.is_backend) {
+        on_upstream_bytes(data, n);
+      }
+      break;
+    case Stage::relaying:
+    case Stage::closing:
+      pump(s, data, n);
+      break;
+    default:
+      break;  // answering: a refused client's further bytes are not processed (H5)
+  }
+}
+
+void Session::on_conn_eof(TcpConn& c) {
+  Side& s = side_of(c);
+  switch (stage_) {
+    case Stage::upstream:
+      if (s.is_backend) {
+        on_upstream_eof();
+      }
+      break;
+    case Stage::relaying:
+    case Stage::closing:
+      side_gone(s, s.is_backend ? close_code::internal_error : close_code::going_away);
+      break;
+    case Stage::dialing:
+      break;  // the client left; noticed again when relaying starts
+    default:
+      retire();  // a client that leaves before or after its error answer
+  }
+}
+
+void Session::on_conn_error(TcpConn& c, int uv_status, const char* while_doing) {
+  Side& s = side_of(c);
+  if (uv_status != UV_ECONNRESET && uv_status != UV_EPIPE) {
+    LOG_WARN("%s %s failed (%s), client %s", while_doing, s.is_backend ? "backend" : "client",
+             log::uv_error_text(uv_status).c_str(), client_ ? client_->conn->peer_name(true).c_str() : "?");
+  }
+  if (s.is_backend && stage_ == Stage::upstream) {
+    attempt_failed(std::string(while_doing) + " failed (" + log::uv_error_text(uv_status) + ")");
+  } else {
+    on_conn_eof(c);
+  }
+}
+
+void Session::on_conn_drained(TcpConn& c) {
+  if (stage_ != Stage::relaying && stage_ != Stage::closing) {
+    return;
+  }
+  if (finishing_) {
+    retire_if_flushed();
+    return;
+  }
+  Side& feeder = other(side_of(c));
+  if (feeder.paused && !feeder.gone) {
+    feeder.paused = false;
+    feeder.conn->start_reading();
+  }
+}
+
+// ---------------------------------------------------------------- client handshake
+
+void Session::on_request_bytes(const uint8_t* data, size_t n) {
+  hs_->received.append(reinterpret_cast<const char*>(data), n);
+  switch (hs_->reader.parse(hs_->received)) {
+    case RequestReader::Status::need_more:
+      return;
+    case RequestReader::Status::error:
+      answer(hs_->reader.error());
+      return;
+    case RequestReader::Status::done:
+      // Frames sent right behind the request wait in the kernel's buffer,
+      // bounded by it, until a backend has accepted (H9).
+      client_->conn->stop_reading();
+      hs_->header_size = hs_->reader.header_size();
+      on_request(hs_->reader.request());
+      return;
+  }
+}
+
+const conf::Route* Session::find_route(const std::string& path) const {
+  const conf::Route* best = nullptr;
+  for (const conf::Route& r : ctx_.config->routes) {
+    if (path.compare(0, r.path.size(), r.path) == 0 && (best == nullptr || r.path.size() > best->path.size())) {
+      best = &r;
+    }
+  }
+  return best;
+}
+
+void Session::on_request(const ClientRequest& req) {
+  route_ = find_route(req.path);
+  if (route_ == nullptr) {
+    answer(HttpError{404, "no route for " + req.path, {}});
+    return;
+  }
+  if (!origin_allowed(route_->origins, req.origin)) {
+    answer(HttpError{403, "origin " + req.origin + " is not allowed on " + route_->path, {}});
+    return;
+  }
+  if (ctx_.table.slot(ctx_.slot).connections.load(std::memory_order_relaxed) > ctx_.config->limits.max_connections) {
+    answer(HttpError{503, "too many connections (max_connections)", {{"Retry-After", "1"}}});
+    return;
+  }
+  pool_ = &ctx_.config->pools[route_->pool_index];
+  pool_rt_ = &ctx_.pools[route_->pool_index];
+  hs_->tried.assign(pool_->backends.size(), false);
+  try_next_backend();
+}
+
+// ---------------------------------------------------------------- backend choice and dial
+
+std::optional<size_t> Session::pick_backend() {
+  int64_t now = shm::monotonic_ms();
+  std::vector<Candidate> c(pool_rt_->backend_ids.size());
+  for (size_t i = 0; i < c.size(); ++i) {
+    uint32_t id = pool_rt_->backend_ids[i];
+    c[i] = Candidate{ctx_.table.sessions(id), pool_->backends[i].weight,
+                     !hs_->tried[i] && ctx_.table.available(id, now)};
+  }
+  return pool_->balance == conf::Balance::round_robin ? pick_round_robin(c, pool_rt_->rr_scores)
+                                                      : pick_least_conn(c, pool_rt_->cursor);
+}
+
+void Session::try_next_backend() {
+  std::optional<size_t> pick;
+  if (hs_->attempts <= pool_->retries) {
+    pick = pick_backend();
+  }
+  if (!pick) {
+    if (hs_->attempts > 0 && !hs_->last_5xx.empty()) {
+      answer_raw(hs_->last_5xx, 502);
+    } else if (hs_->attempts > 0) {
+      answer(HttpError{502, "no backend of pool " + pool_->name + " accepted the upgrade (" +
+                                std::to_string(hs_->attempts) + " tried)", {}});
+    } else {
+      int64_t now = shm::monotonic_ms(), soonest = 0;
+      for (uint32_t id : pool_rt_->backend_ids) {
+        int64_t d = ctx_.table.down_for_ms(id, now);
+        soonest = soonest == 0 ? d : std::min(soonest, d);
+      }
+      std::string retry = std::to_string(std::max<int64_t>(1, (soonest + 999) / 1000));
+      answer(HttpError{503, "no healthy backend in pool " + pool_->name, {{"Retry-After", retry}}});
+    }
+    return;
+  }
+  hs_->tried[*pick] = true;
+  ++hs_->attempts;
+  counted_ = *pick;  // counted from now: sessions still dialing steer others away
+  ctx_.table.add_session(ctx_.slot, pool_rt_->backend_ids[*pick], 1);
+  dial(*pick);
+}
+
+void Session::dial(size_t i) {
+  stage_ = Stage::dialing;
+  backend_ = std::make_unique<Side>(*this, true, RuleLimits{});
+  int r = backend_->conn->init();
+  if (r == 0) {
+    auto req = std::make_unique<ConnectReq>();
+    req->owner = this;
+    r = uv_tcp_connect(&req->req, backend_->conn->tcp(),
+                       reinterpret_cast<const sockaddr*>(&pool_rt_->addresses[i]), &Session::on_connected);
+    if (r == 0) {
+      hs_->connect = req.release();  // libuv owns it until on_connected
+    }
+  }
+  if (r != 0) {
+    attempt_failed("connect() failed (" + log::uv_error_text(r) + ")");
+    return;
+  }
+  arm_timer(pool_->connect_timeout, [](Session& s) {
+    s.attempt_failed("connect() timed out after " + std::to_string(ms(s.pool_->connect_timeout)) + " ms");
+  });
+}
+
+void Session::on_connected(uv_connect_t* raw, int status) {
+  std::unique_ptr<ConnectReq> req(reinterpret_cast<ConnectReq*>(raw));
+  Session* self = req->owner;
+  if (self == nullptr) {
+    return;  // that attempt was abandoned (timeout, shutdown) and its socket closed
+  }
+  self->hs_->connect = nullptr;
+  self->on_dial_done(status);
+}
+
+void Session::on_dial_done(int status) {
+  if (status != 0) {
+    attempt_failed("connect() failed (" + log::uv_error_text(status) + ")");
+    return;
+  }
+  uv_tcp_nodelay(backend_->conn->tcp(), 1);
+  stage_ = Stage::upstream;
+  hs_->key = make_ws_key();
+  hs_->upstream_received.clear();
+  hs_->response = std::make_unique<ResponseReader>();
+  backend_->conn->append(build_upstream_request(hs_->reader.request(), hs_->client_ip, hs_->key));
+  backend_->conn->flush();
+  int r = backend_->conn->start_reading();
+  if (r != 0) {
+    attempt_failed("read_start() failed (" + log::uv_error_text(r) + ")");
+    return;
+  }
+  arm_timer(pool_->connect_timeout, [](Session& s) {
+    s.attempt_failed("no answer to the upgrade request within " + std::to_string(ms(s.pool_->connect_timeout)) +
+                     " ms");
+  });
+}
+
+void Session::on_upstream_bytes(const uint8_t* data, size_t n) {
+  hs_->upstream_received.append(reinterpret_cast<const char*>(data), n);
+  switch (hs_->response->parse(hs_->upstream_received)) {
+    case ResponseReader::Status::need_more:
+      return;
+    case ResponseReader::Status::error:
+      attempt_failed("invalid answer to the upgrade: " + hs_->response->error());
+      return;
+    case ResponseReader::Status::done:
+      judge_upstream();
+      return;
+  }
+}
+
+void Session::on_upstream_eof() {
+  if (hs_->response->on_eof() == ResponseReader::Status::done) {
+    judge_upstream();
+  } else {
+    attempt_failed("closed the connection before answering the upgrade");
+  }
+}
+
+void Session::judge_upstream() {
+  UpstreamVerdict v = hs_->response->judge(hs_->reader.request(), hs_->key);
+  uint32_t id = pool_rt_->backend_ids[*counted_];
+  switch (v.kind) {
+    case UpstreamVerdict::Kind::upgraded:
+      ctx_.table.record_success(id);
+      start_relay(format_switching_protocols(hs_->reader.request(), v.protocol));
+      return;
+    case UpstreamVerdict::Kind::pass_through:
+      if (v.status >= 500) {
+        hs_->last_5xx = std::move(v.client_response);
+        attempt_failed("answered the upgrade with " + std::to_string(v.status));
+        return;
+      }
+      // The backend's own refusal (403, 426, ...) is its answer to give (B1).
+      ctx_.table.record_success(id);
+      answer_raw(v.client_response, v.status);
+      return;
+    case UpstreamVerdict::Kind::bad_gateway:
+      attempt_failed("invalid answer to the upgrade: " + v.why);
+      return;
+  }
+}
+
+std::string Session::backend_label() const {
+  if (!counted_) {
+    return "-";
+  }
+  return pool_->name + "/" + pool_->backends[*counted_].endpoint.to_string();
+}
+
+void Session::attempt_failed(const std::string& why) {
+  LOG_WARN("%s while upgrading to backend \"%s\" (attempt %u of %u), client %s, path %s", why.c_str(),
+           backend_label().c_str(), hs_->attempts, pool_->retries + 1, hs_->client_ip.c_str(),
+           hs_->reader.request().target.c_str());
+  ctx_.table.record_failure(pool_rt_->backend_ids[*counted_], shm::monotonic_ms(), ms(pool_->fail_timeout));
+  release_backend();
+  if (hs_->connect != nullptr) {
+    hs_->connect->owner = nullptr;
+    hs_->connect = nullptr;
+  }
+  if (backend_) {
+    // May be called from inside this connection's own callback: close it
+    // now, free it with the session.
+    backend_->conn->close();
+    hs_->abandoned.push_back(std::move(backend_));
+  }
+  hs_->response.reset();
+  try_next_backend();
+}
+
+void Session::release_backend() {
+  if (counted_ && pool_rt_ != nullptr) {
+    ctx_.table.add_session(ctx_.slot, pool_rt_->backend_ids[*counted_], -1);
+    counted_.reset();
+  }
+}
+
+// ---------------------------------------------------------------- relay
+
+void Session::start_relay(const std::string& response_101) {
+  stage_ = Stage::relaying;
+  uv_timer_stop(timer_.get());
+  const conf::Limits& lim = ctx_.config->limits;
+  client_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, true, route_->validate_utf8});
+  backend_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, false, route_->validate_utf8});
+  client_->codec = std::make_unique<FrameCodec>(*client_->conn, false);
+  backend_->codec = std::make_unique<FrameCodec>(*backend_->conn, true);
+  client_->conn->append(response_101);
+  client_->conn->flush();
+
+  std::unique_ptr<Handshake> hs = std::move(hs_);
+  std::string_view early_from_client = std::string_view(hs->received).substr(hs->header_size);
+  std::string_view early_from_backend = std::string_view(hs->upstream_received).substr(hs->response->consumed());
+  if (!early_from_backend.empty()) {
+    pump(*backend_, reinterpret_cast<const uint8_t*>(early_from_backend.data()), early_from_backend.size());
+  }
+  if (!early_from_client.empty() && stage_ == Stage::relaying) {
+    pump(*client_, reinterpret_cast<const uint8_t*>(early_from_client.data()), early_from_client.size());
+  }
+  for (Side* s : {client_.get(), backend_.get()}) {
+    if (stage_ != Stage::done && !s->gone && !s->paused) {
+      s->conn->start_reading();
+    }
+  }
+}
+
+void Session::pump(Side& src, const uint8_t* data, size_t n) {
+  if (src.gone || finishing_ || !src.codec) {
+    return;
+  }
+  Side& dst = other(src);
+  src.codec->feed(data, n);
+  FrameChunk chunk;
+  for (;;) {
+    FrameCodec::Next r = src.codec->next(chunk);
+    if (r == FrameCodec::Next::need_more) {
+      break;
+    }
+    if (r == FrameCodec::Next::protocol_error) {
+      fail_side(src, close_code::protocol_error, "invalid frame header");
+      break;
+    }
+    if (!relay_chunk(src, dst, chunk)) {
+      break;
+    }
+  }
+  src.codec->discard_input();
+  if (stage_ == Stage::done) {
+    return;
+  }
+  dst.conn->flush();
+  src.conn->flush();
+  if (!src.gone && !src.paused && dst.conn->pending() > kHighWater) {
+    src.paused = true;
+    src.conn->stop_reading();
+  }
+}
+
+bool Session::relay_chunk(Side& src, Side& dst, const FrameChunk& chunk) {
+  MessageRules& rules = src.rules;
+  uint16_t code = chunk.starts_frame ? rules.on_frame_start(chunk.head) : 0;
+  if (code == 0) {
+    code = rules.on_payload(chunk.data, chunk.size);
+  }
+  if (code != 0) {
+    fail_side(src, code, chunk.head.masked == src.is_backend ? "frame masking is wrong" : "invalid frame");
+    return false;
+  }
+  bool control = rules.current_is_control();
+  bool forward = !src.close_received && !dst.close_sent && !dst.gone;
+  if (!control && forward && (chunk.size > 0 || chunk.head.length == 0)) {
+    dst.codec->send(chunk.head, chunk.data, chunk.size);
+  }
+  if (chunk.ends_frame) {
+    code = rules.on_frame_end();
+    if (code != 0) {
+      fail_side(src, code, "invalid frame");
+      return false;
+    }
+    if (control) {
+      relay_control(src, dst);
+    }
+  }
+  return stage_ != Stage::done && !finishing_ && !src.gone;
+}
+
+void Session::relay_control(Side& src, Side& dst) {
+  std::span<const uint8_t> payload = src.rules.control_payload();
+  uint8_t op = src.rules.current_opcode();
+  // src is between frames here, so every frame relayed from it to dst is
+  // complete and a control frame can go out whole, in order.
+  assert(!dst.codec->output_mid_frame());
+  if (op != opcode::close) {
+    if (!src.close_received && !dst.close_sent && !dst.gone) {
+      dst.codec->send_control(op, payload.data(), payload.size());
+    }
+    return;
+  }
+  src.close_received = true;
+  if (!dst.close_sent && !dst.gone) {
+    // Relayed as sent, code and reason: the other peer's answer comes back the same way.
+    dst.codec->send_control(opcode::close, payload.data(), payload.size());
+    dst.close_sent = true;
+    enter_closing();
+  }
+  maybe_finish();
+}
+
+// ---------------------------------------------------------------- closing
+
+void Session::enter_closing() {
+  if (stage_ == Stage::relaying) {
+    stage_ = Stage::closing;
+    arm_timer(ctx_.config->limits.close_timeout, [](Session& s) {
+      LOG_INFO("close handshake not finished within close_timeout, client %s; dropping both connections",
+               s.client_->conn->peer_name(true).c_str());
+      s.retire();
+    });
+  }
+}
+
+void Session::send_close(Side& s, uint16_t code, std::string_view reason) {
+  if (s.close_sent || s.gone) {
+    return;
+  }
+  if (s.codec->output_mid_frame()) {
+    // A close cannot be put inside a frame that is half sent; the only
+    // honest end left is the TCP close.
+    s.gone = true;
+    s.conn->stop_reading();
+    return;
+  }
+  uint8_t body[125];
+  body[0] = static_cast<uint8_t>(code >> 8);
+  body[1] = static_cast<uint8_t>(code & 0xff);
+  size_t len = std::min<size_t>(reason.size(), sizeof body - 2);
+  std::memcpy(body + 2, reason.data(), len);
+  s.codec->send_control(opcode::close, body, len + 2);
+  s.close_sent = true;
+  s.conn->flush();
+  enter_closing();
+}
+
+void Session::fail_side(Side& offender, uint16_t code, const char* why) {
+  LOG_INFO("%s from %s %s: closing it with %u", why, offender.is_backend ? "backend" : "client",
+           offender.is_backend ? backend_label().c_str() : client_->conn->peer_name(true).c_str(), code);
+  send_close(offender, code, "");
+  offender.gone = true;  // checklist: stop reading from the offender
+  offender.conn->stop_reading();
+  Side& o = other(offender);
+  if (offender.is_backend) {
+    send_close(o, close_code::bad_gateway, "backend protocol error");
+  } else {
+    send_close(o, close_code::going_away, "client protocol error");
+  }
+  maybe_finish();
+}
+
+void Session::side_gone(Side& s, uint16_t other_code) {
+  s.gone = true;
+  s.conn->stop_reading();
+  if (!s.close_received) {
+    send_close(other(s), other_code, s.is_backend ? "backend went away" : "client went away");
+  }
+  maybe_finish();
+}
+
+bool Session::side_done(const Side& s) const { return s.gone || (s.close_sent && s.close_received); }
+
+void Session::maybe_finish() {
+  if (stage_ == Stage::done || finishing_ || !side_done(*client_) || !side_done(*backend_)) {
+    return;
+  }
+  // Both close handshakes are over: let the last frames reach the wire, then close.
+  finishing_ = true;
+  client_->conn->stop_reading();
+  backend_->conn->stop_reading();
+  client_->conn->flush();
+  backend_->conn->flush();
+  retire_if_flushed();
+}
+
+void Session::retire_if_flushed() {
+  // A flush that the socket took whole completes without a callback, so this
+  // is asked both here and from on_conn_drained.
+  if (client_->conn->pending() == 0 && (!backend_ || backend_->conn->pending() == 0)) {
+    retire();
+  }
+}
+
+void Session::answer(const HttpError& e) {
+  if (e.status >= 500 || e.status == 408) {
+    LOG_INFO("answered %d to client %s: %s", e.status, hs_ ? hs_->client_ip.c_str() : "?", e.why.c_str());
+  }
+  answer_raw(format_http_error(e), e.status);
+}
+
+void Session::answer_raw(const std::string& response, int) {
+  release_backend();
+  if (hs_ && hs_->connect != nullptr) {
+    hs_->connect->owner = nullptr;
+    hs_->connect = nullptr;
+  }
+  if (backend_) {
+    backend_->conn->close();
+  }
+  stage_ = Stage::answering;
+  client_->conn->append(response);
+  client_->conn->flush();
+  client_->conn->shutdown_after_flush();
+  // Keep reading (and discarding) until the client closes, so unread bytes
+  // do not turn our close into a reset that eats the answer.
+  client_->conn->start_reading();
+  arm_timer(kLinger, [](Session& s) { s.retire(); });
+}
+
+void Session::shut_down() {
+  switch (stage_) {
+    case Stage::request:
+    case Stage::dialing:
+    case Stage::upstream:
+      answer(HttpError{503, "wsgate is shutting down", {{"Retry-After", "1"}}});
+      return;
+    case Stage::relaying:
+      send_close(*client_, close_code::going_away, "wsgate is shutting down");
+      send_close(*backend_, close_code::going_away, "wsgate is shutting down");
+      maybe_finish();
+      return;
+    default:
+      return;
+  }
+}
+
+void Session::retire() {
+  if (stage_ == Stage::done) {
+    return;
+  }
+  release_backend();
+  stage_ = Stage::done;
+  uv_timer_stop(timer_.get());
+  if (hs_ && hs_->connect != nullptr) {
+    hs_->connect->owner = nullptr;
+    hs_->connect = nullptr;
+  }
+  client_->conn->close();
+  if (backend_) {
+    backend_->conn->close();
+  }
+  host_.retire(*this);
+}
+
+// ---------------------------------------------------------------- timer
+
+void Session::arm_timer(conf::Duration d, void (*on_fire)(Session&)) {
+  timer_action_ = on_fire;
+  uv_timer_start(timer_.get(), &Session::on_timer, static_cast<uint64_t>(ms(d)), 0);
+}
+
+void Session::on_timer(uv_timer_t* t) {
+  auto* self = static_cast<Session*>(t->data);
+  if (self != nullptr && self->timer_action_ != nullptr && self->stage_ != Stage::done) {
+    self->timer_action_(*self);
+  }
+}
+
+}  // namespace wsgate::worker

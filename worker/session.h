@@ -1,0 +1,130 @@
+// One client connection from accept to the last close, in the order data
+// flows: read the request -> route -> dial a backend (with retries) -> its
+// 101 -> relay frames both ways -> close both sides with the right codes.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "worker/client_handshake.h"
+#include "worker/frame_codec.h"
+#include "worker/message_rules.h"
+#include "worker/tcp_conn.h"
+#include "worker/upstream_handshake.h"
+#include "worker/uv_handle.h"
+#include "worker/worker_context.h"
+
+namespace wsgate::worker {
+
+class SessionHost {
+ public:
+  // The session is done: destroy it soon, never from inside its own callbacks.
+  virtual void retire(Session& s) = 0;
+
+ protected:
+  ~SessionHost() = default;
+};
+
+class Session final : public TcpConnOwner {
+ public:
+  Session(WorkerContext& ctx, SessionHost& host);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Takes the next connection from `server`; false when there was none.
+  bool accept(uv_stream_t* server);
+  // Graceful stop: sessions still in the handshake get 503, relaying ones a
+  // close 1001 on both sides.
+  void shut_down();
+
+ private:
+  enum class Stage { request, dialing, upstream, relaying, closing, answering, done };
+
+  // One WebSocket peer while relaying: its connection, framing and rules.
+  struct Side {
+    Side(Session& s, bool is_backend, const RuleLimits& limits);
+    std::unique_ptr<TcpConn> conn;
+    std::unique_ptr<FrameCodec> codec;
+    MessageRules rules;
+    bool is_backend;
+    bool close_received = false;
+    bool close_sent = false;
+    bool gone = false;     // no more reading: EOF, error, or we gave up on it
+    bool paused = false;   // reading stopped for backpressure
+  };
+
+  // --- TcpConnOwner ---
+  void on_conn_read(TcpConn& c, const uint8_t* data, size_t n) override;
+  void on_conn_eof(TcpConn& c) override;
+  void on_conn_error(TcpConn& c, int uv_status, const char* while_doing) override;
+  void on_conn_drained(TcpConn& c) override;
+
+  // --- handshake with the client ---
+  void on_request_bytes(const uint8_t* data, size_t n);
+  void on_request(const ClientRequest& req);
+  const conf::Route* find_route(const std::string& path) const;
+
+  // --- backend choice and dial ---
+  void try_next_backend();
+  std::optional<size_t> pick_backend();
+  void dial(size_t pool_backend);
+  static void on_connected(uv_connect_t* req, int status);
+  void on_dial_done(int status);
+  void on_upstream_bytes(const uint8_t* data, size_t n);
+  void on_upstream_eof();
+  void judge_upstream();
+  void attempt_failed(const std::string& why);
+  void release_backend();
+  std::string backend_label() const;
+
+  // --- relay ---
+  void start_relay(const std::string& response_101);
+  void pump(Side& src, const uint8_t* data, size_t n);
+  bool relay_chunk(Side& src, Side& dst, const FrameChunk& chunk);
+  void relay_control(Side& src, Side& dst);
+  Side& other(Side& s) { return &s == client_.get() ? *backend_ : *client_; }
+  Side& side_of(TcpConn& c);
+
+  // --- closing ---
+  void enter_closing();
+  void send_close(Side& s, uint16_t code, std::string_view reason);
+  void fail_side(Side& offender, uint16_t code, const char* why);
+  void side_gone(Side& s, uint16_t other_code);
+  void maybe_finish();
+  bool side_done(const Side& s) const;
+  void retire_if_flushed();
+  void answer(const HttpError& e);
+  void answer_raw(const std::string& response, int status);
+  void retire();
+
+  // --- timer ---
+  void arm_timer(conf::Duration d, void (*on_fire)(Session&));
+  static void on_timer(uv_timer_t* t);
+
+  WorkerContext& ctx_;
+  SessionHost& host_;
+  Stage stage_ = Stage::request;
+  std::unique_ptr<Side> client_;
+  std::unique_ptr<Side> backend_;
+  UvHandle<uv_timer_t> timer_;
+  void (*timer_action_)(Session&) = nullptr;
+
+  // Handshake state, released once relaying starts.
+  struct Handshake;
+  std::unique_ptr<Handshake> hs_;
+
+  // The backend this session counts against in shm (pool-relative index).
+  std::optional<size_t> counted_;
+  const conf::Route* route_ = nullptr;
+  const conf::Pool* pool_ = nullptr;
+  PoolRuntime* pool_rt_ = nullptr;
+  bool connection_counted_ = false;
+  bool finishing_ = false;  // both close handshakes done; flushing before the close
+};
+
+}  // namespace wsgate::worker

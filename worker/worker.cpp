@@ -1,0 +1,295 @@
+#include "worker/worker.h"
+
+#include <signal.h>
+#include <uv.h>
+
+#include <memory>
+#include <unordered_map>
+
+#include "shm/backend_table.h"
+#include "worker/log.h"
+#include "worker/session.h"
+#include "worker/uv_handle.h"
+#include "worker/worker_context.h"
+
+namespace wsgate::worker {
+
+namespace {
+
+class Worker final : public SessionHost {
+ public:
+  explicit Worker(const WorkerArgs& args) : args_(args), ctx_(*args.table) {}
+  ~Worker();
+  int run();
+
+ private:
+  bool setup_loop();
+  bool setup_pools();
+  bool setup_listeners();
+  bool setup_signals();
+  bool setup_master_watch();
+  void stop(const char* why);
+  void retire(Session& s) override;
+  void bury();
+  void close_all();
+
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_signal(uv_signal_t* h, int signum);
+  static void on_master_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  static void on_idle(uv_idle_t* h);
+  static void on_stop_deadline(uv_timer_t* t);
+
+  const WorkerArgs& args_;
+  uv_loop_t loop_{};
+  bool loop_ok_ = false;
+  WorkerContext ctx_;
+  std::vector<std::unique_ptr<UvHandle<uv_tcp_t>>> listeners_;
+  UvHandle<uv_signal_t> sigterm_, sigint_;
+  UvHandle<uv_pipe_t> master_watch_;
+  UvHandle<uv_idle_t> reaper_;
+  UvHandle<uv_timer_t> stop_deadline_;
+  std::unordered_map<Session*, std::unique_ptr<Session>> live_;
+  std::vector<std::unique_ptr<Session>> graveyard_;
+};
+
+Worker::~Worker() {
+  close_all();
+  if (loop_ok_) {
+    uv_run(&loop_, UV_RUN_DEFAULT);  // runs the close callbacks, which free the handles
+    if (uv_loop_close(&loop_) != 0) {
+      LOG_WARN("uv_loop_close() found handles still open at exit");
+    }
+  }
+}
+
+int Worker::run() {
+  if (!setup_loop() || !setup_pools() || !setup_listeners() || !setup_signals() || !setup_master_watch()) {
+    return kExitFatal;
+  }
+  ctx_.table.claim_slot(args_.slot, getpid(), shm::SlotRole::proxy, args_.generation);
+  LOG_INFO("worker for slot %u ready (generation %u)", args_.slot, args_.generation);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  return kExitOk;
+}
+
+bool Worker::setup_loop() {
+  int r = uv_loop_init(&loop_);
+  if (r != 0) {
+    LOG_ERROR("uv_loop_init() failed (%s)", log::uv_error_text(r).c_str());
+    return false;
+  }
+  loop_ok_ = true;
+  ctx_.loop = &loop_;
+  ctx_.config = args_.config;
+  ctx_.slot = args_.slot;
+  uv_idle_init(&loop_, reaper_.get());
+  reaper_.initialized();
+  reaper_.get()->data = this;
+  uv_timer_init(&loop_, stop_deadline_.get());
+  stop_deadline_.initialized();
+  stop_deadline_.get()->data = this;
+  return true;
+}
+
+// Maps each configured backend to its row in the shared table by pool and
+// address, and resolves its socket address once.
+bool Worker::setup_pools() {
+  for (const conf::Pool& pool : args_.config->pools) {
+    PoolRuntime rt;
+    for (const conf::Backend& b : pool.backends) {
+      std::string address = b.endpoint.to_string();
+      uint32_t id = 0;
+      while (id < ctx_.table.backend_count() &&
+             (pool.name != ctx_.table.backend(id).pool || address != ctx_.table.backend(id).address)) {
+        ++id;
+      }
+      if (id == ctx_.table.backend_count()) {
+        LOG_ERROR("backend %s of pool %s is missing from the shared table", address.c_str(), pool.name.c_str());
+        return false;
+      }
+      sockaddr_storage ss{};
+      int r = b.endpoint.ipv6 ? uv_ip6_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in6*>(&ss))
+                              : uv_ip4_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in*>(&ss));
+      if (r != 0) {
+        LOG_ERROR("cannot use address %s of pool %s (%s)", address.c_str(), pool.name.c_str(),
+                  log::uv_error_text(r).c_str());
+        return false;
+      }
+      rt.backend_ids.push_back(id);
+      rt.addresses.push_back(ss);
+    }
+    ctx_.pools.push_back(std::move(rt));
+  }
+  return true;
+}
+
+bool Worker::setup_listeners() {
+  for (int fd : args_.listen_fds) {
+    auto h = std::make_unique<UvHandle<uv_tcp_t>>();
+    int r = uv_tcp_init(&loop_, h->get());
+    if (r == 0) {
+      h->initialized();
+      h->get()->data = this;
+      r = uv_tcp_open(h->get(), fd);
+    }
+    if (r == 0) {
+      r = uv_listen(h->stream(), SOMAXCONN, &Worker::on_connection);
+    }
+    if (r != 0) {
+      LOG_ERROR("cannot serve listening socket fd %d (%s)", fd, log::uv_error_text(r).c_str());
+      return false;
+    }
+    listeners_.push_back(std::move(h));
+  }
+  return true;
+}
+
+bool Worker::setup_signals() {
+  for (auto [h, sig] : {std::pair{&sigterm_, SIGTERM}, std::pair{&sigint_, SIGINT}}) {
+    if (uv_signal_init(&loop_, h->get()) != 0) {
+      return false;
+    }
+    h->initialized();
+    h->get()->data = this;
+    if (uv_signal_start(h->get(), &Worker::on_signal, sig) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Worker::setup_master_watch() {
+  if (args_.master_alive_fd < 0) {
+    return true;
+  }
+  int r = uv_pipe_init(&loop_, master_watch_.get(), 0);
+  if (r == 0) {
+    master_watch_.initialized();
+    master_watch_.get()->data = this;
+    r = uv_pipe_open(master_watch_.get(), args_.master_alive_fd);
+  }
+  if (r == 0) {
+    r = uv_read_start(
+        master_watch_.stream(),
+        [](uv_handle_t*, size_t, uv_buf_t* b) {
+          static char sink[64];
+          *b = uv_buf_init(sink, sizeof sink);
+        },
+        &Worker::on_master_read);
+  }
+  if (r != 0) {
+    LOG_ERROR("cannot watch the master (%s)", log::uv_error_text(r).c_str());
+    return false;
+  }
+  return true;
+}
+
+void Worker::on_connection(uv_stream_t* server, int status) {
+  auto* self = static_cast<Worker*>(server->data);
+  if (self == nullptr) {
+    return;
+  }
+  if (status != 0) {
+    LOG_WARN("accept() failed (%s)", log::uv_error_text(status).c_str());
+    return;
+  }
+  auto s = std::make_unique<Session>(self->ctx_, *self);
+  if (!s->accept(server)) {
+    return;  // the connection went away before we took it
+  }
+  Session* key = s.get();
+  self->live_.emplace(key, std::move(s));
+}
+
+void Worker::retire(Session& s) {
+  auto it = live_.find(&s);
+  if (it == live_.end()) {
+    return;
+  }
+  // Destroyed on the next loop turn, never inside its own callbacks.
+  graveyard_.push_back(std::move(it->second));
+  live_.erase(it);
+  uv_idle_start(reaper_.get(), &Worker::on_idle);
+}
+
+void Worker::on_idle(uv_idle_t* h) {
+  auto* self = static_cast<Worker*>(h->data);
+  if (self != nullptr) {
+    self->bury();
+  }
+}
+
+void Worker::bury() {
+  uv_idle_stop(reaper_.get());
+  std::vector<std::unique_ptr<Session>> dead = std::move(graveyard_);
+  dead.clear();
+  if (ctx_.stopping && live_.empty()) {
+    close_all();
+  }
+}
+
+void Worker::on_signal(uv_signal_t* h, int signum) {
+  auto* self = static_cast<Worker*>(h->data);
+  if (self != nullptr) {
+    self->stop(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  }
+}
+
+void Worker::on_master_read(uv_stream_t* s, ssize_t n, const uv_buf_t*) {
+  auto* self = static_cast<Worker*>(s->data);
+  if (self != nullptr && n < 0) {
+    uv_read_stop(s);
+    self->stop("the master process is gone");
+  }
+}
+
+void Worker::on_stop_deadline(uv_timer_t* t) {
+  auto* self = static_cast<Worker*>(t->data);
+  if (self == nullptr) {
+    return;
+  }
+  LOG_WARN("%zu sessions still open at the stop deadline; closing them", self->live_.size());
+  self->live_.clear();
+  self->close_all();
+}
+
+// Graceful stop: no new connections, every session closed with 1001 (or 503
+// while still in its handshake), then exit once all are gone or at the deadline.
+void Worker::stop(const char* why) {
+  if (ctx_.stopping) {
+    return;
+  }
+  ctx_.stopping = true;
+  LOG_INFO("stopping (%s): %zu sessions to close", why, live_.size());
+  listeners_.clear();
+  std::vector<Session*> open;
+  for (auto& [key, s] : live_) {
+    open.push_back(key);
+  }
+  for (Session* s : open) {
+    s->shut_down();
+  }
+  uint64_t deadline = static_cast<uint64_t>(args_.config->limits.close_timeout.count()) + 500;
+  uv_timer_start(stop_deadline_.get(), &Worker::on_stop_deadline, deadline, 0);
+  if (live_.empty()) {
+    close_all();
+  }
+}
+
+void Worker::close_all() {
+  listeners_.clear();
+  sigterm_.close();
+  sigint_.close();
+  master_watch_.close();
+  reaper_.close();
+  stop_deadline_.close();
+}
+
+}  // namespace
+
+int run_worker(const WorkerArgs& args) {
+  Worker w(args);
+  return w.run();
+}
+
+}  // namespace wsgate::worker

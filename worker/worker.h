@@ -1,0 +1,28 @@
+// A proxy worker process: one libuv loop, created after fork(), serving the
+// listening sockets the master opened for this worker's slot.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "conf/config.h"
+#include "shm/layout.h"
+
+namespace wsgate::worker {
+
+struct WorkerArgs {
+  const conf::Config* config = nullptr;
+  shm::Table* table = nullptr;
+  uint32_t slot = 0;
+  uint32_t generation = 1;
+  std::vector<int> listen_fds;  // this slot's SO_REUSEPORT sockets, already listening
+  int master_alive_fd = -1;     // read end of a pipe the master holds open: EOF = master died
+};
+
+// Exit codes a worker returns to its master.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFatal = 2;  // a fatal setup error: respawning would fail the same way
+
+int run_worker(const WorkerArgs& args);
+
+}  // namespace wsgate::worker

@@ -1,0 +1,45 @@
+// What every session of one proxy worker shares: the loop, the config, the
+// shared table, this worker's slot, the buffer pool and the read buffer.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <vector>
+
+#include "conf/config.h"
+#include "shm/backend_table.h"
+#include "worker/buffer_pool.h"
+#include "worker/tcp_conn.h"
+
+namespace wsgate::worker {
+
+class Session;
+
+// Per pool, per worker: which shm rows its backends are, and the
+// round-robin state (h2o/nginx keep the same per process).
+struct PoolRuntime {
+  std::vector<uint32_t> backend_ids;  // shm index of each conf backend, same order
+  std::vector<sockaddr_storage> addresses;  // resolved once: the hot path never parses
+  uint32_t cursor = 0;
+  std::vector<int64_t> rr_scores;
+};
+
+struct WorkerContext {
+  uv_loop_t* loop = nullptr;
+  const conf::Config* config = nullptr;
+  shm::BackendTable table;
+  uint32_t slot = 0;
+  BufferPool buffers;
+  std::vector<uint8_t> read_storage = std::vector<uint8_t>(64 * 1024);
+  std::vector<PoolRuntime> pools;
+  bool stopping = false;
+
+  ReadBuffer read_buffer() { return ReadBuffer{read_storage.data(), read_storage.size()}; }
+
+  explicit WorkerContext(shm::Table& t) : table(t) {}
+};
+
+}  // namespace wsgate::worker
