@@ -5,11 +5,10 @@
 #include <new>
 
 #include "worker/random_bytes.h"
-#include "worker/tcp_conn.h"
 
 namespace wsgate::worker {
 
-FrameCodec::FrameCodec(TcpConn& out, bool mask_output) : out_(out), mask_output_(mask_output) {}
+FrameCodec::FrameCodec(ByteSink& out, bool mask_output) : out_(out), mask_output_(mask_output) {}
 
 FrameCodec::~FrameCodec() = default;
 

@@ -16,7 +16,14 @@
 
 namespace wsgate::worker {
 
-class TcpConn;
+// Where encoded frames go: a connection's output queue (or a test buffer).
+class ByteSink {
+ public:
+  virtual void append(const uint8_t* data, size_t n) = 0;
+
+ protected:
+  ~ByteSink() = default;
+};
 
 struct FrameHead {
   bool fin = true;
@@ -37,7 +44,7 @@ struct FrameChunk {
 class FrameCodec {
  public:
   // `mask_output`: true toward a backend (we are its client), false toward a client.
-  FrameCodec(TcpConn& out, bool mask_output);
+  FrameCodec(ByteSink& out, bool mask_output);
   ~FrameCodec();
   FrameCodec(const FrameCodec&) = delete;
   FrameCodec& operator=(const FrameCodec&) = delete;
@@ -74,7 +81,7 @@ class FrameCodec {
     void operator()(wslay_frame_context_ptr c) const { wslay_frame_context_free(c); }
   };
   std::unique_ptr<wslay_frame_context, ContextFree> ctx_;
-  TcpConn& out_;
+  ByteSink& out_;
   bool mask_output_;
   const uint8_t* in_ = nullptr;
   size_t in_left_ = 0;

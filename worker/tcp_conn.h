@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "worker/buffer_pool.h"
+#include "worker/frame_codec.h"
 #include "worker/uv_handle.h"
 
 namespace wsgate::worker {
@@ -32,7 +33,7 @@ struct ReadBuffer {
   size_t size;
 };
 
-class TcpConn {
+class TcpConn final : public ByteSink {
  public:
   TcpConn(uv_loop_t* loop, BufferPool& pool, ReadBuffer shared_read, TcpConnOwner& owner);
   ~TcpConn();
@@ -50,7 +51,7 @@ class TcpConn {
   bool reading() const { return reading_; }
 
   // Appends to the output queue; call flush() once a batch is queued.
-  void append(const uint8_t* data, size_t n);
+  void append(const uint8_t* data, size_t n) override;
   void append(std::string_view s) { append(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
   void flush();
   size_t pending() const { return out_.size() + in_flight_; }

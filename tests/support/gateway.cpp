@@ -1,0 +1,121 @@
+#include "tests/support/gateway.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <regex>
+
+namespace wsgate::test {
+
+std::string wsgate_path() {
+#ifdef WSGATE_BIN
+  return WSGATE_BIN;
+#else
+  throw TestIoError("this test binary was built without WSGATE_BIN");
+#endif
+}
+
+std::uint16_t free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    throw TestIoError("cannot find a free port");
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string pool_yaml(const std::string& name, const std::vector<std::uint16_t>& ports, const std::string& extra) {
+  std::string y = "pools:\n  " + name + ":\n    backends:\n";
+  for (auto p : ports) {
+    y += "      - 127.0.0.1:" + std::to_string(p) + "\n";
+  }
+  return y + extra;
+}
+
+Gateway::Gateway(const std::string& body, unsigned workers) {
+  port_ = free_port();
+  config_path_ = (dir_ / "wsgate.yaml").string();
+  write_file(config_path_, "listen: 127.0.0.1:" + std::to_string(port_) + "\nworkers: " + std::to_string(workers) +
+                               "\n" + body);
+  process_ = std::make_unique<ChildProcess>(std::vector<std::string>{wsgate_path(), "-c", config_path_});
+  for (unsigned s = 0; s < workers; ++s) {
+    process_->wait_for_output("worker for slot " + std::to_string(s) + " ready", milliseconds(10000));
+  }
+}
+
+WsClient Gateway::open(const std::string& path, const std::vector<Header>& extra_headers,
+                       const std::vector<std::string>& protocols, milliseconds timeout) const {
+  return WsClient::open(port_, path, extra_headers, protocols, timeout);
+}
+
+Status Gateway::status() const {
+  CommandResult r = run_wsgate({"status", "-c", config_path_, "--json"});
+  if (r.code != 0) {
+    throw TestIoError("wsgate status failed (" + std::to_string(r.code) + "): " + r.err);
+  }
+  return parse_status_json(r.out);
+}
+
+CommandResult run_wsgate(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{wsgate_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ChildProcess p(argv);
+  CommandResult r;
+  ExitStatus st = p.wait_exit(milliseconds(10000));
+  r.code = st.exited ? st.code : 128 + st.signal;
+  r.out = p.stdout_text();
+  r.err = p.stderr_text();
+  return r;
+}
+
+// The status JSON has a fixed shape (master/status_command.cpp), so a few
+// regular expressions read it without a JSON library.
+Status parse_status_json(const std::string& json) {
+  Status s;
+  std::regex worker(R"re(\{"slot":(\d+),"pid":(-?\d+))re");
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), worker); it != std::sregex_iterator(); ++it) {
+    s.worker_pids.push_back(std::stoi((*it)[2]));
+  }
+  std::regex backend(
+      R"re(\{"pool":"([^"]*)","address":"([^"]*)","state":"([^"]*)","weight":\d+,"sessions":(-?\d+),"failures":\d+,"per_worker":\[([^\]]*)\])re");
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), backend); it != std::sregex_iterator(); ++it) {
+    BackendStatus b{(*it)[1], (*it)[2], (*it)[3], std::stol((*it)[4]), {}};
+    std::string list = (*it)[5];
+    std::regex num(R"(-?\d+)");
+    for (auto n = std::sregex_iterator(list.begin(), list.end(), num); n != std::sregex_iterator(); ++n) {
+      b.per_worker.push_back(std::stol(n->str()));
+    }
+    s.backends.push_back(std::move(b));
+  }
+  if (s.worker_pids.empty() && s.backends.empty()) {
+    throw TestIoError("cannot read status JSON: " + json);
+  }
+  return s;
+}
+
+const BackendStatus* Status::find(const std::string& address) const {
+  for (const auto& b : backends) {
+    if (b.address == address) {
+      return &b;
+    }
+  }
+  return nullptr;
+}
+
+long Status::total_sessions() const {
+  long n = 0;
+  for (const auto& b : backends) {
+    n += b.sessions;
+  }
+  return n;
+}
+
+}  // namespace wsgate::test

@@ -1,0 +1,81 @@
+// A real wsgate for an integration test: writes the config (with a free
+// loopback port as `listen`) into a temp dir, starts the binary, waits until
+// every worker is ready, and reads `wsgate status --json` for assertions.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.h"
+
+namespace wsgate::test {
+
+std::string wsgate_path();
+std::uint16_t free_port();
+
+// "pools:\n  NAME:\n    backends: [...]" plus `extra` lines (already indented 4 spaces).
+std::string pool_yaml(const std::string& name, const std::vector<std::uint16_t>& ports,
+                      const std::string& extra = "");
+
+struct BackendStatus {
+  std::string pool, address, state;
+  long sessions = 0;
+  std::vector<long> per_worker;
+};
+
+struct Status {
+  std::vector<int> worker_pids;  // by slot
+  std::vector<BackendStatus> backends;
+  const BackendStatus* find(const std::string& address) const;
+  long total_sessions() const;
+};
+
+class Gateway {
+ public:
+  // `body` is the config without `listen` (workers, limits, pools, routes).
+  explicit Gateway(const std::string& body, unsigned workers = 2);
+  std::uint16_t port() const { return port_; }
+  const std::string& config_path() const { return config_path_; }
+  ChildProcess& process() { return *process_; }
+
+  WsClient open(const std::string& path, const std::vector<Header>& extra_headers = {},
+                const std::vector<std::string>& protocols = {}, milliseconds timeout = kDefaultTimeout) const;
+
+  Status status() const;
+  // Polls status() until `pred` holds; returns the last status either way.
+  template <class Pred>
+  Status wait_status(Pred pred, milliseconds timeout = milliseconds(5000)) const;
+
+ private:
+  TempDir dir_{"wsgate-gw"};
+  std::uint16_t port_ = 0;
+  std::string config_path_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// Runs `wsgate ARGS...`, returns exit code and stdout+stderr.
+struct CommandResult {
+  int code = -1;
+  std::string out, err;
+};
+CommandResult run_wsgate(const std::vector<std::string>& args);
+
+Status parse_status_json(const std::string& json);
+
+template <class Pred>
+Status Gateway::wait_status(Pred pred, milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  Status s = status();
+  while (!pred(s) && std::chrono::steady_clock::now() < deadline) {
+    ::usleep(20 * 1000);
+    s = status();
+  }
+  return s;
+}
+
+}  // namespace wsgate::test
