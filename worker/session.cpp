@@ -563,7 +563,15 @@ void Session::side_gone(Side& s, uint16_t other_code) {
 bool Session::side_done(const Side& s) const { return s.gone || (s.close_sent && s.close_received); }
 
 void Session::maybe_finish() {
-  if (stage_ == Stage::done || finishing_ || !side_done(*client_) || !side_done(*backend_)) {
+  if (stage_ == Stage::done || finishing_) {
+    return;
+  }
+  if (side_done(*backend_)) {
+    // The backend's session is over even while the client's close handshake
+    // is not: routing must stop counting it now, not close_timeout later.
+    release_backend();
+  }
+  if (!side_done(*client_) || !side_done(*backend_)) {
     return;
   }
   // Both close handshakes are over: let the last frames reach the wire, then close.
