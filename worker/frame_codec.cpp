@@ -8,31 +8,77 @@
 
 namespace wsgate::worker {
 
-FrameCodec::FrameCodec(ByteSink& out, bool mask_output) : out_(out), mask_output_(mask_output) {}
+FrameContextPool::Entry::~Entry() {
+  if (ctx != nullptr) {
+    wslay_frame_context_free(ctx);
+  }
+}
 
-FrameCodec::~FrameCodec() = default;
-
-wslay_frame_context_ptr FrameCodec::context() {
-  if (!ctx_) {
+std::unique_ptr<FrameContextPool::Entry> FrameContextPool::acquire(FrameCodec* codec) {
+  std::unique_ptr<Entry> e;
+  if (!free_.empty()) {
+    e = std::move(free_.back());
+    free_.pop_back();
+  } else {
+    e = std::make_unique<Entry>();
     wslay_frame_callbacks cb{&FrameCodec::on_wslay_send, &FrameCodec::on_wslay_recv, &FrameCodec::on_wslay_genmask};
-    wslay_frame_context_ptr raw = nullptr;
-    if (wslay_frame_context_init(&raw, &cb, this) != 0) {
+    if (wslay_frame_context_init(&e->ctx, &cb, e.get()) != 0) {
       throw std::bad_alloc();
     }
-    ctx_.reset(raw);
   }
-  return ctx_.get();
+  e->codec = codec;
+  return e;
 }
+
+void FrameContextPool::release(std::unique_ptr<Entry> entry) {
+  entry->codec = nullptr;
+  if (free_.size() < kMaxIdle) {
+    free_.push_back(std::move(entry));
+  }
+}
+
+FrameCodec::FrameCodec(ByteSink& out, bool mask_output, FrameContextPool& pool)
+    : pool_(pool), out_(out), mask_output_(mask_output) {}
+
+FrameCodec::~FrameCodec() {
+  // A context in the middle of a frame holds state no other codec may
+  // inherit: only clean ones go back to the pool.
+  if (entry_ && fed_ == consumed_ && !in_frame_ && out_left_ == 0) {
+    pool_.release(std::move(entry_));
+  }
+}
+
+wslay_frame_context_ptr FrameCodec::context() {
+  if (!entry_) {
+    entry_ = pool_.acquire(this);
+  }
+  return entry_->ctx;
+}
+
+void FrameCodec::release_if_idle() {
+  if (entry_ && fed_ == consumed_ && !in_frame_ && out_left_ == 0) {
+    pool_.release(std::move(entry_));
+  }
+}
+
+namespace {
+// Bytes of a frame header as wslay parsed it; it refuses non-minimal length
+// encodings, so the size follows from the length and the mask bit alone.
+uint64_t header_size(uint64_t payload_length, bool masked) {
+  uint64_t ext = payload_length < 126 ? 0 : payload_length < 65536 ? 2 : 8;
+  return 2 + ext + (masked ? 4 : 0);
+}
+}  // namespace
 
 ssize_t FrameCodec::on_wslay_send(const uint8_t* data, size_t len, int, void* user) {
   // The output queue takes everything; the session bounds it by pausing the
   // reader that feeds it (backpressure), not by refusing bytes mid-frame.
-  static_cast<FrameCodec*>(user)->out_.append(data, len);
+  static_cast<FrameContextPool::Entry*>(user)->codec->out_.append(data, len);
   return static_cast<ssize_t>(len);
 }
 
 ssize_t FrameCodec::on_wslay_recv(uint8_t* buf, size_t len, int, void* user) {
-  auto* self = static_cast<FrameCodec*>(user);
+  FrameCodec* self = static_cast<FrameContextPool::Entry*>(user)->codec;
   if (self->in_left_ == 0) {
     return 0;  // wslay turns this into WSLAY_ERR_WANT_READ
   }
@@ -40,6 +86,7 @@ ssize_t FrameCodec::on_wslay_recv(uint8_t* buf, size_t len, int, void* user) {
   std::memcpy(buf, self->in_, n);
   self->in_ += n;
   self->in_left_ -= n;
+  self->fed_ += n;
   return static_cast<ssize_t>(n);
 }
 
@@ -70,7 +117,9 @@ FrameCodec::Next FrameCodec::next(FrameChunk& out) {
   if (!in_frame_) {
     in_frame_ = true;
     in_frame_seen_ = 0;
+    consumed_ += header_size(iocb.payload_length, iocb.mask != 0);
   }
+  consumed_ += iocb.data_length;
   in_frame_seen_ += iocb.data_length;
   out.ends_frame = in_frame_seen_ == iocb.payload_length;
   if (out.ends_frame) {

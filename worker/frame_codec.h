@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace wsgate::worker {
 
@@ -41,10 +42,34 @@ struct FrameChunk {
   bool ends_frame = false;
 };
 
+class FrameCodec;
+
+// wslay frame contexts are lent to a codec only while it is inside a frame or
+// has bytes buffered in wslay: each carries a 4 KiB input buffer, and an idle
+// session should hold none (issue 3's memory target). A context's user_data is
+// its pool entry, so one context can serve different codecs in turn. One pool
+// per output role: wslay keeps a context's "mask output" flag once set.
+class FrameContextPool {
+ public:
+  struct Entry {
+    wslay_frame_context_ptr ctx = nullptr;
+    FrameCodec* codec = nullptr;
+    ~Entry();
+  };
+  std::unique_ptr<Entry> acquire(FrameCodec* codec);
+  void release(std::unique_ptr<Entry> entry);
+  size_t idle() const { return free_.size(); }
+
+ private:
+  static constexpr size_t kMaxIdle = 1024;
+  std::vector<std::unique_ptr<Entry>> free_;
+};
+
 class FrameCodec {
  public:
-  // `mask_output`: true toward a backend (we are its client), false toward a client.
-  FrameCodec(ByteSink& out, bool mask_output);
+  // `mask_output`: true toward a backend (we are its client), false toward a
+  // client. `pool` lends the wslay context; it must serve this output role only.
+  FrameCodec(ByteSink& out, bool mask_output, FrameContextPool& pool);
   ~FrameCodec();
   FrameCodec(const FrameCodec&) = delete;
   FrameCodec& operator=(const FrameCodec&) = delete;
@@ -70,17 +95,20 @@ class FrameCodec {
   // else may be sent until it is.
   bool output_mid_frame() const { return out_left_ > 0; }
   bool input_mid_frame() const { return in_frame_; }
+  // Gives the wslay context back to the pool when nothing of a frame is in
+  // it (between frames both ways, every byte handed to wslay consumed).
+  void release_if_idle();
+  bool holds_context() const { return entry_ != nullptr; }
 
  private:
+  friend class FrameContextPool;  // binds its contexts to these callbacks
   static ssize_t on_wslay_send(const uint8_t* data, size_t len, int flags, void* user);
   static ssize_t on_wslay_recv(uint8_t* buf, size_t len, int flags, void* user);
   static int on_wslay_genmask(uint8_t* buf, size_t len, void* user);
   wslay_frame_context_ptr context();
 
-  struct ContextFree {
-    void operator()(wslay_frame_context_ptr c) const { wslay_frame_context_free(c); }
-  };
-  std::unique_ptr<wslay_frame_context, ContextFree> ctx_;
+  std::unique_ptr<FrameContextPool::Entry> entry_;
+  FrameContextPool& pool_;
   ByteSink& out_;
   bool mask_output_;
   const uint8_t* in_ = nullptr;
@@ -88,6 +116,8 @@ class FrameCodec {
   bool in_frame_ = false;
   uint64_t in_frame_seen_ = 0;
   uint64_t out_left_ = 0;
+  uint64_t fed_ = 0;       // bytes given to wslay's input buffer
+  uint64_t consumed_ = 0;  // header and payload bytes wslay has handed back
 };
 
 }  // namespace wsgate::worker

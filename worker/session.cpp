@@ -1,7 +1,6 @@
 #include "worker/session.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cstring>
 
 #include "worker/log.h"
@@ -398,8 +397,8 @@ void Session::start_relay(const std::string& response_101) {
   const conf::Limits& lim = ctx_.config->limits;
   client_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, true, route_->validate_utf8});
   backend_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, false, route_->validate_utf8});
-  client_->codec = std::make_unique<FrameCodec>(*client_->conn, false);
-  backend_->codec = std::make_unique<FrameCodec>(*backend_->conn, true);
+  client_->codec = std::make_unique<FrameCodec>(*client_->conn, false, ctx_.client_frames);
+  backend_->codec = std::make_unique<FrameCodec>(*backend_->conn, true, ctx_.backend_frames);
   client_->conn->append(response_101);
   client_->conn->flush();
 
@@ -445,6 +444,8 @@ void Session::pump(Side& src, const uint8_t* data, size_t n) {
   }
   dst.conn->flush();
   src.conn->flush();
+  src.codec->release_if_idle();
+  dst.codec->release_if_idle();
   if (!src.gone && !src.paused && dst.conn->pending() > kHighWater) {
     src.paused = true;
     src.conn->stop_reading();
@@ -482,9 +483,8 @@ bool Session::relay_chunk(Side& src, Side& dst, const FrameChunk& chunk) {
 void Session::relay_control(Side& src, Side& dst) {
   std::span<const uint8_t> payload = src.rules.control_payload();
   uint8_t op = src.rules.current_opcode();
-  // src is between frames here, so every frame relayed from it to dst is
-  // complete and a control frame can go out whole, in order.
-  assert(!dst.codec->output_mid_frame());
+  // src is between frames here, so every frame relayed from it to a dst that
+  // is still open is complete and a control frame can go out whole, in order.
   if (op != opcode::close) {
     if (!src.close_received && !dst.close_sent && !dst.gone) {
       dst.codec->send_control(op, payload.data(), payload.size());

@@ -158,7 +158,11 @@ void TcpConn::on_write(uv_write_t* raw, int status) {
   }
   if (!self->out_.empty()) {
     self->flush();
-    return;
+    // flush() may have written everything at once (no callback will follow)
+    // or failed (the owner knows); only a queue that is now empty drains.
+    if (self->write_req_ != nullptr || !self->open() || !self->out_.empty()) {
+      return;
+    }
   }
   if (self->shutdown_wanted_) {
     self->do_shutdown();

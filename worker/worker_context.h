@@ -12,6 +12,7 @@
 #include "conf/config.h"
 #include "shm/backend_table.h"
 #include "worker/buffer_pool.h"
+#include "worker/frame_codec.h"
 #include "worker/tcp_conn.h"
 
 namespace wsgate::worker {
@@ -33,6 +34,8 @@ struct WorkerContext {
   shm::BackendTable table;
   uint32_t slot = 0;
   BufferPool buffers;
+  FrameContextPool client_frames;   // contexts that send unmasked (toward clients)
+  FrameContextPool backend_frames;  // contexts that send masked (toward backends)
   std::vector<uint8_t> read_storage = std::vector<uint8_t>(64 * 1024);
   std::vector<PoolRuntime> pools;
   bool stopping = false;

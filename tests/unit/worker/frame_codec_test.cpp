@@ -15,6 +15,12 @@
 namespace wsgate::worker {
 namespace {
 
+// One pool per output role, as a worker has (wslay keeps a context's mask flag).
+FrameContextPool& test_pool(bool mask_output) {
+  static FrameContextPool masked, unmasked;
+  return mask_output ? masked : unmasked;
+}
+
 using Bytes = std::vector<uint8_t>;
 
 Bytes bytes_of(const std::string& s) { return Bytes(s.begin(), s.end()); }
@@ -226,7 +232,7 @@ Outcome run(FrameCodec& codec, const Bytes& wire, const std::vector<size_t>& cut
 
 Outcome run_fresh(const Bytes& wire, const std::vector<size_t>& cuts) {
   VecSink sink;
-  FrameCodec codec(sink, false);
+  FrameCodec codec(sink, false, test_pool(false));
   Outcome o = run(codec, wire, cuts);
   EXPECT_TRUE(sink.bytes.empty()) << "reading must not write";
   return o;
@@ -430,7 +436,7 @@ TEST(FrameCodecInput, SeveralFramesInOneFeed) {
 
 TEST(FrameCodecInput, HeaderOnlyAsksForMore) {
   VecSink sink;
-  FrameCodec codec(sink, false);
+  FrameCodec codec(sink, false, test_pool(false));
   WireFrame f = frame(0x2, pattern(10), true);
   Bytes wire = encode(f);
   // 2 header bytes + 4 key bytes, no payload yet: nothing to hand out.
@@ -577,7 +583,7 @@ TEST(FrameCodecInput, LargestValidHeadersAreAccepted) {
 
 TEST(FrameCodecOutput, TowardBackendFramesAreMaskedAndUnmaskToTheInput) {
   VecSink sink;
-  FrameCodec codec(sink, true);
+  FrameCodec codec(sink, true, test_pool(true));
   Bytes data = pattern(1000, 11);
   codec.send(FrameHead{true, 0, 0x2, data.size(), false}, data.data(), data.size());
   EXPECT_FALSE(codec.output_mid_frame());
@@ -598,7 +604,7 @@ TEST(FrameCodecOutput, TowardBackendFramesAreMaskedAndUnmaskToTheInput) {
 TEST(FrameCodecOutput, HeadFieldsAreCopiedToTheWire) {
   for (bool mask : {false, true}) {
     VecSink sink;
-    FrameCodec codec(sink, mask);
+    FrameCodec codec(sink, mask, test_pool(mask));
     Bytes a = bytes_of("frag1"), b = bytes_of("frag2");
     codec.send(FrameHead{false, 0, 0x1, a.size(), !mask}, a.data(), a.size());
     codec.send(FrameHead{true, 5, 0x0, b.size(), !mask}, b.data(), b.size());
@@ -620,7 +626,7 @@ TEST(FrameCodecOutput, HeadFieldsAreCopiedToTheWire) {
 
 TEST(FrameCodecOutput, EveryFrameGetsAFreshMaskingKey) {
   VecSink sink;
-  FrameCodec codec(sink, true);
+  FrameCodec codec(sink, true, test_pool(true));
   const Bytes data = bytes_of("same payload every time");
   for (int i = 0; i < 100; ++i) {
     codec.send(FrameHead{true, 0, 0x1, data.size(), false}, data.data(), data.size());
@@ -644,7 +650,7 @@ TEST(FrameCodecOutput, EveryFrameGetsAFreshMaskingKey) {
 
 TEST(FrameCodecOutput, ControlFramesTowardBackendAreMaskedWithFreshKeys) {
   VecSink sink;
-  FrameCodec codec(sink, true);
+  FrameCodec codec(sink, true, test_pool(true));
   const Bytes p = bytes_of("hb");
   codec.send_control(0x9, p.data(), p.size());
   codec.send_control(0x9, p.data(), p.size());
@@ -659,7 +665,7 @@ TEST(FrameCodecOutput, ControlFramesTowardBackendAreMaskedWithFreshKeys) {
 
 TEST(FrameCodecOutput, TowardClientFramesAreNotMasked) {
   VecSink sink;
-  FrameCodec codec(sink, false);
+  FrameCodec codec(sink, false, test_pool(false));
   Bytes data = pattern(300, 12);
   codec.send(FrameHead{true, 0, 0x2, data.size(), true}, data.data(), data.size());
   Decoded d = decode_one(sink.bytes);
@@ -674,7 +680,7 @@ TEST(FrameCodecOutput, ChunkedSendMakesOneHeaderAndTheWholePayload) {
   for (bool mask : {false, true}) {
     SCOPED_TRACE(mask ? "masked" : "unmasked");
     VecSink sink;
-    FrameCodec codec(sink, mask);
+    FrameCodec codec(sink, mask, test_pool(mask));
     Bytes data = pattern(10007, 13);
     FrameHead head{true, 0, 0x2, data.size(), false};
     EXPECT_FALSE(codec.output_mid_frame());
@@ -709,7 +715,7 @@ TEST(FrameCodecOutput, ChunkedSendMakesOneHeaderAndTheWholePayload) {
 
 TEST(FrameCodecOutput, ByteByByteSendOfAMaskedFrame) {
   VecSink sink;
-  FrameCodec codec(sink, true);
+  FrameCodec codec(sink, true, test_pool(true));
   Bytes data = pattern(257, 14);
   FrameHead head{false, 0, 0x1, data.size(), false};
   for (size_t i = 0; i < data.size(); ++i) {
@@ -726,7 +732,7 @@ TEST(FrameCodecOutput, ByteByByteSendOfAMaskedFrame) {
 TEST(FrameCodecOutput, ZeroLengthFrameIsOneHeader) {
   for (bool mask : {false, true}) {
     VecSink sink;
-    FrameCodec codec(sink, mask);
+    FrameCodec codec(sink, mask, test_pool(mask));
     codec.send(FrameHead{true, 0, 0x2, 0, false}, nullptr, 0);
     EXPECT_FALSE(codec.output_mid_frame());
     EXPECT_EQ(sink.bytes.size(), mask ? 6u : 2u);
@@ -741,7 +747,7 @@ TEST(FrameCodecOutput, SendControlEmitsWholeFrames) {
   for (bool mask : {false, true}) {
     SCOPED_TRACE(mask ? "masked" : "unmasked");
     VecSink sink;
-    FrameCodec codec(sink, mask);
+    FrameCodec codec(sink, mask, test_pool(mask));
     const Bytes close_body{0x03, 0xE8, 'b', 'y', 'e'};
     const Bytes ping_body = pattern(125, 15);
     const Bytes pong_body = bytes_of("pong");
@@ -780,7 +786,7 @@ TEST(FrameCodecOutput, LengthEncodings) {
     for (const Case& c : cases) {
       SCOPED_TRACE("length " + std::to_string(c.length) + (mask ? " masked" : ""));
       VecSink sink;
-      FrameCodec codec(sink, mask);
+      FrameCodec codec(sink, mask, test_pool(mask));
       Bytes data = pattern(c.length, 16);
       codec.send(FrameHead{true, 0, 0x2, c.length, false}, data.data(), data.size());
       ASSERT_GE(sink.bytes.size(), 2u);
@@ -795,7 +801,7 @@ TEST(FrameCodecOutput, LengthEncodings) {
   }
   // The extended lengths in network byte order, spelled out.
   VecSink sink;
-  FrameCodec codec(sink, false);
+  FrameCodec codec(sink, false, test_pool(false));
   Bytes d16 = pattern(0x1234);
   codec.send(FrameHead{true, 0, 0x2, d16.size(), false}, d16.data(), d16.size());
   EXPECT_EQ(Bytes(sink.bytes.begin(), sink.bytes.begin() + 4), (Bytes{0x82, 126, 0x12, 0x34}));
@@ -809,7 +815,7 @@ TEST(FrameCodecRoundTrip, OutputOfOneCodecIsInputOfAnother) {
   // Backend side writes masked frames; a client-role reader sees them masked
   // and unmasked back to the original payload.
   VecSink wire;
-  FrameCodec writer(wire, true);
+  FrameCodec writer(wire, true, test_pool(true));
   std::vector<WireFrame> want = mixed_stream(true);
   for (const WireFrame& f : want) {
     FrameHead h{f.fin, f.rsv, f.opcode, f.payload.size(), false};
