@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,12 +34,32 @@ struct Backend {
 
 enum class Balance { least_conn, round_robin };
 
+// Active health checks of every backend of a pool by the prober: a real
+// WebSocket handshake on `path`, a ping/pong round trip, a close 1000.
+struct Health {
+  Duration interval = std::chrono::seconds(1);  // start to start of two checks of one backend
+  Duration timeout = std::chrono::seconds(1);   // a whole check; never above interval
+  std::string path = "/";                       // request target; may carry a query
+  uint32_t rise = 2;  // good checks in a row that bring a down backend back
+  uint32_t fall = 2;  // failures in a row (checks or passive) that take it down
+};
+
+// What a relaying session does when its backend is lost (part B of issue 4).
+enum class LossPolicy { close, reconnect };
+
 struct Pool {
   std::string name;
   Balance balance = Balance::least_conn;
   Duration connect_timeout = std::chrono::seconds(2);  // TCP connect, and again for the 101
   uint32_t retries = 2;                                // other backends tried after a failure
   Duration fail_timeout = std::chrono::seconds(10);    // passive health: skip a failed backend
+                                                       // (unused when `health` is set)
+  std::optional<Health> health;                        // nullopt: passive health only
+  LossPolicy on_backend_loss = LossPolicy::close;
+  Duration loss_spread = std::chrono::seconds(1);      // spread reconnects of a lost backend
+  uint32_t max_handshake_rate = 0;                     // upgrades/s over all workers; 0 = unlimited
+  Duration slow_start = Duration::zero();              // ramp-up of a backend back up; 0 = off
+  uint64_t reconnect_buffer = 64 * KiB;                // per session while reconnecting
   std::vector<Backend> backends;                       // at least one
 };
 

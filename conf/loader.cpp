@@ -27,6 +27,7 @@ namespace {
 // slip of the unit ("16KiB" meant as "16MiB"), so they are refused, not clamped.
 constexpr unsigned kMaxWorkers = 64;
 constexpr size_t kMaxBackendsTotal = 512;  // sized for the shm backend table
+constexpr size_t kMaxPools = 64;           // sized for the shm pool table (rate limiters)
 constexpr size_t kMaxPoolName = 48;
 constexpr size_t kMaxQuoted = 80;  // longer values are cut short in messages
 
@@ -412,6 +413,57 @@ Balance read_balance(const Field& f) {
   f.fail("expected least_conn or round_robin, got " + quote(text));
 }
 
+LossPolicy read_loss_policy(const Field& f) {
+  const std::string text = read_scalar(f, "close or reconnect");
+  if (text == "close") return LossPolicy::close;
+  if (text == "reconnect") return LossPolicy::reconnect;
+  f.fail("expected close or reconnect, got " + quote(text));
+}
+
+// The probe's request target, sent as is: unlike a route path it may carry a
+// query (a backend's health mode), but never a fragment or whitespace.
+std::string read_health_path(const Field& f) {
+  const std::string path = read_scalar(f, "a path like /health");
+  if (path.empty() || path.front() != '/') {
+    f.fail("expected a path starting with '/', got " + quote(path));
+  }
+  if (path.find('#') != std::string::npos) {
+    f.fail("a health path cannot contain '#', got " + quote(path));
+  }
+  if (has_space_or_control(path)) {
+    f.fail("a health path cannot contain whitespace, got " + quote(path));
+  }
+  return path;
+}
+
+// "health:" with every key commented out means the defaults, as for limits.
+// A check must end before the next one is due, so that a backend that stops
+// answering is down within interval * fall + timeout: the timeout defaults
+// to the interval when that is shorter than 1s, and may not exceed it.
+Health parse_health(const Field& f) {
+  using std::chrono::hours;
+  using std::chrono::milliseconds;
+  using std::chrono::minutes;
+  Health health;
+  if (f.node.IsNull()) {
+    return health;
+  }
+  const Section s(f, {"interval", "timeout", "path", "rise", "fall"});
+  if (auto v = s.find("interval")) health.interval = read_duration(*v, milliseconds(100), hours(1));
+  health.timeout = std::min(health.timeout, health.interval);
+  if (auto v = s.find("timeout")) {
+    health.timeout = read_duration(*v, milliseconds(10), minutes(1));
+    if (health.timeout > health.interval) {
+      v->fail("expected at most the interval (" + format_duration(health.interval) +
+              ") so that checks never overlap, got " + quote(v->node.Scalar()));
+    }
+  }
+  if (auto v = s.find("path")) health.path = read_health_path(*v);
+  if (auto v = s.find("rise")) health.rise = read_int<uint32_t>(*v, 1, 100);
+  if (auto v = s.find("fall")) health.fall = read_int<uint32_t>(*v, 1, 100);
+  return health;
+}
+
 bool valid_pool_name(std::string_view name) {
   return !name.empty() && name.size() <= kMaxPoolName &&
          std::all_of(name.begin(), name.end(), [](char c) {
@@ -429,7 +481,8 @@ Pool parse_pool(const Entry& entry, size_t& total_backends) {
         "a pool name must be 1 to 48 characters from A-Z a-z 0-9 _ . -");
   }
   const Section s(entry.value, {"balance", "connect_timeout", "retries", "fail_timeout",
-                                "backends"});
+                                "health", "on_backend_loss", "loss_spread", "max_handshake_rate",
+                                "slow_start", "reconnect_buffer", "backends"});
   Pool pool;
   pool.name = entry.name;
   if (auto v = s.find("balance")) pool.balance = read_balance(*v);
@@ -440,6 +493,16 @@ Pool parse_pool(const Entry& entry, size_t& total_backends) {
   if (auto v = s.find("fail_timeout")) {
     pool.fail_timeout = read_duration(*v, milliseconds(0), hours(1));
   }
+  if (auto v = s.find("health")) pool.health = parse_health(*v);
+  if (auto v = s.find("on_backend_loss")) pool.on_backend_loss = read_loss_policy(*v);
+  if (auto v = s.find("loss_spread")) {
+    pool.loss_spread = read_duration(*v, milliseconds(0), minutes(10));
+  }
+  if (auto v = s.find("max_handshake_rate")) {
+    pool.max_handshake_rate = read_int<uint32_t>(*v, 0, 1000000);
+  }
+  if (auto v = s.find("slow_start")) pool.slow_start = read_duration(*v, milliseconds(0), hours(1));
+  if (auto v = s.find("reconnect_buffer")) pool.reconnect_buffer = read_size(*v, KiB, 16 * MiB);
   pool.backends = parse_backends(s.require("backends"), total_backends);
   return pool;
 }
@@ -452,6 +515,10 @@ std::vector<Pool> parse_pools(const Field& f) {
   size_t total_backends = 0;
   std::vector<Pool> pools;
   for (const Entry& entry : entries) {
+    if (pools.size() == kMaxPools) {
+      Field{entry.value.file, {}, entry.value.key, entry.key_line}.fail(
+          "more than " + std::to_string(kMaxPools) + " pools");
+    }
     pools.push_back(parse_pool(entry, total_backends));
   }
   return pools;

@@ -1,6 +1,8 @@
 #include "master/status_command.h"
 
+#include <cstdio>
 #include <iomanip>
+#include <sstream>
 
 #include "shm/backend_table.h"
 #include "shm/segment.h"
@@ -9,6 +11,9 @@ namespace wsgate::master {
 
 namespace {
 
+// "draining" is an operator's decision and wins; otherwise a backend is down
+// when the prober (or `fall` passive failures) took it down or it is inside
+// a passive fail_timeout window.
 const char* state_name(const shm::BackendTable& t, uint32_t b, int64_t now) {
   auto admin = static_cast<shm::BackendState>(t.backend(b).admin_state.load());
   if (admin == shm::BackendState::draining) {
@@ -17,17 +22,67 @@ const char* state_name(const shm::BackendTable& t, uint32_t b, int64_t now) {
   return t.available(b, now) ? "up" : "down";
 }
 
-// Pool names and addresses are validated by the loader ([A-Za-z0-9_.-] and
-// numeric host:port), so they need no JSON escaping beyond what is here.
-std::string json_string(const char* s) {
+const char* health_name(const shm::BackendTable& t, uint32_t b) {
+  return t.health(b) == shm::BackendState::down ? "down" : "up";
+}
+
+const char* role_name(uint32_t role) {
+  switch (static_cast<shm::SlotRole>(role)) {
+    case shm::SlotRole::proxy: return "proxy";
+    case shm::SlotRole::prober: return "prober";
+    case shm::SlotRole::none: break;
+  }
+  return "none";
+}
+
+// Any bytes as a JSON string. The last error is free text (the shared table
+// keeps it printable ASCII, but this does not rely on that): quotes,
+// backslashes and control bytes are escaped, and bytes above 0x7f, which
+// could be invalid UTF-8, become \u00XX.
+std::string json_string(std::string_view s) {
   std::string out = "\"";
-  for (const char* p = s; *p; ++p) {
-    if (*p == '"' || *p == '\\') {
+  for (const char c : s) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
       out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", byte);
+      out += esc;
+    } else {
+      out += c;
     }
-    out += *p;
   }
   return out + "\"";
+}
+
+// Milliseconds with one decimal ("0.4"), or `none` when nothing was measured.
+std::string rtt_ms(int64_t rtt_us, const char* none) {
+  if (rtt_us < 0) {
+    return none;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(rtt_us) / 1000.0);
+  return buf;
+}
+
+// The keys up to "per_worker" and their order are a contract with scripts
+// (and tests/support/gateway.cpp); new keys go after them.
+void print_backend_json(const shm::BackendTable& t, uint32_t b, int64_t now, std::ostream& out) {
+  const shm::BackendEntry& e = t.backend(b);
+  out << "{\"pool\":" << json_string(e.pool) << ",\"address\":" << json_string(e.address)
+      << ",\"state\":\"" << state_name(t, b, now) << "\",\"weight\":" << e.weight.load()
+      << ",\"sessions\":" << t.sessions(b) << ",\"failures\":" << e.failures_total.load() << ",\"per_worker\":[";
+  for (uint32_t s = 0; s < t.slot_count(); ++s) {
+    out << (s ? "," : "") << t.sessions_in_slot(s, b);
+  }
+  const int64_t checked = e.last_check_ms.load();
+  out << "],\"health\":\"" << health_name(t, b) << "\",\"checks\":\"" << (e.fall > 0 ? "active" : "passive")
+      << "\",\"rtt_ms\":" << rtt_ms(e.rtt_us.load(), "null") << ",\"checks_ok\":" << e.consecutive_ok.load()
+      << ",\"checks_failed\":" << e.consecutive_failures.load() << ",\"state_changes\":" << e.state_changes.load()
+      << ",\"last_check_ago_ms\":" << (checked > 0 ? std::to_string(now - checked) : "null")
+      << ",\"last_error\":" << json_string(t.last_error(b)) << "}";
 }
 
 void print_json(const shm::BackendTable& t, int64_t now, std::ostream& out) {
@@ -35,38 +90,48 @@ void print_json(const shm::BackendTable& t, int64_t now, std::ostream& out) {
   for (uint32_t s = 0; s < t.slot_count(); ++s) {
     out << (s ? "," : "") << "{\"slot\":" << s << ",\"pid\":" << t.slot(s).pid.load()
         << ",\"connections\":" << t.slot(s).connections.load() << ",\"respawns\":" << t.slot(s).respawns.load()
-        << "}";
+        << ",\"role\":\"" << role_name(t.slot(s).role.load()) << "\"}";
   }
   out << "],\"backends\":[";
   for (uint32_t b = 0; b < t.backend_count(); ++b) {
-    out << (b ? "," : "") << "{\"pool\":" << json_string(t.backend(b).pool)
-        << ",\"address\":" << json_string(t.backend(b).address) << ",\"state\":\"" << state_name(t, b, now)
-        << "\",\"weight\":" << t.backend(b).weight.load() << ",\"sessions\":" << t.sessions(b)
-        << ",\"failures\":" << t.backend(b).failures_total.load() << ",\"per_worker\":[";
-    for (uint32_t s = 0; s < t.slot_count(); ++s) {
-      out << (s ? "," : "") << t.sessions_in_slot(s, b);
-    }
-    out << "]}";
+    out << (b ? "," : "");
+    print_backend_json(t, b, now, out);
   }
   out << "]}\n";
+}
+
+// "3/0": good and failed results in a row; "-" for a backend without checks.
+std::string checks_text(const shm::BackendEntry& e) {
+  if (e.fall == 0) {
+    return "-";
+  }
+  return std::to_string(e.consecutive_ok.load()) + "/" + std::to_string(e.consecutive_failures.load());
 }
 
 void print_text(const shm::BackendTable& t, int64_t now, std::ostream& out) {
   out << "workers:\n";
   for (uint32_t s = 0; s < t.slot_count(); ++s) {
-    out << "  slot " << s << "  pid " << t.slot(s).pid.load() << "  connections " << t.slot(s).connections.load()
-        << "  respawns " << t.slot(s).respawns.load() << "\n";
+    out << "  slot " << s << "  " << role_name(t.slot(s).role.load()) << "  pid " << t.slot(s).pid.load()
+        << "  connections " << t.slot(s).connections.load() << "  respawns " << t.slot(s).respawns.load() << "\n";
   }
   out << "backends:\n";
   out << "  " << std::left << std::setw(16) << "POOL" << std::setw(24) << "ADDRESS" << std::setw(10) << "STATE"
-      << std::setw(10) << "SESSIONS" << "PER WORKER\n";
+      << std::setw(10) << "SESSIONS" << std::setw(10) << "RTT MS" << std::setw(10) << "OK/FAIL"
+      << "PER WORKER\n";
   for (uint32_t b = 0; b < t.backend_count(); ++b) {
-    out << "  " << std::setw(16) << t.backend(b).pool << std::setw(24) << t.backend(b).address << std::setw(10)
-        << state_name(t, b, now) << std::setw(10) << t.sessions(b);
+    const shm::BackendEntry& e = t.backend(b);
+    out << "  " << std::setw(16) << e.pool << std::setw(24) << e.address << std::setw(10) << state_name(t, b, now)
+        << std::setw(10) << t.sessions(b) << std::setw(10) << rtt_ms(e.rtt_us.load(), "-") << std::setw(10)
+        << checks_text(e);
     for (uint32_t s = 0; s < t.slot_count(); ++s) {
       out << (s ? " " : "") << t.sessions_in_slot(s, b);
     }
     out << "\n";
+    // Free text of any length: on its own line rather than in a column.
+    std::string error = t.last_error(b);
+    if (!error.empty()) {
+      out << "    last error: " << error << "\n";
+    }
   }
 }
 

@@ -13,6 +13,7 @@
 #include "conf/loader.h"
 #include "shm/backend_table.h"
 #include "worker/log.h"
+#include "worker/prober.h"
 #include "worker/worker.h"
 
 namespace wsgate::master {
@@ -43,13 +44,23 @@ std::string exit_text(int status) {
   return "changed state " + std::to_string(status);
 }
 
+bool any_pool_checked(const conf::Config& config) {
+  for (const conf::Pool& pool : config.pools) {
+    if (pool.health) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 Supervisor::Supervisor(conf::Config config, const std::string& shm_name)
     : config_(std::move(config)),
       listeners_(config_.listen, config_.workers),
       segment_(shm::Segment::create(shm_name, getpid())),
-      slots_(config_.workers) {
+      // The prober's slot follows the proxy workers' when any pool has checks.
+      slots_(config_.workers + (any_pool_checked(config_) ? 1 : 0)) {
   fill_table();
   if (pipe2(alive_pipe_, O_CLOEXEC) != 0) {
     throw std::runtime_error(std::string("pipe() failed: ") + strerror(errno));
@@ -67,11 +78,15 @@ Supervisor::~Supervisor() {
 void Supervisor::fill_table() {
   shm::BackendTable table(*segment_.table());
   for (const conf::Pool& pool : config_.pools) {
+    shm::HealthPolicy policy;
+    if (pool.health) {
+      policy = shm::HealthPolicy{pool.health->rise, pool.health->fall};
+    }
     for (const conf::Backend& b : pool.backends) {
-      table.add_backend(pool.name, b.endpoint.to_string(), b.weight);
+      table.add_backend(pool.name, b.endpoint.to_string(), b.weight, policy);
     }
   }
-  table.set_slot_count(config_.workers);
+  table.set_slot_count(static_cast<uint32_t>(slots_.size()));
   segment_.table()->header.started_ms.store(static_cast<int64_t>(time(nullptr)) * 1000);
 }
 
@@ -86,8 +101,9 @@ int Supervisor::run() {
   for (const auto& ep : config_.listen) {
     where += (where.empty() ? "" : ", ") + ep.to_string();
   }
-  LOG_INFO("wsgate %s started: %u workers listening on %s, shared memory /dev/shm/%s", WSGATE_VERSION,
-           config_.workers, where.c_str(), segment_.name().c_str());
+  LOG_INFO("wsgate %s started: %u workers listening on %s%s, shared memory /dev/shm/%s", WSGATE_VERSION,
+           config_.workers, where.c_str(), slots_.size() > config_.workers ? " and a health prober" : "",
+           segment_.name().c_str());
   while (!stopping_ || any_worker_alive()) {
     timespec wait{0, 200 * 1000 * 1000};
     int sig = sigtimedwait(&set, nullptr, &wait);
@@ -103,7 +119,7 @@ int Supervisor::run() {
     if (stopping_ && shm::monotonic_ms() >= stop_deadline_ms_ && any_worker_alive()) {
       for (const Slot& s : slots_) {
         if (s.pid > 0) {
-          LOG_WARN("worker pid %d did not stop by the deadline; killing it", s.pid);
+          LOG_WARN("child pid %d did not stop by the deadline; killing it", s.pid);
           kill(s.pid, SIGKILL);
         }
       }
@@ -117,7 +133,8 @@ int Supervisor::run() {
 void Supervisor::spawn(uint32_t slot) {
   pid_t pid = fork();
   if (pid < 0) {
-    LOG_ERROR("fork() for worker slot %u failed (%d: %s); retrying in 1 s", slot, errno, strerror(errno));
+    LOG_ERROR("fork() for %s slot %u failed (%d: %s); retrying in 1 s", is_prober_slot(slot) ? "prober" : "worker",
+              slot, errno, strerror(errno));
     slots_[slot].respawn_at_ms = shm::monotonic_ms() + 1000;
     return;
   }
@@ -129,10 +146,17 @@ void Supervisor::spawn(uint32_t slot) {
   slots_[slot].respawn_at_ms = 0;
 }
 
+// The child of fork() for `slot`: a proxy worker, or the health prober in
+// the slot after them. Both roles shed what belongs to other slots.
 void Supervisor::become_worker(uint32_t slot) {
-  log::set_process_label("worker " + std::to_string(slot));
-  char name[16];
-  snprintf(name, sizeof name, "wsgate-w%u", slot);
+  const bool prober = is_prober_slot(slot);
+  log::set_process_label(prober ? std::string("prober") : "worker " + std::to_string(slot));
+  char name[16];  // the kernel keeps 15 characters
+  if (prober) {
+    snprintf(name, sizeof name, "wsgate-prober");
+  } else {
+    snprintf(name, sizeof name, "wsgate-w%u", slot);
+  }
   prctl(PR_SET_NAME, name);
   // Belt and braces with the pipe below: a worker never outlives its master.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -149,6 +173,15 @@ void Supervisor::become_worker(uint32_t slot) {
         close(fd);
       }
     }
+  }
+  if (prober) {
+    worker::ProberArgs args;
+    args.config = &config_;
+    args.table = segment_.table();
+    args.slot = slot;
+    args.generation = generation_;
+    args.master_alive_fd = alive_pipe_[0];
+    _exit(worker::run_prober(args));
   }
   worker::WorkerArgs args;
   args.config = &config_;
@@ -185,18 +218,21 @@ void Supervisor::on_worker_exit(uint32_t slot, int status) {
   // Its sessions died with it: take them out of the load so routing stays exact.
   shm::BackendTable table(*segment_.table());
   table.clear_slot(slot);
+  const char* role = is_prober_slot(slot) ? "prober" : "worker";
   if (stopping_) {
-    LOG_INFO("worker %u (pid %d) %s", slot, pid, exit_text(status).c_str());
+    LOG_INFO("%s %u (pid %d) %s", role, slot, pid, exit_text(status).c_str());
     return;
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal) {
     s.fatal = true;
-    LOG_ERROR("worker %u (pid %d) hit a fatal error; not respawning it (see its log above)", slot, pid);
-    bool all_fatal = true;
-    for (const Slot& o : slots_) {
-      all_fatal = all_fatal && o.fatal;
+    if (is_prober_slot(slot)) {
+      // The proxy still works on passive health alone; say what was lost.
+      LOG_ERROR("prober %u (pid %d) hit a fatal error; not respawning it: backends are no longer actively "
+                "checked (see its log above)", slot, pid);
+    } else {
+      LOG_ERROR("worker %u (pid %d) hit a fatal error; not respawning it (see its log above)", slot, pid);
     }
-    if (all_fatal) {
+    if (all_proxies_fatal()) {
       begin_stop(SIGTERM);
     }
     return;
@@ -205,12 +241,12 @@ void Supervisor::on_worker_exit(uint32_t slot, int status) {
   s.quick_deaths = now - s.spawned_ms < kQuickDeathMs ? s.quick_deaths + 1 : 0;
   table.note_respawn(slot);
   if (s.quick_deaths >= kQuickDeathsBeforeThrottle) {
-    LOG_ERROR("worker %u (pid %d) %s, %d times in a row right after start; respawning in 1 s", slot, pid,
+    LOG_ERROR("%s %u (pid %d) %s, %d times in a row right after start; respawning in 1 s", role, slot, pid,
               exit_text(status).c_str(), s.quick_deaths);
     s.respawn_at_ms = now + 1000;
     return;
   }
-  LOG_WARN("worker %u (pid %d) %s; respawning it into the same slot", slot, pid, exit_text(status).c_str());
+  LOG_WARN("%s %u (pid %d) %s; respawning it into the same slot", role, slot, pid, exit_text(status).c_str());
   spawn(slot);
 }
 
@@ -236,6 +272,17 @@ void Supervisor::begin_stop(int signum) {
       kill(s.pid, SIGTERM);
     }
   }
+}
+
+// Only proxy workers serve clients: with all of them unable to start there
+// is nothing left to run, whatever the prober does.
+bool Supervisor::all_proxies_fatal() const {
+  for (uint32_t s = 0; s < config_.workers; ++s) {
+    if (!slots_[s].fatal) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool Supervisor::any_worker_alive() const {

@@ -1,5 +1,6 @@
 // The master's life: own the listening sockets and the shared table, fork
-// one worker per slot, refill a slot whose worker died, and stop them all on
+// one worker per slot (proxy workers first, then the health prober when a
+// pool has `health`), refill a slot whose process died, and stop them all on
 // SIGTERM/SIGINT. It runs no event loop (children must not inherit one) and
 // does no network I/O: it waits for signals with sigtimedwait().
 #pragma once
@@ -37,6 +38,7 @@ class Supervisor {
   };
 
   void fill_table();
+  bool is_prober_slot(uint32_t slot) const { return slot == config_.workers; }
   void spawn(uint32_t slot);
   [[noreturn]] void become_worker(uint32_t slot);
   void reap_children();
@@ -44,6 +46,7 @@ class Supervisor {
   void respawn_due();
   void begin_stop(int signum);
   bool any_worker_alive() const;
+  bool all_proxies_fatal() const;
   void handle_sighup();
 
   conf::Config config_;

@@ -1,5 +1,6 @@
 #include "shm/backend_table.h"
 
+#include <sched.h>
 #include <time.h>
 
 #include <algorithm>
@@ -11,7 +12,8 @@
 namespace wsgate::shm {
 
 // Counters are read approximately by other processes; no ordering with other
-// memory is needed, so relaxed atomics suffice everywhere here.
+// memory is needed, so relaxed atomics suffice, except where a comment says
+// what a stronger order publishes (health transitions, the error seqlock).
 constexpr auto kRelaxed = std::memory_order_relaxed;
 
 int64_t monotonic_ms() {
@@ -20,7 +22,43 @@ int64_t monotonic_ms() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t monotonic_us() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
 namespace {
+
+constexpr auto kUp = static_cast<uint32_t>(BackendState::up);
+constexpr auto kDown = static_cast<uint32_t>(BackendState::down);
+// A reader gives up after this many torn reads rather than spin behind a
+// writer that died inside its copy (the text then stays frozen; nothing
+// else depends on it).
+constexpr int kErrorReadAttempts = 1000;
+
+// Moves `health` from one state to another, once: of two processes racing
+// to take a backend down, only one counts the transition. Release, so a
+// worker that sees "up" also sees the up_since_ms stored before it.
+bool transition(BackendEntry& b, uint32_t from, uint32_t to) {
+  if (!b.health.compare_exchange_strong(from, to, std::memory_order_release, kRelaxed)) {
+    return false;
+  }
+  b.state_changes.fetch_add(1, kRelaxed);
+  return true;
+}
+
+// The text as status may print it anywhere: printable ASCII only, so a
+// backend's reason phrase cannot smuggle control bytes into a terminal or
+// invalid UTF-8 into JSON.
+void sanitize_error(std::string_view text, char (&out)[kErrorLen]) {
+  std::memset(out, 0, sizeof out);
+  size_t n = std::min(text.size(), kErrorLen - 1);
+  for (size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    out[i] = c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+  }
+}
 
 void copy_name(char (&dst)[kNameLen], std::string_view src) {
   if (src.size() >= kNameLen) {
@@ -32,7 +70,24 @@ void copy_name(char (&dst)[kNameLen], std::string_view src) {
 
 }  // namespace
 
-uint32_t BackendTable::add_backend(std::string_view pool, std::string_view address, uint32_t weight) {
+uint32_t BackendTable::pool_index_for(std::string_view pool) {
+  uint32_t n = t_->header.pool_count.load(kRelaxed);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (pool == t_->pools[i].name) {
+      return i;
+    }
+  }
+  if (n >= kMaxPools) {
+    throw std::length_error("more than " + std::to_string(kMaxPools) + " pools");
+  }
+  copy_name(t_->pools[n].name, pool);
+  t_->pools[n].tat_ns.store(0, kRelaxed);
+  t_->header.pool_count.store(n + 1, std::memory_order_release);
+  return n;
+}
+
+uint32_t BackendTable::add_backend(std::string_view pool, std::string_view address, uint32_t weight,
+                                   HealthPolicy policy) {
   uint32_t i = t_->header.backend_count.load(kRelaxed);
   if (i >= kMaxBackends) {
     throw std::length_error("more than " + std::to_string(kMaxBackends) + " backends");
@@ -40,8 +95,13 @@ uint32_t BackendTable::add_backend(std::string_view pool, std::string_view addre
   BackendEntry& b = t_->backends[i];
   copy_name(b.pool, pool);
   copy_name(b.address, address);
+  b.pool_index = pool_index_for(pool);
+  b.rise = policy.fall > 0 ? std::max<uint32_t>(policy.rise, 1) : 0;
+  b.fall = policy.fall;
   b.weight.store(weight, kRelaxed);
-  b.admin_state.store(static_cast<uint32_t>(BackendState::up), kRelaxed);
+  b.admin_state.store(kUp, kRelaxed);
+  b.health.store(kUp, kRelaxed);
+  b.rtt_us.store(-1, kRelaxed);
   t_->header.backend_count.store(i + 1, std::memory_order_release);
   return i;
 }
@@ -82,13 +142,30 @@ void BackendTable::clear_slot(uint32_t slot) {
 
 void BackendTable::note_respawn(uint32_t slot) { t_->slots[slot].respawns.fetch_add(1, kRelaxed); }
 
-void BackendTable::record_failure(uint32_t backend, int64_t now_ms, int64_t fail_timeout_ms) {
+bool BackendTable::record_failure(uint32_t backend, int64_t now_ms, int64_t fail_timeout_ms,
+                                  std::string_view why) {
   BackendEntry& b = t_->backends[backend];
-  b.consecutive_failures.fetch_add(1, kRelaxed);
+  uint32_t failures = b.consecutive_failures.fetch_add(1, kRelaxed) + 1;
   b.failures_total.fetch_add(1, kRelaxed);
-  if (fail_timeout_ms > 0) {
-    b.down_until_ms.store(now_ms + fail_timeout_ms, kRelaxed);
+  if (!why.empty()) {
+    set_last_error(backend, why);
   }
+  if (b.fall == 0) {
+    if (fail_timeout_ms > 0) {
+      b.down_until_ms.store(now_ms + fail_timeout_ms, kRelaxed);
+    }
+    return false;
+  }
+  // With active checks, only the prober's `rise` good checks bring it back;
+  // a fail_timeout window would let traffic in before they did.
+  b.consecutive_ok.store(0, kRelaxed);
+  if (failures < b.fall || !transition(b, kUp, kDown)) {
+    return false;
+  }
+  if (why.empty()) {
+    set_last_error(backend, std::to_string(failures) + " failed dials or upgrades in a row");
+  }
+  return true;
 }
 
 void BackendTable::record_success(uint32_t backend) {
@@ -98,12 +175,111 @@ void BackendTable::record_success(uint32_t backend) {
   }
 }
 
+bool BackendTable::admit_handshake(uint32_t pool_index, uint32_t rate_per_s, int64_t now_us) {
+  if (rate_per_s == 0) {
+    return true;
+  }
+  assert(pool_index < kMaxPools && rate_per_s <= 1000000000);
+  // GCRA (ATM's virtual scheduling): each admission pushes the theoretical
+  // arrival time `tat` one emission interval T further; a request is refused
+  // when tat runs more than the burst's tolerance ahead of now. One atomic
+  // word, so no process can die holding anything.
+  // T rounded up: never above the rate; at most one part in a thousand
+  // below it for rates (<= 1000000/s) that do not divide a second evenly.
+  const int64_t now = now_us * 1000;
+  const int64_t rate = rate_per_s;
+  const int64_t interval = (1000000000 + rate - 1) / rate;
+  const int64_t burst = std::max<int64_t>(1, rate_per_s / 10);
+  const int64_t tolerance = (burst - 1) * interval;
+  std::atomic<int64_t>& tat = t_->pools[pool_index].tat_ns;
+  int64_t seen = tat.load(kRelaxed);
+  for (;;) {
+    const int64_t base = std::max(seen, now);
+    if (base - now > tolerance) {
+      return false;
+    }
+    if (tat.compare_exchange_weak(seen, base + interval, kRelaxed, kRelaxed)) {
+      return true;
+    }
+  }
+}
+
+Transition BackendTable::record_check(uint32_t backend, const CheckResult& result, int64_t now_ms) {
+  BackendEntry& b = t_->backends[backend];
+  b.last_check_ms.store(now_ms, kRelaxed);
+  if (result.ok) {
+    b.rtt_us.store(result.rtt_us, kRelaxed);
+    b.consecutive_failures.store(0, kRelaxed);
+    uint32_t good = b.consecutive_ok.fetch_add(1, kRelaxed) + 1;
+    if (good < std::max<uint32_t>(b.rise, 1) || b.health.load(kRelaxed) != kDown) {
+      return Transition::none;
+    }
+    b.up_since_ms.store(now_ms, kRelaxed);  // published by the release in transition()
+    return transition(b, kDown, kUp) ? Transition::went_up : Transition::none;
+  }
+  set_last_error(backend, result.error);
+  b.consecutive_ok.store(0, kRelaxed);
+  uint32_t failures = b.consecutive_failures.fetch_add(1, kRelaxed) + 1;
+  if (failures < std::max<uint32_t>(b.fall, 1)) {
+    return Transition::none;
+  }
+  return transition(b, kUp, kDown) ? Transition::went_down : Transition::none;
+}
+
+// A seqlock (Boehm, "Can seqlocks get along with programming language memory
+// models?"): the sequence is odd while the text changes. Writers take it with
+// a CAS and never wait for each other, since the one holding it may be a
+// process that just died.
+bool BackendTable::set_last_error(uint32_t backend, std::string_view text) {
+  BackendEntry& b = t_->backends[backend];
+  uint32_t seq = b.error_seq.load(kRelaxed);
+  if ((seq & 1) != 0 || !b.error_seq.compare_exchange_strong(seq, seq + 1, kRelaxed, kRelaxed)) {
+    return false;
+  }
+  std::atomic_thread_fence(std::memory_order_release);  // the odd sequence before any word
+  char bytes[kErrorLen];
+  sanitize_error(text, bytes);
+  for (size_t w = 0; w < kErrorWords; ++w) {
+    uint64_t word = 0;
+    std::memcpy(&word, bytes + w * sizeof word, sizeof word);
+    b.last_error[w].store(word, kRelaxed);
+  }
+  b.error_seq.store(seq + 2, std::memory_order_release);
+  return true;
+}
+
+std::string BackendTable::last_error(uint32_t backend) const {
+  const BackendEntry& b = t_->backends[backend];
+  for (int attempt = 0; attempt < kErrorReadAttempts; ++attempt) {
+    uint32_t before = b.error_seq.load(std::memory_order_acquire);
+    if ((before & 1) != 0) {
+      sched_yield();
+      continue;
+    }
+    char bytes[kErrorLen];
+    for (size_t w = 0; w < kErrorWords; ++w) {
+      uint64_t word = b.last_error[w].load(kRelaxed);
+      std::memcpy(bytes + w * sizeof word, &word, sizeof word);
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);  // the words before the re-check
+    if (b.error_seq.load(kRelaxed) == before) {
+      bytes[kErrorLen - 1] = '\0';
+      return std::string(bytes, strnlen(bytes, kErrorLen));
+    }
+  }
+  return {};
+}
+
 uint32_t BackendTable::backend_count() const {
   return std::min(t_->header.backend_count.load(std::memory_order_acquire), kMaxBackends);
 }
 
 uint32_t BackendTable::slot_count() const {
   return std::min(t_->header.slot_count.load(std::memory_order_acquire), kMaxSlots);
+}
+
+uint32_t BackendTable::pool_count() const {
+  return std::min(t_->header.pool_count.load(std::memory_order_acquire), kMaxPools);
 }
 
 int64_t BackendTable::sessions(uint32_t backend) const {
@@ -121,8 +297,12 @@ int32_t BackendTable::sessions_in_slot(uint32_t slot, uint32_t backend) const {
 
 bool BackendTable::available(uint32_t backend, int64_t now_ms) const {
   const BackendEntry& b = t_->backends[backend];
-  return b.admin_state.load(kRelaxed) == static_cast<uint32_t>(BackendState::up) &&
+  return b.admin_state.load(kRelaxed) == kUp && b.health.load(std::memory_order_acquire) == kUp &&
          b.down_until_ms.load(kRelaxed) <= now_ms;
+}
+
+BackendState BackendTable::health(uint32_t backend) const {
+  return static_cast<BackendState>(t_->backends[backend].health.load(std::memory_order_acquire));
 }
 
 int64_t BackendTable::down_for_ms(uint32_t backend, int64_t now_ms) const {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "shm/layout.h"
@@ -12,14 +13,35 @@ namespace wsgate::shm {
 // CLOCK_MONOTONIC in milliseconds: the same clock in every process, so a
 // "down until" deadline written by one worker means the same to the others.
 int64_t monotonic_ms();
+// The same clock in microseconds, for admit_handshake().
+int64_t monotonic_us();
+
+// How active checks judge a backend, from its pool's `health` config.
+struct HealthPolicy {
+  uint32_t rise = 0;
+  uint32_t fall = 0;  // 0: no active checks; passive failures use fail_timeout instead
+};
+
+// One finished active check, as the prober saw it.
+struct CheckResult {
+  bool ok = false;
+  int64_t rtt_us = 0;      // connect to pong; meaningful when ok
+  std::string_view error;  // why it failed; meaningful when !ok
+};
+
+enum class Transition { none, went_up, went_down };
 
 class BackendTable {
  public:
   explicit BackendTable(Table& table) : t_(&table) {}
 
   // --- master, before workers exist ---
-  // Appends a backend and returns its index. Throws std::length_error past kMaxBackends.
-  uint32_t add_backend(std::string_view pool, std::string_view address, uint32_t weight);
+  // Appends a backend (and its pool, the first time that name is seen) and
+  // returns its index. Throws std::length_error past kMaxBackends or kMaxPools.
+  // The master adds pools in config order, and every pool has a backend, so a
+  // pool's index here is its index in conf::Config::pools.
+  uint32_t add_backend(std::string_view pool, std::string_view address, uint32_t weight,
+                       HealthPolicy policy = {});
   void set_slot_count(uint32_t n);
 
   // --- the process in `slot` ---
@@ -33,24 +55,52 @@ class BackendTable {
   void note_respawn(uint32_t slot);
 
   // --- any worker: passive health ---
-  // A failed dial or upgrade: skip the backend for `fail_timeout_ms` (0 = never).
-  void record_failure(uint32_t backend, int64_t now_ms, int64_t fail_timeout_ms);
+  // A failed dial, a failed upgrade (5xx, bad 101) or a backend's TCP reset;
+  // never a graceful close. Without active checks the backend is skipped for
+  // `fail_timeout_ms` (0 = never). With them, the failure counts toward the
+  // policy's `fall`, and reaching it takes the backend down until the prober
+  // sees `rise` good checks; returns true when this call took it down.
+  // `why`, when given, becomes the backend's last error.
+  bool record_failure(uint32_t backend, int64_t now_ms, int64_t fail_timeout_ms,
+                      std::string_view why = {});
   void record_success(uint32_t backend);
+
+  // --- any worker: backend handshakes of a pool, over all workers ---
+  // GCRA: admits `rate_per_s` on average with bursts of max(1, rate/10);
+  // false when over the rate. rate 0 admits everything. Lock-free (one CAS).
+  bool admit_handshake(uint32_t pool_index, uint32_t rate_per_s, int64_t now_us);
+
+  // --- the prober ---
+  // Applies one active check: counts it, and moves `health` when `rise` good
+  // or `fall` failed results in a row say so.
+  Transition record_check(uint32_t backend, const CheckResult& result, int64_t now_ms);
+
+  // --- prober and workers ---
+  // Replaces the last error text (cut to 95 printable ASCII characters). A
+  // writer never waits: when another is writing, this text is dropped.
+  bool set_last_error(uint32_t backend, std::string_view text);
 
   // --- readers (workers, `wsgate status`) ---
   uint32_t backend_count() const;
   uint32_t slot_count() const;
+  uint32_t pool_count() const;
   const BackendEntry& backend(uint32_t i) const { return t_->backends[i]; }
   const WorkerSlot& slot(uint32_t i) const { return t_->slots[i]; }
+  const PoolEntry& pool(uint32_t i) const { return t_->pools[i]; }
   // A backend's load: the sum of its column over every slot.
   int64_t sessions(uint32_t backend) const;
   int32_t sessions_in_slot(uint32_t slot, uint32_t backend) const;
-  // Routable: administratively up and not within a passive "down" window.
+  // Routable: administratively up, health up, and not within a passive "down" window.
   bool available(uint32_t backend, int64_t now_ms) const;
+  BackendState health(uint32_t backend) const;
   // How long until a passively-down backend is tried again (0 when available).
   int64_t down_for_ms(uint32_t backend, int64_t now_ms) const;
+  // A consistent copy of the last error ("" when none, or when writers kept
+  // it busy for every retry).
+  std::string last_error(uint32_t backend) const;
 
  private:
+  uint32_t pool_index_for(std::string_view pool);
   Table* t_;
 };
 

@@ -43,6 +43,8 @@ class MessageRules {
   uint16_t on_frame_end();
 
   bool current_is_control() const { return (frame_opcode_ & 0x8) != 0; }
+  // A data message has started and its last frame has not ended yet.
+  bool in_message() const { return in_message_; }
   uint8_t current_opcode() const { return frame_opcode_; }
   std::span<const uint8_t> control_payload() const { return {control_, control_len_}; }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "worker/log.h"
+#include "worker/random_bytes.h"
 #include "worker/routing.h"
 #include "worker/ws_key.h"
 
@@ -32,7 +33,6 @@ struct Session::Handshake {
   std::string received;  // the request, then the client's early frames (H9)
   RequestReader reader;
   size_t header_size = 0;
-  std::string client_ip;
   std::vector<bool> tried;  // per pool backend: already dialed for this client
   uint32_t attempts = 0;
   ConnectReq* connect = nullptr;
@@ -76,7 +76,7 @@ bool Session::accept(uv_stream_t* server) {
   ctx_.table.add_connection(ctx_.slot, 1);
   connection_counted_ = true;
   hs_ = std::make_unique<Handshake>(ctx_.config->limits.max_header);
-  hs_->client_ip = client_->conn->peer_name(false);
+  client_ip_ = client_->conn->peer_name(false);
   arm_timer(ctx_.config->limits.handshake_timeout, [](Session& s) {
     s.answer(HttpError{408, "the request was not complete within handshake_timeout", {}});
   });
@@ -96,6 +96,10 @@ Session::Side& Session::side_of(TcpConn& c) {
 
 void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
   Side& s = side_of(c);
+  if (reconnecting_ && !s.is_backend) {
+    hold_client_bytes(data, n);
+    return;
+  }
   switch (stage_) {
     case Stage::request:
       on_request_bytes(data, n);
@@ -116,6 +120,10 @@ void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
 
 void Session::on_conn_eof(TcpConn& c) {
   Side& s = side_of(c);
+  if (reconnecting_ && !s.is_backend) {
+    retire();  // the client left while we looked for another backend
+    return;
+  }
   switch (stage_) {
     case Stage::upstream:
       if (s.is_backend) {
@@ -176,7 +184,7 @@ void Session::on_request_bytes(const uint8_t* data, size_t n) {
       // bounded by it, until a backend has accepted (H9).
       client_->conn->stop_reading();
       hs_->header_size = hs_->reader.header_size();
-      on_request(hs_->reader.request());
+      on_request(request());
       return;
   }
 }
@@ -207,6 +215,15 @@ void Session::on_request(const ClientRequest& req) {
   }
   pool_ = &ctx_.config->pools[route_->pool_index];
   pool_rt_ = &ctx_.pools[route_->pool_index];
+  if (!ctx_.table.admit_handshake(static_cast<uint32_t>(route_->pool_index), pool_->max_handshake_rate,
+                                  shm::monotonic_us())) {
+    // Storm control: new sessions beyond the pool's rate wait; live ones are untouched.
+    answer(HttpError{503, "pool " + pool_->name + " is over max_handshake_rate", {{"Retry-After", "1"}}});
+    return;
+  }
+  if (pool_->on_backend_loss == conf::LossPolicy::reconnect) {
+    saved_request_ = std::make_unique<ClientRequest>(req);
+  }
   hs_->tried.assign(pool_->backends.size(), false);
   try_next_backend();
 }
@@ -218,17 +235,33 @@ std::optional<size_t> Session::pick_backend() {
   std::vector<Candidate> c(pool_rt_->backend_ids.size());
   for (size_t i = 0; i < c.size(); ++i) {
     uint32_t id = pool_rt_->backend_ids[i];
-    c[i] = Candidate{ctx_.table.sessions(id), pool_->backends[i].weight,
+    c[i] = Candidate{ctx_.table.sessions(id), effective_weight(i, now),
                      !hs_->tried[i] && ctx_.table.available(id, now)};
   }
   return pool_->balance == conf::Balance::round_robin ? pick_round_robin(c, pool_rt_->rr_scores)
                                                       : pick_least_conn(c, pool_rt_->cursor);
 }
 
+// Weights are scaled by 100 so slow_start can ramp a backend that just came
+// back from 1% to its full weight without flooding it (storm control).
+uint32_t Session::effective_weight(size_t i, int64_t now) const {
+  uint64_t full = uint64_t{pool_->backends[i].weight} * 100;
+  int64_t ramp = ms(pool_->slow_start);
+  int64_t since = ctx_.table.backend(pool_rt_->backend_ids[i]).up_since_ms.load(std::memory_order_relaxed);
+  if (ramp <= 0 || since <= 0 || now - since >= ramp) {
+    return static_cast<uint32_t>(full);
+  }
+  return static_cast<uint32_t>(std::max<uint64_t>(1, full * static_cast<uint64_t>(now - since) / ramp));
+}
+
 void Session::try_next_backend() {
   std::optional<size_t> pick;
   if (hs_->attempts <= pool_->retries) {
     pick = pick_backend();
+  }
+  if (!pick && reconnecting_) {
+    give_up_reconnect(close_code::service_restart, "no other backend of pool " + pool_->name + " accepted");
+    return;
   }
   if (!pick) {
     if (hs_->attempts > 0 && !hs_->last_5xx.empty()) {
@@ -296,7 +329,7 @@ void Session::on_dial_done(int status) {
   hs_->key = make_ws_key();
   hs_->upstream_received.clear();
   hs_->response = std::make_unique<ResponseReader>();
-  backend_->conn->append(build_upstream_request(hs_->reader.request(), hs_->client_ip, hs_->key));
+  backend_->conn->append(build_upstream_request(request(), client_ip_, hs_->key));
   backend_->conn->flush();
   int r = backend_->conn->start_reading();
   if (r != 0) {
@@ -332,12 +365,22 @@ void Session::on_upstream_eof() {
 }
 
 void Session::judge_upstream() {
-  UpstreamVerdict v = hs_->response->judge(hs_->reader.request(), hs_->key);
+  UpstreamVerdict v = hs_->response->judge(request(), hs_->key);
   uint32_t id = pool_rt_->backend_ids[*counted_];
   switch (v.kind) {
     case UpstreamVerdict::Kind::upgraded:
+      if (reconnecting_ && v.protocol != protocol_) {
+        // The client already speaks protocol_; another one cannot take over.
+        attempt_failed("chose subprotocol \"" + v.protocol + "\" instead of \"" + protocol_ + "\"");
+        return;
+      }
       ctx_.table.record_success(id);
-      start_relay(format_switching_protocols(hs_->reader.request(), v.protocol));
+      if (reconnecting_) {
+        resume_relay(hs_->upstream_received.substr(hs_->response->consumed()));
+        return;
+      }
+      protocol_ = v.protocol;
+      start_relay(format_switching_protocols(request(), v.protocol));
       return;
     case UpstreamVerdict::Kind::pass_through:
       if (v.status >= 500) {
@@ -364,8 +407,8 @@ std::string Session::backend_label() const {
 
 void Session::attempt_failed(const std::string& why) {
   LOG_WARN("%s while upgrading to backend \"%s\" (attempt %u of %u), client %s, path %s", why.c_str(),
-           backend_label().c_str(), hs_->attempts, pool_->retries + 1, hs_->client_ip.c_str(),
-           hs_->reader.request().target.c_str());
+           backend_label().c_str(), hs_->attempts, pool_->retries + 1, client_ip_.c_str(),
+           request().target.c_str());
   ctx_.table.record_failure(pool_rt_->backend_ids[*counted_], shm::monotonic_ms(), ms(pool_->fail_timeout));
   release_backend();
   if (hs_->connect != nullptr) {
@@ -383,6 +426,7 @@ void Session::attempt_failed(const std::string& why) {
 }
 
 void Session::release_backend() {
+  register_relaying(false);
   if (counted_ && pool_rt_ != nullptr) {
     ctx_.table.add_session(ctx_.slot, pool_rt_->backend_ids[*counted_], -1);
     counted_.reset();
@@ -394,6 +438,7 @@ void Session::release_backend() {
 void Session::start_relay(const std::string& response_101) {
   stage_ = Stage::relaying;
   uv_timer_stop(timer_.get());
+  register_relaying(true);
   const conf::Limits& lim = ctx_.config->limits;
   client_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, true, route_->validate_utf8});
   backend_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, false, route_->validate_utf8});
@@ -464,6 +509,14 @@ bool Session::relay_chunk(Side& src, Side& dst, const FrameChunk& chunk) {
   }
   bool control = rules.current_is_control();
   bool forward = !src.close_received && !dst.close_sent && !dst.gone;
+  if (drop_client_message_ && !src.is_backend && !control) {
+    // The lost backend got the start of this message; the new one must not
+    // get its middle. Dropped whole, up to and including its last frame.
+    forward = false;
+    if (chunk.ends_frame && chunk.head.fin) {
+      drop_client_message_ = false;
+    }
+  }
   if (!control && forward && (chunk.size > 0 || chunk.head.length == 0)) {
     dst.codec->send(chunk.head, chunk.data, chunk.size);
   }
@@ -497,7 +550,147 @@ void Session::relay_control(Side& src, Side& dst) {
     dst.codec->send_control(opcode::close, payload.data(), payload.size());
     dst.close_sent = true;
     enter_closing();
+  } else if (dst.gone && !src.close_sent && !src.codec->output_mid_frame()) {
+    // Nobody is left to answer: wsgate echoes the close itself (RFC 6455 5.5.1).
+    src.codec->send_control(opcode::close, payload.data(), payload.size());
+    src.close_sent = true;
   }
+  maybe_finish();
+}
+
+// ---------------------------------------------------------------- backend loss
+
+const ClientRequest& Session::request() const {
+  return reconnecting_ ? *saved_request_ : hs_->reader.request();
+}
+
+void Session::register_relaying(bool on) {
+  if (on == registered_ || !counted_) {
+    return;
+  }
+  auto& set = ctx_.relaying_on[pool_rt_->backend_ids[*counted_]];
+  if (on) {
+    set.insert(this);
+  } else {
+    set.erase(this);
+  }
+  registered_ = on;
+}
+
+void Session::on_backend_lost(const std::string& why, bool count_failure) {
+  if (stage_ != Stage::relaying || reconnecting_ || !counted_) {
+    return;
+  }
+  uint32_t id = pool_rt_->backend_ids[*counted_];
+  LOG_INFO("backend \"%s\" lost (%s), client %s", backend_label().c_str(), why.c_str(),
+           client_->conn->peer_name(true).c_str());
+  if (count_failure) {
+    ctx_.table.record_failure(id, shm::monotonic_ms(), ms(pool_->fail_timeout), why);
+  }
+  backend_->gone = true;
+  backend_->conn->close();  // a frozen backend keeps its socket open: let it go
+  size_t lost = *counted_;
+  release_backend();
+  if (pool_->on_backend_loss == conf::LossPolicy::reconnect && can_move()) {
+    start_reconnect();
+    hs_->tried[lost] = true;
+    try_next_backend();
+    return;
+  }
+  schedule_loss_close();
+}
+
+// Closes caused by one loss are spread over loss_spread with jitter, so
+// thousands of clients do not reconnect in the same millisecond.
+void Session::schedule_loss_close() {
+  int64_t spread = ms(pool_->loss_spread);
+  uint32_t r = 0;
+  fill_random(reinterpret_cast<uint8_t*>(&r), sizeof r);
+  int64_t delay = spread > 0 ? static_cast<int64_t>(r % static_cast<uint64_t>(spread)) : 0;
+  arm_timer(conf::Duration(delay), [](Session& s) {
+    s.send_close(*s.client_, close_code::service_restart, "backend lost");
+    s.maybe_finish();
+  });
+}
+
+// A session can move to another backend only between messages toward the
+// client: the new backend cannot finish a message the lost one started.
+bool Session::can_move() const {
+  return saved_request_ && !ctx_.stopping && !client_->gone && !client_->close_received && !client_->close_sent &&
+         !client_->codec->output_mid_frame() && !backend_->rules.in_message();
+}
+
+void Session::start_reconnect() {
+  reconnecting_ = true;
+  drop_client_message_ = client_->rules.in_message() || client_->codec->input_mid_frame();
+  if (drop_client_message_) {
+    ++ctx_.messages_dropped;
+  }
+  hs_ = std::make_unique<Handshake>(ctx_.config->limits.max_header);
+  hs_->tried.assign(pool_->backends.size(), false);
+  hs_->abandoned.push_back(std::move(backend_));
+  // The client keeps sending meanwhile; its bytes wait in held_ (bounded).
+}
+
+void Session::hold_client_bytes(const uint8_t* data, size_t n) {
+  if (held_.size() + n > pool_->reconnect_buffer) {
+    ++ctx_.messages_dropped;
+    give_up_reconnect(close_code::try_later, "reconnect_buffer full");
+    return;
+  }
+  held_.append(reinterpret_cast<const char*>(data), n);
+}
+
+void Session::resume_relay(const std::string& leftover) {
+  const conf::Limits& lim = ctx_.config->limits;
+  backend_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, false, route_->validate_utf8});
+  backend_->codec = std::make_unique<FrameCodec>(*backend_->conn, true, ctx_.backend_frames);
+  stage_ = Stage::relaying;
+  reconnecting_ = false;
+  uv_timer_stop(timer_.get());
+  register_relaying(true);
+  ++ctx_.sessions_moved;
+  LOG_INFO("session of client %s moved to backend \"%s\"", client_->conn->peer_name(true).c_str(),
+           backend_label().c_str());
+  // Runs inside the new backend's read callback: the handshake state goes
+  // once this returns; nothing below touches it.
+  std::unique_ptr<Handshake> hs = std::move(hs_);
+  std::string held = std::move(held_);
+  held_ = std::string();
+  if (!leftover.empty()) {
+    pump(*backend_, reinterpret_cast<const uint8_t*>(leftover.data()), leftover.size());
+  }
+  if (!held.empty() && stage_ == Stage::relaying) {
+    pump(*client_, reinterpret_cast<const uint8_t*>(held.data()), held.size());
+  }
+  for (Side* s : {client_.get(), backend_.get()}) {
+    if (stage_ != Stage::done && !s->gone && !s->paused) {
+      s->conn->start_reading();
+    }
+  }
+}
+
+void Session::give_up_reconnect(uint16_t code, const std::string& why) {
+  LOG_INFO("cannot move the session of client %s: %s; closing it with %u", client_->conn->peer_name(true).c_str(),
+           why.c_str(), code);
+  release_backend();
+  if (hs_->connect != nullptr) {
+    hs_->connect->owner = nullptr;
+    hs_->connect = nullptr;
+  }
+  if (backend_) {
+    backend_->conn->close();
+    hs_->abandoned.push_back(std::move(backend_));
+  }
+  // A stand-in for the lost backend: gone, so the close logic below waits
+  // only for the client. hs_ stays until the session ends: this may run
+  // inside a callback of a connection it holds.
+  backend_ = std::make_unique<Side>(*this, true, RuleLimits{});
+  backend_->gone = true;
+  reconnecting_ = false;
+  stage_ = Stage::relaying;
+  held_.clear();
+  send_close(*client_, code, "backend lost");
   maybe_finish();
 }
 
@@ -552,6 +745,11 @@ void Session::fail_side(Side& offender, uint16_t code, const char* why) {
 }
 
 void Session::side_gone(Side& s, uint16_t other_code) {
+  if (s.is_backend && !s.close_received && stage_ == Stage::relaying && !client_->close_received &&
+      !client_->close_sent) {
+    on_backend_lost("its connection dropped mid-session", true);
+    return;
+  }
   s.gone = true;
   s.conn->stop_reading();
   if (!s.close_received) {
@@ -593,7 +791,7 @@ void Session::retire_if_flushed() {
 
 void Session::answer(const HttpError& e) {
   if (e.status >= 500 || e.status == 408) {
-    LOG_INFO("answered %d to client %s: %s", e.status, hs_ ? hs_->client_ip.c_str() : "?", e.why.c_str());
+    LOG_INFO("answered %d to client %s: %s", e.status, client_ip_.c_str(), e.why.c_str());
   }
   answer_raw(format_http_error(e), e.status);
 }

@@ -41,6 +41,11 @@ class Session final : public TcpConnOwner {
   // Graceful stop: sessions still in the handshake get 503, relaying ones a
   // close 1001 on both sides.
   void shut_down();
+  // The backend this session relays to was found down (health checks, or its
+  // connection dropped): apply the pool's on_backend_loss policy.
+  // `count_failure`: the loss is a passive health signal (a dropped
+  // connection), not the prober's verdict already in shm.
+  void on_backend_lost(const std::string& why, bool count_failure);
 
  private:
   enum class Stage { request, dialing, upstream, relaying, closing, answering, done };
@@ -72,6 +77,7 @@ class Session final : public TcpConnOwner {
   // --- backend choice and dial ---
   void try_next_backend();
   std::optional<size_t> pick_backend();
+  uint32_t effective_weight(size_t pool_backend, int64_t now) const;
   void dial(size_t pool_backend);
   static void on_connected(uv_connect_t* req, int status);
   void on_dial_done(int status);
@@ -89,6 +95,16 @@ class Session final : public TcpConnOwner {
   void relay_control(Side& src, Side& dst);
   Side& other(Side& s) { return &s == client_.get() ? *backend_ : *client_; }
   Side& side_of(TcpConn& c);
+
+  // --- backend loss ---
+  bool can_move() const;
+  void start_reconnect();
+  void resume_relay(const std::string& leftover);
+  void give_up_reconnect(uint16_t code, const std::string& why);
+  void schedule_loss_close();
+  void register_relaying(bool on);
+  void hold_client_bytes(const uint8_t* data, size_t n);
+  const ClientRequest& request() const;
 
   // --- closing ---
   void enter_closing();
@@ -124,6 +140,14 @@ class Session final : public TcpConnOwner {
   const conf::Pool* pool_ = nullptr;
   PoolRuntime* pool_rt_ = nullptr;
   bool connection_counted_ = false;
+  // Kept only in pools with on_backend_loss: reconnect, to replay the upgrade.
+  std::unique_ptr<ClientRequest> saved_request_;
+  std::string client_ip_;
+  std::string protocol_;        // the subprotocol the client was given
+  std::string held_;            // client bytes read while reconnecting
+  bool reconnecting_ = false;
+  bool drop_client_message_ = false;  // the rest of a message the lost backend got part of
+  bool registered_ = false;     // in WorkerContext::relaying_on[counted backend]
   bool finishing_ = false;  // both close handshakes done; flushing before the close
 };
 

@@ -1,6 +1,5 @@
 #include "worker/worker.h"
 
-#include <signal.h>
 #include <uv.h>
 
 #include <memory>
@@ -9,6 +8,7 @@
 #include "shm/backend_table.h"
 #include "worker/log.h"
 #include "worker/session.h"
+#include "worker/stop_signals.h"
 #include "worker/uv_handle.h"
 #include "worker/worker_context.h"
 
@@ -26,28 +26,27 @@ class Worker final : public SessionHost {
   bool setup_loop();
   bool setup_pools();
   bool setup_listeners();
-  bool setup_signals();
-  bool setup_master_watch();
   void stop(const char* why);
   void retire(Session& s) override;
   void bury();
   void close_all();
 
   static void on_connection(uv_stream_t* server, int status);
-  static void on_signal(uv_signal_t* h, int signum);
-  static void on_master_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   static void on_idle(uv_idle_t* h);
   static void on_stop_deadline(uv_timer_t* t);
+  static void on_health_watch(uv_timer_t* t);
+  void check_backend_health();
 
   const WorkerArgs& args_;
   uv_loop_t loop_{};
   bool loop_ok_ = false;
   WorkerContext ctx_;
   std::vector<std::unique_ptr<UvHandle<uv_tcp_t>>> listeners_;
-  UvHandle<uv_signal_t> sigterm_, sigint_;
-  UvHandle<uv_pipe_t> master_watch_;
+  StopSignals stop_signals_;
   UvHandle<uv_idle_t> reaper_;
   UvHandle<uv_timer_t> stop_deadline_;
+  UvHandle<uv_timer_t> health_watch_;
+  std::vector<uint32_t> seen_changes_;  // per backend: state_changes last acted on
   std::unordered_map<Session*, std::unique_ptr<Session>> live_;
   std::vector<std::unique_ptr<Session>> graveyard_;
 };
@@ -63,7 +62,8 @@ Worker::~Worker() {
 }
 
 int Worker::run() {
-  if (!setup_loop() || !setup_pools() || !setup_listeners() || !setup_signals() || !setup_master_watch()) {
+  if (!setup_loop() || !setup_pools() || !setup_listeners() ||
+      !stop_signals_.start(&loop_, args_.master_alive_fd, [this](const char* why) { stop(why); })) {
     return kExitFatal;
   }
   ctx_.table.claim_slot(args_.slot, getpid(), shm::SlotRole::proxy, args_.generation);
@@ -88,6 +88,9 @@ bool Worker::setup_loop() {
   uv_timer_init(&loop_, stop_deadline_.get());
   stop_deadline_.initialized();
   stop_deadline_.get()->data = this;
+  uv_timer_init(&loop_, health_watch_.get());
+  health_watch_.initialized();
+  health_watch_.get()->data = this;
   return true;
 }
 
@@ -120,6 +123,12 @@ bool Worker::setup_pools() {
     }
     ctx_.pools.push_back(std::move(rt));
   }
+  uint32_t backends = ctx_.table.backend_count();
+  ctx_.relaying_on.resize(backends);
+  for (uint32_t id = 0; id < backends; ++id) {
+    seen_changes_.push_back(ctx_.table.backend(id).state_changes.load(std::memory_order_acquire));
+  }
+  uv_timer_start(health_watch_.get(), &Worker::on_health_watch, 100, 100);
   return true;
 }
 
@@ -140,46 +149,6 @@ bool Worker::setup_listeners() {
       return false;
     }
     listeners_.push_back(std::move(h));
-  }
-  return true;
-}
-
-bool Worker::setup_signals() {
-  for (auto [h, sig] : {std::pair{&sigterm_, SIGTERM}, std::pair{&sigint_, SIGINT}}) {
-    if (uv_signal_init(&loop_, h->get()) != 0) {
-      return false;
-    }
-    h->initialized();
-    h->get()->data = this;
-    if (uv_signal_start(h->get(), &Worker::on_signal, sig) != 0) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool Worker::setup_master_watch() {
-  if (args_.master_alive_fd < 0) {
-    return true;
-  }
-  int r = uv_pipe_init(&loop_, master_watch_.get(), 0);
-  if (r == 0) {
-    master_watch_.initialized();
-    master_watch_.get()->data = this;
-    r = uv_pipe_open(master_watch_.get(), args_.master_alive_fd);
-  }
-  if (r == 0) {
-    r = uv_read_start(
-        master_watch_.stream(),
-        [](uv_handle_t*, size_t, uv_buf_t* b) {
-          static char sink[64];
-          *b = uv_buf_init(sink, sizeof sink);
-        },
-        &Worker::on_master_read);
-  }
-  if (r != 0) {
-    LOG_ERROR("cannot watch the master (%s)", log::uv_error_text(r).c_str());
-    return false;
   }
   return true;
 }
@@ -228,21 +197,6 @@ void Worker::bury() {
   }
 }
 
-void Worker::on_signal(uv_signal_t* h, int signum) {
-  auto* self = static_cast<Worker*>(h->data);
-  if (self != nullptr) {
-    self->stop(signum == SIGTERM ? "SIGTERM" : "SIGINT");
-  }
-}
-
-void Worker::on_master_read(uv_stream_t* s, ssize_t n, const uv_buf_t*) {
-  auto* self = static_cast<Worker*>(s->data);
-  if (self != nullptr && n < 0) {
-    uv_read_stop(s);
-    self->stop("the master process is gone");
-  }
-}
-
 void Worker::on_stop_deadline(uv_timer_t* t) {
   auto* self = static_cast<Worker*>(t->data);
   if (self == nullptr) {
@@ -276,13 +230,39 @@ void Worker::stop(const char* why) {
   }
 }
 
+// The prober (or a worker's passive count) takes a backend down in shm; the
+// sessions relaying to it here must learn it, or a frozen backend would hold
+// them until their clients give up. Polled: a load per backend every 100 ms.
+void Worker::on_health_watch(uv_timer_t* t) {
+  auto* self = static_cast<Worker*>(t->data);
+  if (self != nullptr) {
+    self->check_backend_health();
+  }
+}
+
+void Worker::check_backend_health() {
+  for (uint32_t id = 0; id < seen_changes_.size(); ++id) {
+    uint32_t changes = ctx_.table.backend(id).state_changes.load(std::memory_order_acquire);
+    if (changes == seen_changes_[id]) {
+      continue;
+    }
+    seen_changes_[id] = changes;
+    if (ctx_.table.health(id) != shm::BackendState::down || ctx_.relaying_on[id].empty()) {
+      continue;
+    }
+    std::vector<Session*> lost(ctx_.relaying_on[id].begin(), ctx_.relaying_on[id].end());
+    for (Session* s : lost) {
+      s->on_backend_lost("health checks found it down", false);
+    }
+  }
+}
+
 void Worker::close_all() {
   listeners_.clear();
-  sigterm_.close();
-  sigint_.close();
-  master_watch_.close();
+  stop_signals_.close();
   reaper_.close();
   stop_deadline_.close();
+  health_watch_.close();
 }
 
 }  // namespace

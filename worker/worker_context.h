@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <list>
+#include <unordered_set>
 #include <memory>
 #include <vector>
 
@@ -39,6 +40,11 @@ struct WorkerContext {
   std::vector<uint8_t> read_storage = std::vector<uint8_t>(64 * 1024);
   std::vector<PoolRuntime> pools;
   bool stopping = false;
+  // Relaying sessions per shm backend id, so a backend found down reaches
+  // exactly the sessions it carried.
+  std::vector<std::unordered_set<Session*>> relaying_on;
+  uint64_t sessions_moved = 0;
+  uint64_t messages_dropped = 0;
 
   ReadBuffer read_buffer() { return ReadBuffer{read_storage.data(), read_storage.size()}; }
 

@@ -114,7 +114,7 @@ TEST_F(ThreeBackends, ABackendStoppedMidRunFailsNoNewSession) {
   std::string b_addr = address(b);
   b.process().send_signal(SIGKILL);
   b.process().wait_exit();
-  // Sessions that were on b are closed 1011 by wsgate; new ones must all succeed elsewhere.
+  // Sessions that were on b are closed 1012 by wsgate; new ones must all succeed elsewhere.
   std::map<std::string, int> after;
   for (int i = 0; i < 60; ++i) {
     WsClient cl = gw.open("/chat");
@@ -141,7 +141,7 @@ TEST_F(ThreeBackends, ABackendStoppedMidRunFailsNoNewSession) {
   EXPECT_EQ(echoed, 20);
 }
 
-TEST_F(ThreeBackends, SessionsOfAKilledBackendGet1011AndLeaveTheCounts) {
+TEST_F(ThreeBackends, SessionsOfAKilledBackendGet1012AndLeaveTheCountsAtOnce) {
   Gateway gw(pool_yaml("chat", {a.port(), b.port(), c.port()}) + kRoute, 2);
   std::vector<std::pair<std::string, WsClient>> sessions;
   for (int i = 0; i < 12; ++i) {
@@ -153,7 +153,7 @@ TEST_F(ThreeBackends, SessionsOfAKilledBackendGet1011AndLeaveTheCounts) {
   c.process().send_signal(SIGKILL);
   for (auto& [who, cl] : sessions) {
     if (who == "c") {
-      EXPECT_EQ(cl.expect_close(milliseconds(3000)).code, 1011);
+      EXPECT_EQ(cl.expect_close(milliseconds(3000)).code, 1012);
     }
   }
   Status s = gw.wait_status([](const Status& st) { return st.total_sessions() == 8; });

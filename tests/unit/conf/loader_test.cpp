@@ -412,6 +412,8 @@ TEST(ShippedConfig, Loads) {
   EXPECT_EQ(c.pools[0].backends[0].endpoint, v4("127.0.0.1", 9001));
   EXPECT_EQ(c.pools[0].backends[1].endpoint, v4("127.0.0.1", 9002));
   EXPECT_EQ(c.pools[0].backends[2].endpoint, v4("127.0.0.1", 9003));
+  ASSERT_TRUE(c.pools[0].health.has_value()) << "the demo shows active health checks";
+  EXPECT_EQ(c.pools[0].health->path, "/");
   ASSERT_EQ(c.routes.size(), 2u);
   EXPECT_EQ(c.routes[0].path, "/chat");
   EXPECT_EQ(c.routes[1].path, "/echo");

@@ -1,0 +1,36 @@
+// What tells a worker process to stop, as one event on its loop: SIGTERM,
+// SIGINT, or EOF on the pipe whose write end only the master holds (the
+// master died; PR_SET_PDEATHSIG is the other half of that guard). Signal
+// handlers only wake the loop (libuv's self-pipe); the callback runs there.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+
+#include "worker/uv_handle.h"
+
+namespace wsgate::worker {
+
+class StopSignals {
+ public:
+  using OnStop = std::function<void(const char* why)>;
+
+  // `master_alive_fd` < 0: no master to watch (tests). Returns false, with
+  // the cause logged, when a handle cannot be set up.
+  bool start(uv_loop_t* loop, int master_alive_fd, OnStop on_stop);
+  // Closes the handles so the loop can end; safe inside the callback.
+  void close();
+
+ private:
+  bool watch_signal(uv_loop_t* loop, UvHandle<uv_signal_t>& h, int signum);
+  bool watch_master(uv_loop_t* loop, int fd);
+  static void on_signal(uv_signal_t* h, int signum);
+  static void on_master_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+
+  OnStop on_stop_;
+  UvHandle<uv_signal_t> sigterm_, sigint_;
+  UvHandle<uv_pipe_t> master_watch_;
+};
+
+}  // namespace wsgate::worker
