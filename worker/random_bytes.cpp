@@ -1,5 +1,6 @@
 #include "worker/random_bytes.h"
 
+#include <pthread.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -12,14 +13,21 @@
 namespace wsgate::worker {
 
 namespace {
-// Per process: after fork() each worker refills its own block, so no two
-// processes ever hand out the same bytes.
+// Per process: a forked child must never hand out its parent's bytes. The
+// pool is emptied in the child at fork() (pthread_atfork) rather than by
+// comparing getpid() on every call: that was one system call per frame sent.
 struct Pool {
   uint8_t bytes[4096];
   size_t left = 0;
-  int pid = 0;
 };
-thread_local Pool g_pool;
+Pool g_pool;
+
+void empty_pool_in_child() { g_pool.left = 0; }
+
+const bool g_registered = [] {
+  pthread_atfork(nullptr, nullptr, &empty_pool_in_child);
+  return true;
+}();
 
 void refill(Pool& p) {
   size_t got = 0;
@@ -41,11 +49,6 @@ void refill(Pool& p) {
 
 void fill_random(uint8_t* out, size_t len) {
   Pool& p = g_pool;
-  int pid = getpid();
-  if (p.pid != pid) {
-    p.pid = pid;
-    p.left = 0;
-  }
   while (len > 0) {
     if (p.left == 0) {
       refill(p);
