@@ -409,7 +409,7 @@ void Session::attempt_failed(const std::string& why) {
   LOG_WARN("%s while upgrading to backend \"%s\" (attempt %u of %u), client %s, path %s", why.c_str(),
            backend_label().c_str(), hs_->attempts, pool_->retries + 1, client_ip_.c_str(),
            request().target.c_str());
-  ctx_.table.record_failure(pool_rt_->backend_ids[*counted_], shm::monotonic_ms(), ms(pool_->fail_timeout));
+  ctx_.table.record_failure(pool_rt_->backend_ids[*counted_], shm::monotonic_ms(), ms(pool_->fail_timeout), why);
   release_backend();
   if (hs_->connect != nullptr) {
     hs_->connect->owner = nullptr;
@@ -545,15 +545,14 @@ void Session::relay_control(Side& src, Side& dst) {
     return;
   }
   src.close_received = true;
+  src.close_payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
   if (!dst.close_sent && !dst.gone) {
     // Relayed as sent, code and reason: the other peer's answer comes back the same way.
     dst.codec->send_control(opcode::close, payload.data(), payload.size());
     dst.close_sent = true;
     enter_closing();
-  } else if (dst.gone && !src.close_sent && !src.codec->output_mid_frame()) {
-    // Nobody is left to answer: wsgate echoes the close itself (RFC 6455 5.5.1).
-    src.codec->send_control(opcode::close, payload.data(), payload.size());
-    src.close_sent = true;
+  } else if (dst.gone) {
+    echo_close(src);
   }
   maybe_finish();
 }
@@ -744,6 +743,17 @@ void Session::fail_side(Side& offender, uint16_t code, const char* why) {
   maybe_finish();
 }
 
+// Nobody is left to answer `s`'s close: wsgate echoes it (RFC 6455 5.5.1),
+// rather than inventing a code of its own for a close the peer began.
+void Session::echo_close(Side& s) {
+  if (!s.close_sent && !s.gone && !s.codec->output_mid_frame()) {
+    s.codec->send_control(opcode::close, reinterpret_cast<const uint8_t*>(s.close_payload.data()),
+                          s.close_payload.size());
+    s.close_sent = true;
+    s.conn->flush();
+  }
+}
+
 void Session::side_gone(Side& s, uint16_t other_code) {
   if (s.is_backend && !s.close_received && stage_ == Stage::relaying && !client_->close_received &&
       !client_->close_sent) {
@@ -752,7 +762,9 @@ void Session::side_gone(Side& s, uint16_t other_code) {
   }
   s.gone = true;
   s.conn->stop_reading();
-  if (!s.close_received) {
+  if (other(s).close_received) {
+    echo_close(other(s));  // it was already closing: its own close is the answer
+  } else if (!s.close_received) {
     send_close(other(s), other_code, s.is_backend ? "backend went away" : "client went away");
   }
   maybe_finish();

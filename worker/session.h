@@ -58,6 +58,7 @@ class Session final : public TcpConnOwner {
     MessageRules rules;
     bool is_backend;
     bool close_received = false;
+    std::string close_payload;  // what its close frame carried: echoed if nobody else answers
     bool close_sent = false;
     bool gone = false;     // no more reading: EOF, error, or we gave up on it
     bool paused = false;   // reading stopped for backpressure
@@ -109,6 +110,7 @@ class Session final : public TcpConnOwner {
   // --- closing ---
   void enter_closing();
   void send_close(Side& s, uint16_t code, std::string_view reason);
+  void echo_close(Side& s);
   void fail_side(Side& offender, uint16_t code, const char* why);
   void side_gone(Side& s, uint16_t other_code);
   void maybe_finish();

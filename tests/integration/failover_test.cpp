@@ -90,6 +90,19 @@ TEST(Reconnect, WithNoOtherBackendTheClientGets1012) {
   EXPECT_EQ(c.expect_close(std::chrono::milliseconds(5000)).code, 1012);
 }
 
+TEST(CloseHandshake, ABackendThatDiesBeforeAnsweringAClientsCloseGetsTheClientItsOwnCodeBack) {
+  EchoBackend a{"a"};
+  Gateway gw(pool_yaml("chat", {a.port()}) + kRoute, 1);
+  WsClient c = gw.open("/chat");
+  ASSERT_TRUE(c.handshake_ok());
+  a.process().send_signal(SIGSTOP);  // it will never answer the close
+  c.close(4000, "client bye");
+  a.process().send_signal(SIGKILL);
+  CloseInfo ci = c.expect_close(std::chrono::milliseconds(3000));
+  EXPECT_EQ(ci.code, 4000) << "the client began the close; wsgate should not invent another code";
+  EXPECT_EQ(ci.reason, "client bye");
+}
+
 TEST(LossSpread, ClosesOfOneLossAreSpreadOverTheWindow) {
   EchoBackend a{"a"}, b{"b"};
   Gateway gw(pool_yaml("chat", {a.port(), b.port()}, "    loss_spread: 1500ms\n") + kRoute, 1);
