@@ -1,0 +1,132 @@
+#include "tests/bench/options.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+namespace wsgate::bench {
+
+namespace {
+
+constexpr std::uint32_t kMaxConnections = 19'000;  // one process holds < 20,000 fds
+constexpr std::uint32_t kMaxInflight = 64;
+constexpr std::size_t kMaxSize = 64 * 1024 * 1024;
+constexpr std::uint32_t kMaxSessions = 2'000'000;
+constexpr double kMaxSeconds = 3600;
+
+const char* kUsage =
+    "usage: wsgate-bench-client MODE --url ws://127.0.0.1:PORT/PATH [options]\n"
+    "modes:\n"
+    "  echo       C connections, K messages in flight each; messages/s, MB/s, latency\n"
+    "  handshake  sessions of connect, upgrade, one echo, close; sessions/s, latency\n"
+    "  idle       open C sessions (one echo each), report, hold until SIGTERM/SIGUSR1 or --hold\n"
+    "options:\n"
+    "  --url URL               target; repeat to spread connections round-robin\n"
+    "  --source A[,B...]       bind connections to these 127.0.0.x addresses, round-robin\n"
+    "  --connections C         echo/idle connections (default 100, max 19000)\n"
+    "  --inflight K            echo: messages in flight per connection (default 1, max 64)\n"
+    "  --size BYTES            message size (default 64, 8..64MiB)\n"
+    "  --duration S            echo: measured seconds (default 5); handshake: time cap\n"
+    "  --warmup S              echo: seconds before measuring (default 1)\n"
+    "  --max-messages N        echo: hard cap on messages sent\n"
+    "  --sessions N            handshake: sessions (default 5000)\n"
+    "  --concurrency K         handshake: sessions in flight; echo/idle: connects in flight\n"
+    "  --hold S                idle: longest hold after ready (default 120)\n"
+    "  --timeout S             echo/idle: time to open all connections (default 60)\n"
+    "Prints JSON lines on stdout; the last is {\"event\":\"result\",...}.\n";
+
+bool parse_endpoint(std::string_view url, Endpoint& out) {
+  constexpr std::string_view scheme = "ws://";
+  if (url.substr(0, scheme.size()) != scheme) return false;
+  url.remove_prefix(scheme.size());
+  const std::size_t slash = url.find('/');
+  const std::string_view hostport = url.substr(0, slash);
+  out.path = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  const std::size_t colon = hostport.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  const std::string host(hostport.substr(0, colon));
+  const std::string_view port_text = hostport.substr(colon + 1);
+  int port = 0;
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 1 || port > 65535) return false;
+  if (uv_ip4_addr(host.c_str(), port, &out.addr) != 0) return false;
+  out.host_header = std::string(hostport);
+  return true;
+}
+
+bool parse_sources(std::string_view list, std::vector<sockaddr_in>& out) {
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    const std::string one(list.substr(0, comma));
+    sockaddr_in a{};
+    if (uv_ip4_addr(one.c_str(), 0, &a) != 0) return false;
+    out.push_back(a);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return !out.empty();
+}
+
+template <class T>
+bool parse_number(const char* text, T& out, T lo, T hi) {
+  const std::string_view s(text);
+  T v{};
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi) return false;
+  out = v;
+  return true;
+}
+
+bool parse_seconds(const char* text, double& out) {
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !(v >= 0) || v > kMaxSeconds) return false;
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+std::optional<Options> parse_options(int argc, char** argv) {
+  Options o;
+  auto bad = [](const std::string& why) {
+    std::fprintf(stderr, "wsgate-bench-client: %s\n%s", why.c_str(), kUsage);
+    return std::nullopt;
+  };
+  if (argc < 2) return bad("no mode");
+  const std::string_view mode = argv[1];
+  if (mode == "echo") o.mode = Mode::kEcho;
+  else if (mode == "handshake") o.mode = Mode::kHandshake;
+  else if (mode == "idle") o.mode = Mode::kIdle;
+  else return bad("unknown mode " + std::string(mode));
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (i + 1 >= argc) return bad("missing value for " + std::string(a));
+    const char* v = argv[++i];
+    bool ok = true;
+    if (a == "--url") {
+      Endpoint e;
+      ok = parse_endpoint(v, e);
+      if (ok) o.targets.push_back(e);
+    } else if (a == "--source") ok = parse_sources(v, o.sources);
+    else if (a == "--connections") ok = parse_number<std::uint32_t>(v, o.connections, 1, kMaxConnections);
+    else if (a == "--inflight") ok = parse_number<std::uint32_t>(v, o.inflight, 1, kMaxInflight);
+    else if (a == "--size") ok = parse_number<std::size_t>(v, o.size, kTagSize, kMaxSize);
+    else if (a == "--duration") ok = parse_seconds(v, o.duration);
+    else if (a == "--warmup") ok = parse_seconds(v, o.warmup);
+    else if (a == "--max-messages") ok = parse_number<std::uint64_t>(v, o.max_messages, 1, 10'000'000'000ULL);
+    else if (a == "--sessions") ok = parse_number<std::uint32_t>(v, o.sessions, 1, kMaxSessions);
+    else if (a == "--concurrency") ok = parse_number<std::uint32_t>(v, o.concurrency, 1, kMaxConnections);
+    else if (a == "--hold") ok = parse_seconds(v, o.hold);
+    else if (a == "--timeout") ok = parse_seconds(v, o.timeout);
+    else return bad("unknown option " + std::string(a));
+    if (!ok) return bad("bad value for " + std::string(a) + ": " + v);
+  }
+  if (o.targets.empty()) return bad("no --url");
+  return o;
+}
+
+}  // namespace wsgate::bench
