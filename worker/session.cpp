@@ -448,13 +448,19 @@ void Session::start_relay(const std::string& response_101) {
   client_->conn->flush();
 
   std::unique_ptr<Handshake> hs = std::move(hs_);
-  std::string_view early_from_client = std::string_view(hs->received).substr(hs->header_size);
-  std::string_view early_from_backend = std::string_view(hs->upstream_received).substr(hs->response->consumed());
-  if (!early_from_backend.empty()) {
-    pump(*backend_, reinterpret_cast<const uint8_t*>(early_from_backend.data()), early_from_backend.size());
+  relay_early_bytes(std::string_view(hs->upstream_received).substr(hs->response->consumed()),
+                    std::string_view(hs->received).substr(hs->header_size));
+}
+
+// What each peer sent before relaying began (frames right behind a 101, or
+// client bytes held during a reconnect) goes first, backend side first so the
+// client sees it right after the 101; then both connections are read.
+void Session::relay_early_bytes(std::string_view from_backend, std::string_view from_client) {
+  if (!from_backend.empty()) {
+    pump(*backend_, reinterpret_cast<const uint8_t*>(from_backend.data()), from_backend.size());
   }
-  if (!early_from_client.empty() && stage_ == Stage::relaying) {
-    pump(*client_, reinterpret_cast<const uint8_t*>(early_from_client.data()), early_from_client.size());
+  if (!from_client.empty() && stage_ == Stage::relaying) {
+    pump(*client_, reinterpret_cast<const uint8_t*>(from_client.data()), from_client.size());
   }
   for (Side* s : {client_.get(), backend_.get()}) {
     if (stage_ != Stage::done && !s->gone && !s->paused) {
@@ -656,17 +662,7 @@ void Session::resume_relay(const std::string& leftover) {
   std::unique_ptr<Handshake> hs = std::move(hs_);
   std::string held = std::move(held_);
   held_ = std::string();
-  if (!leftover.empty()) {
-    pump(*backend_, reinterpret_cast<const uint8_t*>(leftover.data()), leftover.size());
-  }
-  if (!held.empty() && stage_ == Stage::relaying) {
-    pump(*client_, reinterpret_cast<const uint8_t*>(held.data()), held.size());
-  }
-  for (Side* s : {client_.get(), backend_.get()}) {
-    if (stage_ != Stage::done && !s->gone && !s->paused) {
-      s->conn->start_reading();
-    }
-  }
+  relay_early_bytes(leftover, held);
 }
 
 void Session::give_up_reconnect(uint16_t code, const std::string& why) {

@@ -91,6 +91,7 @@ class Session final : public TcpConnOwner {
 
   // --- relay ---
   void start_relay(const std::string& response_101);
+  void relay_early_bytes(std::string_view from_backend, std::string_view from_client);
   void pump(Side& src, const uint8_t* data, size_t n);
   bool relay_chunk(Side& src, Side& dst, const FrameChunk& chunk);
   void relay_control(Side& src, Side& dst);
