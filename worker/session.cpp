@@ -405,22 +405,27 @@ std::string Session::backend_label() const {
   return pool_->name + "/" + pool_->backends[*counted_].endpoint.to_string();
 }
 
+// Drops the dial in progress: its connect request no longer calls back
+// here, and its connection is closed now but freed with the session, since
+// this may run inside that connection's own callback.
+void Session::abandon_attempt() {
+  if (hs_->connect != nullptr) {
+    hs_->connect->owner = nullptr;
+    hs_->connect = nullptr;
+  }
+  if (backend_) {
+    backend_->conn->close();
+    hs_->abandoned.push_back(std::move(backend_));
+  }
+}
+
 void Session::attempt_failed(const std::string& why) {
   LOG_WARN("%s while upgrading to backend \"%s\" (attempt %u of %u), client %s, path %s", why.c_str(),
            backend_label().c_str(), hs_->attempts, pool_->retries + 1, client_ip_.c_str(),
            request().target.c_str());
   ctx_.table.record_failure(pool_rt_->backend_ids[*counted_], shm::monotonic_ms(), ms(pool_->fail_timeout), why);
   release_backend();
-  if (hs_->connect != nullptr) {
-    hs_->connect->owner = nullptr;
-    hs_->connect = nullptr;
-  }
-  if (backend_) {
-    // May be called from inside this connection's own callback: close it
-    // now, free it with the session.
-    backend_->conn->close();
-    hs_->abandoned.push_back(std::move(backend_));
-  }
+  abandon_attempt();
   hs_->response.reset();
   try_next_backend();
 }
@@ -669,14 +674,7 @@ void Session::give_up_reconnect(uint16_t code, const std::string& why) {
   LOG_INFO("cannot move the session of client %s: %s; closing it with %u", client_->conn->peer_name(true).c_str(),
            why.c_str(), code);
   release_backend();
-  if (hs_->connect != nullptr) {
-    hs_->connect->owner = nullptr;
-    hs_->connect = nullptr;
-  }
-  if (backend_) {
-    backend_->conn->close();
-    hs_->abandoned.push_back(std::move(backend_));
-  }
+  abandon_attempt();
   // A stand-in for the lost backend: gone, so the close logic below waits
   // only for the client. hs_ stays until the session ends: this may run
   // inside a callback of a connection it holds.

@@ -86,6 +86,7 @@ class Session final : public TcpConnOwner {
   void on_upstream_eof();
   void judge_upstream();
   void attempt_failed(const std::string& why);
+  void abandon_attempt();
   void release_backend();
   std::string backend_label() const;
 
