@@ -63,10 +63,60 @@ struct Pool {
   std::vector<Backend> backends;                       // at least one
 };
 
+// A ws:// URL a feeder dials: where to connect and what to ask for.
+struct SourceUrl {
+  std::string text;    // as written, for logs
+  Endpoint endpoint;   // host:port to connect to
+  std::string host;    // Host header value ("host" or "host:port" as written)
+  std::string path;    // request target, starts with '/'; may carry a query
+};
+
+// Fan-out streams (issue 5): one upstream connection per channel per host,
+// held by the feeder process, copied to every subscriber by the workers.
+enum class ChannelMode { single, per_path };
+enum class SlowPolicy { drop_oldest, close };
+enum class ClientMessages { drop, close };  // what a subscriber's data messages get
+
+struct Stream {
+  std::string name;
+  std::vector<SourceUrl> sources;            // at least one; tried in order
+  ChannelMode channels = ChannelMode::single;
+  // Sent upstream after every (re)connect, in order. ${ENV} is expanded by the
+  // loader (an unset variable is a config error); ${path} is left for the
+  // feeder, which puts in the channel path.
+  std::vector<std::string> on_connect_send;
+  uint32_t history = 0;                      // last N messages replayed to a new subscriber
+  uint64_t ring = 4 * MiB;                   // shared-memory ring per channel
+  uint64_t subscriber_queue = 1 * MiB;       // per-subscriber output bound
+  SlowPolicy slow_subscriber = SlowPolicy::drop_oldest;
+  ClientMessages client_messages = ClientMessages::drop;
+  Duration linger = std::chrono::seconds(30);  // keep the upstream after the last subscriber
+  bool always_on = false;                    // connect at start (single channel only)
+  uint32_t max_channels = 64;                // per_path: distinct paths at once; single: 1
+  Duration connect_timeout = std::chrono::seconds(5);  // TCP connect + 101
+  Duration backoff_max = std::chrono::seconds(10);     // reconnect backoff ceiling
+};
+
+enum class AuthFrom { header, query, first_message };
+
+struct Auth {
+  std::string name;
+  std::string keys_file;           // as written in the config
+  AuthFrom from = AuthFrom::header;
+  std::string field = "key";       // query: parameter name; first_message: JSON field
+  Duration timeout = std::chrono::seconds(10);  // first_message: wait for it this long
+  std::vector<std::string> keys;   // read from keys_file by the loader
+};
+
 struct Route {
   std::string path;                  // prefix, starts with '/'; longest match wins
-  std::string pool;                  // name of a pool
+  std::string pool;                  // name of a pool; empty on a stream route
   size_t pool_index = 0;             // index into Config::pools, resolved by the loader
+  std::string stream;                // name of a stream; empty on a pool route
+  size_t stream_index = 0;           // index into Config::streams, resolved by the loader
+  std::string auth;                  // name of an auth block; empty = no auth
+  std::optional<size_t> auth_index;  // index into Config::auths
+  bool is_stream() const { return !stream.empty(); }
   std::vector<std::string> origins;  // empty = any Origin; else exact, case-insensitive match
   bool validate_utf8 = true;         // close 1007 on invalid UTF-8 in text messages
 };
@@ -77,6 +127,8 @@ struct Config {
   unsigned workers = 1;            // "auto" resolves to the CPU count
   Limits limits;
   std::vector<Pool> pools;
+  std::vector<Stream> streams;
+  std::vector<Auth> auths;
   std::vector<Route> routes;
 };
 

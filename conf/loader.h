@@ -26,11 +26,14 @@ class ConfigError : public std::runtime_error {
   std::string why_;
 };
 
-// Reads and validates the file. Throws ConfigError (also for an unreadable
-// file or a YAML syntax error, with line 0 when no line applies).
+// Reads and validates the file, and the keys files of its auth blocks.
+// Expands ${NAME} in on_connect_send from the environment. Throws
+// ConfigError (also for an unreadable file or a YAML syntax error, with
+// line 0 when no line applies).
 Config load_config(const std::string& path);
 
-// Same, from text already in memory; `file` is only used in messages.
+// Same, from text already in memory; `file` is used in messages and to
+// resolve relative keys_file paths (against its directory).
 Config load_config_text(const std::string& text, const std::string& file);
 
 }  // namespace wsgate::conf

@@ -414,7 +414,7 @@ TEST(ShippedConfig, Loads) {
   EXPECT_EQ(c.pools[0].backends[2].endpoint, v4("127.0.0.1", 9003));
   ASSERT_TRUE(c.pools[0].health.has_value()) << "the demo shows active health checks";
   EXPECT_EQ(c.pools[0].health->path, "/");
-  ASSERT_EQ(c.routes.size(), 2u);
+  ASSERT_EQ(c.routes.size(), 3u);  // /chat, /echo and the stream route /ticker
   EXPECT_EQ(c.routes[0].path, "/chat");
   EXPECT_EQ(c.routes[1].path, "/echo");
   EXPECT_EQ(c.routes[0].pool_index, 0u);
