@@ -63,7 +63,7 @@ struct Header {
 };
 
 enum class BackendState : uint32_t { up = 0, down = 1, draining = 2 };
-enum class SlotRole : uint32_t { none = 0, proxy = 1, prober = 2 };
+enum class SlotRole : uint32_t { none = 0, proxy = 1, prober = 2, feeder = 3 };
 
 struct BackendEntry {
   char pool[kNameLen];     // NUL-terminated

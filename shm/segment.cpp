@@ -1,5 +1,7 @@
 #include "shm/segment.h"
 
+#include "shm/segment_owner.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -29,34 +31,6 @@ std::string segment_name_for(const std::string& config_realpath) {
   return buf;
 }
 
-namespace {
-
-// True when `pid` is a live process named wsgate. The name check keeps a
-// recycled pid from making a stale segment look owned.
-bool is_live_wsgate(int pid) {
-  if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM)) {
-    return false;
-  }
-  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  std::getline(comm, name);
-  return name.rfind("wsgate", 0) == 0;
-}
-
-// Reads the owner of an existing segment; 0 when it is not a wsgate segment.
-int existing_owner(const std::string& name) {
-  bip::shared_memory_object obj(bip::open_only, name.c_str(), bip::read_only);
-  bip::offset_t size = 0;
-  if (!obj.get_size(size) || size < static_cast<bip::offset_t>(sizeof(Prefix))) {
-    return 0;
-  }
-  bip::mapped_region region(obj, bip::read_only, 0, sizeof(Prefix));
-  const auto* prefix = static_cast<const Prefix*>(region.get_address());
-  return prefix->magic == kMagic ? prefix->master_pid.load() : 0;
-}
-
-}  // namespace
-
 Segment Segment::create(const std::string& name, int master_pid) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
@@ -76,7 +50,7 @@ Segment Segment::create(const std::string& name, int master_pid) {
         throw SegmentError("cannot create shared memory /dev/shm/" + name + ": " + e.what());
       }
     }
-    int owner = existing_owner(name);
+    int owner = existing_owner(name, kMagic);
     if (owner != 0 && owner != master_pid && is_live_wsgate(owner)) {
       throw SegmentError("shared memory /dev/shm/" + name + " belongs to a running wsgate (master pid " +
                          std::to_string(owner) + "): another instance uses this config");

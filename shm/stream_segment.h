@@ -1,0 +1,54 @@
+// The named shared-memory segment of the fan-out streams (shm/stream_layout.h):
+// created by the master before fork() with one ring per planned channel.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shm/segment.h"
+#include "shm/stream_layout.h"
+
+namespace wsgate::shm {
+
+// What the master asks for, one entry per channel in order.
+struct ChannelPlan {
+  uint32_t stream_index = 0;
+  uint64_t ring_size = 0;  // rounded up to a multiple of 8
+  bool fixed = false;      // a `single` stream's channel: active for the segment's life
+};
+
+class StreamSegment {
+ public:
+  // "<table segment name>-streams".
+  static std::string name_for(const std::string& table_segment_name);
+
+  // Creates and lays out the segment; a stale one (dead master) is replaced,
+  // a live one refused, as shm::Segment does. Throws SegmentError.
+  static StreamSegment create(const std::string& name, int master_pid, const std::vector<ChannelPlan>& plan);
+  // Maps an existing segment read-only (wsgate status).
+  static StreamSegment attach_read_only(const std::string& name);
+
+  StreamSegment(StreamSegment&&) noexcept;
+  StreamSegment& operator=(StreamSegment&&) noexcept;
+  ~StreamSegment();
+
+  StreamsHeader* header() { return header_; }
+  const StreamsHeader* header() const { return header_; }
+  uint8_t* ring(uint32_t channel);
+  const uint8_t* ring(uint32_t channel) const;
+  const std::string& name() const { return name_; }
+
+ private:
+  struct Mapping;
+  StreamSegment(std::string name, std::unique_ptr<Mapping> mapping, bool owner);
+
+  std::string name_;
+  std::unique_ptr<Mapping> mapping_;
+  StreamsHeader* header_ = nullptr;
+  bool owner_ = false;
+  int owner_pid_ = 0;
+};
+
+}  // namespace wsgate::shm
