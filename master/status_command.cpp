@@ -30,6 +30,7 @@ const char* role_name(uint32_t role) {
   switch (static_cast<shm::SlotRole>(role)) {
     case shm::SlotRole::proxy: return "proxy";
     case shm::SlotRole::prober: return "prober";
+    case shm::SlotRole::feeder: return "feeder";
     case shm::SlotRole::none: break;
   }
   return "none";

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,7 +13,9 @@
 
 #include "conf/loader.h"
 #include "shm/backend_table.h"
+#include "shm/channel_table.h"
 #include "worker/log.h"
+#include "worker/feeder.h"
 #include "worker/prober.h"
 #include "worker/worker.h"
 
@@ -58,10 +61,19 @@ bool any_pool_checked(const conf::Config& config) {
 Supervisor::Supervisor(conf::Config config, const std::string& shm_name)
     : config_(std::move(config)),
       listeners_(config_.listen, config_.workers),
-      segment_(shm::Segment::create(shm_name, getpid())),
-      // The prober's slot follows the proxy workers' when any pool has checks.
-      slots_(config_.workers + (any_pool_checked(config_) ? 1 : 0)) {
+      segment_(shm::Segment::create(shm_name, getpid())) {
+  // The prober's slot follows the proxy workers' when any pool has checks,
+  // then the feeder's when there are streams.
+  uint32_t slots = config_.workers;
+  if (any_pool_checked(config_)) {
+    prober_slot_ = slots++;
+  }
+  if (!config_.streams.empty()) {
+    feeder_slot_ = slots++;
+  }
+  slots_.resize(slots);
   fill_table();
+  setup_streams();
   if (pipe2(alive_pipe_, O_CLOEXEC) != 0) {
     throw std::runtime_error(std::string("pipe() failed: ") + strerror(errno));
   }
@@ -73,6 +85,38 @@ Supervisor::~Supervisor() {
       close(fd);
     }
   }
+  for (int fd : worker_wake_fds_) {
+    close(fd);
+  }
+  if (feeder_wake_fd_ >= 0) {
+    close(feeder_wake_fd_);
+  }
+}
+
+// The ring segment and the eventfds exist before any fork, so every child
+// inherits the same ones and a respawned child finds them unchanged.
+void Supervisor::setup_streams() {
+  if (config_.streams.empty()) {
+    return;
+  }
+  stream_plan_ = worker::plan_streams(config_);
+  streams_.emplace(shm::StreamSegment::create(shm::StreamSegment::name_for(segment_.name()), getpid(),
+                                              stream_plan_.channels));
+  auto make_fd = [] {
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) {
+      throw std::runtime_error(std::string("eventfd() failed: ") + strerror(errno));
+    }
+    return fd;
+  };
+  for (uint32_t s = 0; s < config_.workers; ++s) {
+    worker_wake_fds_.push_back(make_fd());
+  }
+  feeder_wake_fd_ = make_fd();
+}
+
+const char* Supervisor::role_name(uint32_t slot) const {
+  return is_prober_slot(slot) ? "prober" : is_feeder_slot(slot) ? "feeder" : "worker";
 }
 
 void Supervisor::fill_table() {
@@ -101,9 +145,9 @@ int Supervisor::run() {
   for (const auto& ep : config_.listen) {
     where += (where.empty() ? "" : ", ") + ep.to_string();
   }
-  LOG_INFO("wsgate %s started: %u workers listening on %s%s, shared memory /dev/shm/%s", WSGATE_VERSION,
-           config_.workers, where.c_str(), slots_.size() > config_.workers ? " and a health prober" : "",
-           segment_.name().c_str());
+  LOG_INFO("wsgate %s started: %u workers listening on %s%s%s, shared memory /dev/shm/%s", WSGATE_VERSION,
+           config_.workers, where.c_str(), prober_slot_ != kNoSlot ? ", a health prober" : "",
+           feeder_slot_ != kNoSlot ? ", a stream feeder" : "", segment_.name().c_str());
   while (!stopping_ || any_worker_alive()) {
     timespec wait{0, 200 * 1000 * 1000};
     int sig = sigtimedwait(&set, nullptr, &wait);
@@ -133,8 +177,8 @@ int Supervisor::run() {
 void Supervisor::spawn(uint32_t slot) {
   pid_t pid = fork();
   if (pid < 0) {
-    LOG_ERROR("fork() for %s slot %u failed (%d: %s); retrying in 1 s", is_prober_slot(slot) ? "prober" : "worker",
-              slot, errno, strerror(errno));
+    LOG_ERROR("fork() for %s slot %u failed (%d: %s); retrying in 1 s", role_name(slot), slot, errno,
+              strerror(errno));
     slots_[slot].respawn_at_ms = shm::monotonic_ms() + 1000;
     return;
   }
@@ -150,10 +194,11 @@ void Supervisor::spawn(uint32_t slot) {
 // the slot after them. Both roles shed what belongs to other slots.
 void Supervisor::become_worker(uint32_t slot) {
   const bool prober = is_prober_slot(slot);
-  log::set_process_label(prober ? std::string("prober") : "worker " + std::to_string(slot));
+  const bool feeder = is_feeder_slot(slot);
+  log::set_process_label(prober || feeder ? std::string(role_name(slot)) : "worker " + std::to_string(slot));
   char name[16];  // the kernel keeps 15 characters
-  if (prober) {
-    snprintf(name, sizeof name, "wsgate-prober");
+  if (prober || feeder) {
+    snprintf(name, sizeof name, "wsgate-%s", role_name(slot));
   } else {
     snprintf(name, sizeof name, "wsgate-w%u", slot);
   }
@@ -183,6 +228,18 @@ void Supervisor::become_worker(uint32_t slot) {
     args.master_alive_fd = alive_pipe_[0];
     _exit(worker::run_prober(args));
   }
+  if (feeder) {
+    worker::FeederArgs args;
+    args.config = &config_;
+    args.table = segment_.table();
+    args.streams = streams_->header();
+    args.slot = slot;
+    args.generation = generation_;
+    args.wake_fd = feeder_wake_fd_;
+    args.worker_fds = worker_wake_fds_;
+    args.master_alive_fd = alive_pipe_[0];
+    _exit(worker::run_feeder(args));
+  }
   worker::WorkerArgs args;
   args.config = &config_;
   args.table = segment_.table();
@@ -190,6 +247,12 @@ void Supervisor::become_worker(uint32_t slot) {
   args.generation = generation_;
   args.listen_fds = listeners_.for_slot(slot);
   args.master_alive_fd = alive_pipe_[0];
+  if (streams_) {
+    args.streams = streams_->header();
+    args.stream_ranges = stream_plan_.ranges;
+    args.stream_wake_fd = worker_wake_fds_[slot];
+    args.feeder_wake_fd = feeder_wake_fd_;
+  }
   int code = worker::run_worker(args);
   // _exit: the parent's objects copied into this process (the segment, the
   // sockets) belong to the master; they must not be torn down here.
@@ -218,14 +281,20 @@ void Supervisor::on_worker_exit(uint32_t slot, int status) {
   // Its sessions died with it: take them out of the load so routing stays exact.
   shm::BackendTable table(*segment_.table());
   table.clear_slot(slot);
-  const char* role = is_prober_slot(slot) ? "prober" : "worker";
+  if (streams_) {
+    shm::ChannelTable(*streams_->header()).clear_slot(slot);  // its subscribers died with it
+  }
+  const char* role = role_name(slot);
   if (stopping_) {
     LOG_INFO("%s %u (pid %d) %s", role, slot, pid, exit_text(status).c_str());
     return;
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == worker::kExitFatal) {
     s.fatal = true;
-    if (is_prober_slot(slot)) {
+    if (is_feeder_slot(slot)) {
+      LOG_ERROR("feeder %u (pid %d) hit a fatal error; not respawning it: streams get no new messages (see its "
+                "log above)", slot, pid);
+    } else if (is_prober_slot(slot)) {
       // The proxy still works on passive health alone; say what was lost.
       LOG_ERROR("prober %u (pid %d) hit a fatal error; not respawning it: backends are no longer actively "
                 "checked (see its log above)", slot, pid);

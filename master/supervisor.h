@@ -8,12 +8,15 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "conf/config.h"
 #include "master/listeners.h"
 #include "shm/segment.h"
+#include "shm/stream_segment.h"
+#include "worker/stream_plan.h"
 
 namespace wsgate::master {
 
@@ -38,7 +41,10 @@ class Supervisor {
   };
 
   void fill_table();
-  bool is_prober_slot(uint32_t slot) const { return slot == config_.workers; }
+  bool is_prober_slot(uint32_t slot) const { return slot == prober_slot_; }
+  bool is_feeder_slot(uint32_t slot) const { return slot == feeder_slot_; }
+  const char* role_name(uint32_t slot) const;
+  void setup_streams();
   void spawn(uint32_t slot);
   [[noreturn]] void become_worker(uint32_t slot);
   void reap_children();
@@ -52,6 +58,16 @@ class Supervisor {
   conf::Config config_;
   ListenSockets listeners_;
   shm::Segment segment_;
+  // Non-proxy roles follow the proxy workers' slots; kNoSlot when absent.
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
+  uint32_t prober_slot_ = kNoSlot;
+  uint32_t feeder_slot_ = kNoSlot;
+  // Fan-out streams: the ring segment and one eventfd per proxy slot (the
+  // feeder wakes that worker) plus the feeder's own (a first subscriber).
+  worker::StreamPlan stream_plan_;
+  std::optional<shm::StreamSegment> streams_;
+  std::vector<int> worker_wake_fds_;
+  int feeder_wake_fd_ = -1;
   int alive_pipe_[2] = {-1, -1};
   std::vector<Slot> slots_;
   uint32_t generation_ = 1;

@@ -33,12 +33,13 @@ const char* awaited(ProbeExchange::Phase phase) {
 
 }  // namespace
 
-std::string build_probe_request(const std::string& host, const std::string& path, const std::string& key) {
+std::string build_probe_request(const std::string& host, const std::string& path, const std::string& key,
+                                const std::string& user_agent) {
   // The loader refused whitespace and control bytes in the path, and the host
   // is a canonical address: nothing here can split the request.
   return "GET " + path + " HTTP/1.1\r\nHost: " + host +
          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-         "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: wsgate-prober\r\n\r\n";
+         "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: " + user_agent + "\r\n\r\n";
 }
 
 ProbeExchange::ProbeExchange(std::string host, std::string path, ByteSink& out, FrameContextPool& frames)

@@ -72,7 +72,9 @@ class ProbeExchange {
 };
 
 // GET <path> HTTP/1.1 with Host, the WebSocket upgrade headers, `key`, and a
-// User-Agent naming the prober, so backends can tell checks from clients.
-std::string build_probe_request(const std::string& host, const std::string& path, const std::string& key);
+// User-Agent naming the prober (or the feeder), so backends and sources can
+// tell wsgate's own connections from clients'.
+std::string build_probe_request(const std::string& host, const std::string& path, const std::string& key,
+                                const std::string& user_agent = "wsgate-prober");
 
 }  // namespace wsgate::worker

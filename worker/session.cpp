@@ -6,6 +6,7 @@
 #include "worker/log.h"
 #include "worker/random_bytes.h"
 #include "worker/routing.h"
+#include "worker/stream_auth.h"
 #include "worker/ws_key.h"
 
 namespace wsgate::worker {
@@ -213,6 +214,23 @@ void Session::on_request(const ClientRequest& req) {
     answer(HttpError{503, "too many connections (max_connections)", {{"Retry-After", "1"}}});
     return;
   }
+  if (route_->auth_index) {
+    const conf::Auth& auth = ctx_.config->auths[*route_->auth_index];
+    std::string why;
+    if (!handshake_auth_ok(auth, req, why)) {
+      LOG_INFO("answered 401 to client %s on %s: %s", client_ip_.c_str(), route_->path.c_str(), why.c_str());
+      HttpError e{401, "a valid key is required", {}};
+      if (auth.from == conf::AuthFrom::header) {
+        e.headers.emplace_back("WWW-Authenticate", "Bearer");
+      }
+      answer(e);
+      return;
+    }
+  }
+  if (route_->is_stream()) {
+    start_stream(req);
+    return;
+  }
   pool_ = &ctx_.config->pools[route_->pool_index];
   pool_rt_ = &ctx_.pools[route_->pool_index];
   if (!ctx_.table.admit_handshake(static_cast<uint32_t>(route_->pool_index), pool_->max_handshake_rate,
@@ -226,6 +244,40 @@ void Session::on_request(const ClientRequest& req) {
   }
   hs_->tried.assign(pool_->backends.size(), false);
   try_next_backend();
+}
+
+// A stream route: wsgate answers the upgrade itself and the connection
+// becomes a subscriber. Its channel is counted before the 101, so a full
+// channel table is a 503 the client can retry, not a close after upgrading.
+void Session::start_stream(const ClientRequest& req) {
+  const conf::Stream& stream = ctx_.config->streams[route_->stream_index];
+  if (ctx_.hub == nullptr) {
+    answer(HttpError{503, "streams are not running in this worker", {{"Retry-After", "1"}}});
+    return;
+  }
+  std::string channel = stream.channels == conf::ChannelMode::per_path ? req.path : "";
+  if (channel.size() >= shm::kChannelPathLen) {
+    answer(HttpError{414, "a stream channel path is at most " + std::to_string(shm::kChannelPathLen - 1) + " bytes", {}});
+    return;
+  }
+  SubscriberStart start{route_, channel, std::nullopt, client_ip_};
+  const bool key_first = route_->auth_index && ctx_.config->auths[*route_->auth_index].from == conf::AuthFrom::first_message;
+  if (!key_first) {
+    HttpError err;
+    start.joined = ctx_.hub->reserve(route_->stream_index, channel, err);
+    if (!start.joined) {
+      answer(err);
+      return;
+    }
+  }
+  std::string early = hs_->received.substr(hs_->header_size);
+  std::string response = format_switching_protocols(req, "");
+  uv_timer_stop(timer_.get());
+  stage_ = Stage::done;
+  std::unique_ptr<TcpConn> conn = std::move(client_->conn);
+  client_.reset();
+  host_.adopt_subscriber(std::move(conn), std::move(start), response, std::move(early));
+  host_.retire(*this);
 }
 
 // ---------------------------------------------------------------- backend choice and dial

@@ -13,6 +13,7 @@
 #include "worker/client_handshake.h"
 #include "worker/frame_codec.h"
 #include "worker/message_rules.h"
+#include "worker/subscriber.h"
 #include "worker/tcp_conn.h"
 #include "worker/upstream_handshake.h"
 #include "worker/uv_handle.h"
@@ -24,6 +25,10 @@ class SessionHost {
  public:
   // The session is done: destroy it soon, never from inside its own callbacks.
   virtual void retire(Session& s) = 0;
+  // A stream route's client passed its handshake: from here on it is a
+  // subscriber, served by wsgate itself. Takes the connection.
+  virtual void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start,
+                                const std::string& response_101, std::string early) = 0;
 
  protected:
   ~SessionHost() = default;
@@ -73,6 +78,7 @@ class Session final : public TcpConnOwner {
   // --- handshake with the client ---
   void on_request_bytes(const uint8_t* data, size_t n);
   void on_request(const ClientRequest& req);
+  void start_stream(const ClientRequest& req);
   const conf::Route* find_route(const std::string& path) const;
 
   // --- backend choice and dial ---

@@ -22,7 +22,7 @@ struct TcpConn::ShutdownReq {
 };
 
 TcpConn::TcpConn(uv_loop_t* loop, BufferPool& pool, ReadBuffer shared_read, TcpConnOwner& owner)
-    : loop_(loop), pool_(pool), read_buf_(shared_read), owner_(owner) {}
+    : loop_(loop), pool_(pool), read_buf_(shared_read), owner_(&owner) {}
 
 TcpConn::~TcpConn() { close(); }
 
@@ -83,12 +83,12 @@ void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   }
   if (n == UV_EOF) {
     self->stop_reading();
-    self->owner_.on_conn_eof(*self);
+    self->owner_->on_conn_eof(*self);
   } else if (n < 0) {
     self->stop_reading();
-    self->owner_.on_conn_error(*self, static_cast<int>(n), "reading");
+    self->owner_->on_conn_error(*self, static_cast<int>(n), "reading");
   } else {
-    self->owner_.on_conn_read(*self, reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(n));
+    self->owner_->on_conn_read(*self, reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(n));
   }
 }
 
@@ -118,7 +118,7 @@ void TcpConn::flush() {
     return;
   }
   if (r < 0 && r != UV_EAGAIN) {
-    owner_.on_conn_error(*this, r, "writing");
+    owner_->on_conn_error(*this, r, "writing");
     return;
   }
   if (r > 0) {
@@ -136,7 +136,7 @@ void TcpConn::start_write() {
   int r = uv_write(&req->req, stream(), &b, 1, &TcpConn::on_write);
   if (r != 0) {
     pool_.give(std::move(req->bytes));
-    owner_.on_conn_error(*this, r, "writing");
+    owner_->on_conn_error(*this, r, "writing");
     return;
   }
   in_flight_ = req->bytes.size();
@@ -153,7 +153,7 @@ void TcpConn::on_write(uv_write_t* raw, int status) {
   self->in_flight_ = 0;
   self->pool_.give(std::move(req->bytes));
   if (status != 0) {
-    self->owner_.on_conn_error(*self, status, "writing");
+    self->owner_->on_conn_error(*self, status, "writing");
     return;
   }
   if (!self->out_.empty()) {
@@ -167,7 +167,7 @@ void TcpConn::on_write(uv_write_t* raw, int status) {
   if (self->shutdown_wanted_) {
     self->do_shutdown();
   }
-  self->owner_.on_conn_drained(*self);
+  self->owner_->on_conn_drained(*self);
 }
 
 void TcpConn::shutdown_after_flush() {

@@ -61,6 +61,10 @@ class TcpConn final : public ByteSink {
   // Closes the handle now; queued output is dropped.
   void close();
 
+  // Hands the connection to another owner (a session that became a stream
+  // subscriber); only between callbacks, with nothing queued for output.
+  void set_owner(TcpConnOwner& owner) { owner_ = &owner; }
+
   // The peer's "ip" or "ip:port" for logs.
   std::string peer_name(bool with_port) const;
 
@@ -78,7 +82,7 @@ class TcpConn final : public ByteSink {
   UvHandle<uv_tcp_t> handle_;
   BufferPool& pool_;
   ReadBuffer read_buf_;
-  TcpConnOwner& owner_;
+  TcpConnOwner* owner_;
   Bytes out_;
   size_t in_flight_ = 0;
   WriteReq* write_req_ = nullptr;  // owned by libuv while in flight; we only clear its back pointer

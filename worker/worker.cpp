@@ -9,6 +9,8 @@
 #include "worker/log.h"
 #include "worker/session.h"
 #include "worker/stop_signals.h"
+#include "worker/stream_hub.h"
+#include "worker/subscriber.h"
 #include "worker/uv_handle.h"
 #include "worker/worker_context.h"
 
@@ -16,7 +18,7 @@ namespace wsgate::worker {
 
 namespace {
 
-class Worker final : public SessionHost {
+class Worker final : public SessionHost, public SubscriberHost {
  public:
   explicit Worker(const WorkerArgs& args) : args_(args), ctx_(*args.table) {}
   ~Worker();
@@ -25,9 +27,13 @@ class Worker final : public SessionHost {
  private:
   bool setup_loop();
   bool setup_pools();
+  bool setup_streams();
   bool setup_listeners();
   void stop(const char* why);
   void retire(Session& s) override;
+  void retire(Subscriber& s) override;
+  void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start, const std::string& response_101,
+                        std::string early) override;
   void bury();
   void close_all();
 
@@ -49,9 +55,14 @@ class Worker final : public SessionHost {
   std::vector<uint32_t> seen_changes_;  // per backend: state_changes last acted on
   std::unordered_map<Session*, std::unique_ptr<Session>> live_;
   std::vector<std::unique_ptr<Session>> graveyard_;
+  StreamHub hub_;
+  std::unordered_map<Subscriber*, std::unique_ptr<Subscriber>> subscribers_;
+  std::vector<std::unique_ptr<Subscriber>> dead_subscribers_;
 };
 
 Worker::~Worker() {
+  subscribers_.clear();
+  dead_subscribers_.clear();
   close_all();
   if (loop_ok_) {
     uv_run(&loop_, UV_RUN_DEFAULT);  // runs the close callbacks, which free the handles
@@ -62,7 +73,7 @@ Worker::~Worker() {
 }
 
 int Worker::run() {
-  if (!setup_loop() || !setup_pools() || !setup_listeners() ||
+  if (!setup_loop() || !setup_pools() || !setup_streams() || !setup_listeners() ||
       !stop_signals_.start(&loop_, args_.master_alive_fd, [this](const char* why) { stop(why); })) {
     return kExitFatal;
   }
@@ -132,6 +143,42 @@ bool Worker::setup_pools() {
   return true;
 }
 
+bool Worker::setup_streams() {
+  if (args_.streams == nullptr) {
+    return true;
+  }
+  StreamSetup setup;
+  setup.config = args_.config;
+  setup.header = args_.streams;
+  setup.ranges = args_.stream_ranges;
+  setup.slot = args_.slot;
+  setup.wake_fd = args_.stream_wake_fd;
+  setup.feeder_fd = args_.feeder_wake_fd;
+  if (!hub_.start(&loop_, std::move(setup))) {
+    return false;
+  }
+  ctx_.hub = &hub_;
+  return true;
+}
+
+void Worker::adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start, const std::string& response_101,
+                              std::string early) {
+  auto s = std::make_unique<Subscriber>(ctx_, hub_, *this, std::move(conn), std::move(start));
+  Subscriber* key = s.get();
+  subscribers_.emplace(key, std::move(s));
+  key->start(response_101, early);
+}
+
+void Worker::retire(Subscriber& s) {
+  auto it = subscribers_.find(&s);
+  if (it == subscribers_.end()) {
+    return;
+  }
+  dead_subscribers_.push_back(std::move(it->second));
+  subscribers_.erase(it);
+  uv_idle_start(reaper_.get(), &Worker::on_idle);
+}
+
 bool Worker::setup_listeners() {
   for (int fd : args_.listen_fds) {
     auto h = std::make_unique<UvHandle<uv_tcp_t>>();
@@ -192,7 +239,9 @@ void Worker::bury() {
   uv_idle_stop(reaper_.get());
   std::vector<std::unique_ptr<Session>> dead = std::move(graveyard_);
   dead.clear();
-  if (ctx_.stopping && live_.empty()) {
+  std::vector<std::unique_ptr<Subscriber>> gone = std::move(dead_subscribers_);
+  gone.clear();
+  if (ctx_.stopping && live_.empty() && subscribers_.empty()) {
     close_all();
   }
 }
@@ -202,8 +251,10 @@ void Worker::on_stop_deadline(uv_timer_t* t) {
   if (self == nullptr) {
     return;
   }
-  LOG_WARN("%zu sessions still open at the stop deadline; closing them", self->live_.size());
+  LOG_WARN("%zu sessions and %zu subscribers still open at the stop deadline; closing them", self->live_.size(),
+           self->subscribers_.size());
   self->live_.clear();
+  self->subscribers_.clear();
   self->close_all();
 }
 
@@ -214,7 +265,7 @@ void Worker::stop(const char* why) {
     return;
   }
   ctx_.stopping = true;
-  LOG_INFO("stopping (%s): %zu sessions to close", why, live_.size());
+  LOG_INFO("stopping (%s): %zu sessions and %zu subscribers to close", why, live_.size(), subscribers_.size());
   listeners_.clear();
   std::vector<Session*> open;
   for (auto& [key, s] : live_) {
@@ -223,9 +274,16 @@ void Worker::stop(const char* why) {
   for (Session* s : open) {
     s->shut_down();
   }
+  std::vector<Subscriber*> subs;
+  for (auto& [key, s] : subscribers_) {
+    subs.push_back(key);
+  }
+  for (Subscriber* s : subs) {
+    s->shut_down();
+  }
   uint64_t deadline = static_cast<uint64_t>(args_.config->limits.close_timeout.count()) + 500;
   uv_timer_start(stop_deadline_.get(), &Worker::on_stop_deadline, deadline, 0);
-  if (live_.empty()) {
+  if (live_.empty() && subscribers_.empty()) {
     close_all();
   }
 }
@@ -259,6 +317,7 @@ void Worker::check_backend_health() {
 
 void Worker::close_all() {
   listeners_.clear();
+  hub_.close();
   stop_signals_.close();
   reaper_.close();
   stop_deadline_.close();

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "shm/channel_table.h"
 #include "shm/layout.h"
 
 namespace wsgate::worker {
@@ -17,6 +18,11 @@ struct WorkerArgs {
   uint32_t generation = 1;
   std::vector<int> listen_fds;  // this slot's SO_REUSEPORT sockets, already listening
   int master_alive_fd = -1;     // read end of a pipe the master holds open: EOF = master died
+  // Fan-out streams (null header: none configured).
+  shm::StreamsHeader* streams = nullptr;
+  std::vector<shm::ChannelRange> stream_ranges;
+  int stream_wake_fd = -1;      // this slot's eventfd, written by the feeder
+  int feeder_wake_fd = -1;      // the feeder's eventfd
 };
 
 // Exit codes a worker returns to its master.

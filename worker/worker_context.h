@@ -19,6 +19,7 @@
 namespace wsgate::worker {
 
 class Session;
+class StreamHub;
 
 // Per pool, per worker: which shm rows its backends are, and the
 // round-robin state (h2o/nginx keep the same per process).
@@ -39,6 +40,7 @@ struct WorkerContext {
   FrameContextPool backend_frames;  // contexts that send masked (toward backends)
   std::vector<uint8_t> read_storage = std::vector<uint8_t>(64 * 1024);
   std::vector<PoolRuntime> pools;
+  StreamHub* hub = nullptr;  // null when the config has no streams
   bool stopping = false;
   // Relaying sessions per shm backend id, so a backend found down reaches
   // exactly the sessions it carried.

@@ -1,0 +1,376 @@
+#include "worker/subscriber.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "worker/log.h"
+#include "worker/stream_auth.h"
+
+namespace wsgate::worker {
+
+namespace {
+// The key message is small; anything longer is refused, not buffered.
+constexpr size_t kMaxKeyMessage = 16 * 1024;
+
+RuleLimits client_limits(const WorkerContext& ctx, const conf::Route& route) {
+  RuleLimits l;
+  l.max_message = ctx.config->limits.max_message;
+  l.max_fragments = ctx.config->limits.max_fragments;
+  l.expect_masked = true;
+  l.validate_utf8 = route.validate_utf8;
+  return l;
+}
+
+FrameRef own(std::string&& bytes) { return std::make_shared<const std::string>(std::move(bytes)); }
+}  // namespace
+
+Subscriber::Subscriber(WorkerContext& ctx, StreamHub& hub, SubscriberHost& host, std::unique_ptr<TcpConn> conn,
+                       SubscriberStart start)
+    : ctx_(ctx),
+      hub_(hub),
+      host_(host),
+      conn_(std::move(conn)),
+      start_(std::move(start)),
+      stream_(ctx.config->streams[start_.route->stream_index]),
+      auth_(start_.route->auth_index ? &ctx.config->auths[*start_.route->auth_index] : nullptr),
+      queue_(conn_->stream(), stream_.subscriber_queue, &Subscriber::on_queue_event, this),
+      codec_(*this, false, ctx.client_frames),
+      rules_(client_limits(ctx, *start_.route)) {
+  conn_->set_owner(*this);
+  ctx_.table.add_connection(ctx_.slot, 1);
+  if (uv_timer_init(ctx_.loop, timer_.get()) == 0) {
+    timer_.initialized();
+    timer_.get()->data = this;
+  }
+}
+
+Subscriber::~Subscriber() {
+  leave_channel();
+  ctx_.table.add_connection(ctx_.slot, -1);
+}
+
+void Subscriber::leave_channel() {
+  if (attached_) {
+    hub_.detach(*this, *start_.joined);
+  } else if (start_.joined) {
+    hub_.unreserve(*start_.joined);
+  }
+  attached_ = false;
+  start_.joined.reset();
+}
+
+void Subscriber::start(const std::string& response_101, std::string_view early) {
+  queue_.push(own(std::string(response_101)), true);
+  if (auth_ != nullptr && auth_->from == conf::AuthFrom::first_message) {
+    awaiting_key_ = true;
+    arm_timer(auth_->timeout, [](Subscriber& s) {
+      LOG_INFO("client %s sent no key within %lld ms on %s: closing with 1008", s.start_.client_ip.c_str(),
+               static_cast<long long>(s.auth_->timeout.count()), s.start_.route->path.c_str());
+      s.close_with(close_code::policy, "authentication timed out");
+    });
+  } else {
+    begin_delivery();
+  }
+  if (!flush_or_finish()) {
+    return;
+  }
+  if (!early.empty()) {
+    on_conn_read(*conn_, reinterpret_cast<const uint8_t*>(early.data()), early.size());
+  }
+  if (conn_ && state_ != State::done && conn_->start_reading() != 0) {
+    state_ = State::done;
+    finish();
+  }
+}
+
+bool Subscriber::flush_or_finish() {
+  if (!conn_) {
+    return false;
+  }
+  if (queue_.flush() != 0) {
+    state_ = State::done;
+    finish();
+    return false;
+  }
+  if (close_sent_ && close_received_) {
+    finish();
+  }
+  return conn_ != nullptr;
+}
+
+void Subscriber::begin_delivery() {
+  attached_ = true;
+  if (!hub_.attach(*this, *start_.joined)) {
+    attached_ = false;        // it gave up during the history; the hub uncounted it
+    start_.joined.reset();
+  }
+}
+
+// ---------------------------------------------------------------- from the stream
+
+bool Subscriber::queue_frame(const FrameRef& frame) {
+  if (queue_.push(frame)) {
+    return true;
+  }
+  if (stream_.slow_subscriber == conf::SlowPolicy::close) {
+    return false;
+  }
+  dropped_ += queue_.drop_oldest(frame->size());
+  if (!queue_.push(frame)) {
+    ++dropped_;  // larger than what could be freed: this one is the oldest to go
+  }
+  return true;
+}
+
+bool Subscriber::on_stream_frame(const FrameRef& frame) {
+  if (state_ != State::open) {
+    attached_ = false;
+    start_.joined.reset();
+    return false;
+  }
+  if (!queue_frame(frame)) {
+    attached_ = false;
+    start_.joined.reset();
+    LOG_INFO("subscriber %s of stream %s did not keep up (%llu bytes queued): closing with 1008",
+             start_.client_ip.c_str(), stream_.name.c_str(), static_cast<unsigned long long>(queue_.queued_bytes()));
+    close_with(close_code::policy, "subscriber too slow");
+    return false;
+  }
+  if (queue_.flush() != 0) {
+    // Called by the hub: leave its list through the return value, not detach().
+    attached_ = false;
+    start_.joined.reset();
+    state_ = State::done;
+    finish();
+    return false;
+  }
+  return true;
+}
+
+bool Subscriber::on_stream_gap(uint64_t missed) {
+  if (state_ == State::open && stream_.slow_subscriber == conf::SlowPolicy::drop_oldest) {
+    dropped_ += missed;
+    return true;
+  }
+  attached_ = false;
+  start_.joined.reset();
+  if (state_ == State::open) {
+    close_with(close_code::policy, "fell behind the stream");
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- from the client
+
+void Subscriber::on_conn_read(TcpConn&, const uint8_t* data, size_t n) {
+  if (state_ == State::done) {
+    return;
+  }
+  codec_.feed(data, n);
+  FrameChunk chunk;
+  for (;;) {
+    FrameCodec::Next r = codec_.next(chunk);
+    if (r == FrameCodec::Next::need_more) {
+      break;
+    }
+    if (r == FrameCodec::Next::protocol_error) {
+      close_with(close_code::protocol_error, "invalid frame header");
+      break;
+    }
+    if (!on_chunk(chunk)) {
+      break;
+    }
+  }
+  codec_.discard_input();
+  codec_.release_if_idle();
+  flush_or_finish();
+}
+
+bool Subscriber::on_chunk(const FrameChunk& chunk) {
+  uint16_t code = chunk.starts_frame ? rules_.on_frame_start(chunk.head) : 0;
+  if (code == 0) {
+    code = rules_.on_payload(chunk.data, chunk.size);
+  }
+  if (code == 0 && chunk.ends_frame) {
+    code = rules_.on_frame_end();
+  }
+  if (code != 0) {
+    LOG_INFO("invalid frame from subscriber %s: closing with %u", start_.client_ip.c_str(), code);
+    close_with(code, "");
+    conn_->stop_reading();  // checklist: the offender is not read again
+    return false;
+  }
+  if (rules_.current_is_control()) {
+    if (chunk.ends_frame) {
+      on_control();
+    }
+  } else {
+    on_message_bytes(chunk);
+  }
+  return state_ != State::done && !(close_received_ && close_sent_);
+}
+
+void Subscriber::on_message_bytes(const FrameChunk& chunk) {
+  if (close_received_ || state_ != State::open) {
+    return;
+  }
+  const bool message_ends = chunk.ends_frame && chunk.head.fin;
+  if (awaiting_key_) {
+    if (first_message_.size() + chunk.size > kMaxKeyMessage) {
+      close_with(close_code::policy, "authentication message too large");
+      return;
+    }
+    first_message_.append(reinterpret_cast<const char*>(chunk.data), chunk.size);
+    if (message_ends) {
+      authenticate();
+    }
+    return;
+  }
+  if (stream_.client_messages == conf::ClientMessages::close) {
+    close_with(close_code::unsupported, "this stream takes no messages");
+    return;
+  }
+  if (message_ends) {
+    ++ctx_.messages_dropped;  // a stream has nowhere to send it
+  }
+}
+
+void Subscriber::authenticate() {
+  awaiting_key_ = false;
+  uv_timer_stop(timer_.get());
+  FirstMessageAuth verdict = check_first_message(first_message_, *auth_);
+  first_message_.clear();
+  first_message_.shrink_to_fit();
+  if (verdict != FirstMessageAuth::ok) {
+    const char* why = verdict == FirstMessageAuth::not_json   ? "the first message is not a JSON object"
+                      : verdict == FirstMessageAuth::no_field ? "the first message has no key field"
+                                                              : "the key is not valid";
+    LOG_INFO("subscriber %s on %s: %s; closing with 1008", start_.client_ip.c_str(), start_.route->path.c_str(), why);
+    close_with(close_code::policy, why);
+    return;
+  }
+  HttpError err;
+  start_.joined = hub_.reserve(start_.route->stream_index, start_.channel_path, err);
+  if (!start_.joined) {
+    LOG_INFO("subscriber %s: %s; closing with 1013", start_.client_ip.c_str(), err.why.c_str());
+    close_with(close_code::try_later, "no free channel");
+    return;
+  }
+  begin_delivery();
+}
+
+void Subscriber::on_control() {
+  std::span<const uint8_t> payload = rules_.control_payload();
+  switch (rules_.current_opcode()) {
+    case opcode::ping:
+      // Only the latest ping needs an answer (RFC 6455 5.5.3): a flood of
+      // them from a client that does not read queues no more than the limit.
+      send_control(opcode::pong, payload.data(), payload.size(), false);
+      break;
+    case opcode::close:
+      close_received_ = true;
+      if (!close_sent_) {
+        // Echo its code (and only its code: a reason is the sender's own words).
+        send_control(opcode::close, payload.data(), std::min<size_t>(payload.size(), 2), true);
+        close_sent_ = true;
+        leave_channel();
+        state_ = State::closing;
+      }
+      conn_->stop_reading();
+      break;  // finished once the echo is written (flush_or_finish)
+    default:
+      break;  // pongs answer our pings
+  }
+}
+
+// ---------------------------------------------------------------- output and closing
+
+void Subscriber::send_control(uint8_t op, const uint8_t* data, size_t n, bool must) {
+  control_out_.clear();
+  codec_.send_control(op, data, n);
+  queue_.push(own(std::move(control_out_)), must);
+  control_out_ = std::string();
+}
+
+void Subscriber::close_with(uint16_t code, std::string_view reason) {
+  if (state_ != State::open) {
+    return;
+  }
+  state_ = State::closing;
+  leave_channel();
+  awaiting_key_ = false;
+  uint8_t body[125];
+  body[0] = static_cast<uint8_t>(code >> 8);
+  body[1] = static_cast<uint8_t>(code & 0xff);
+  size_t len = std::min<size_t>(reason.size(), sizeof body - 2);
+  std::memcpy(body + 2, reason.data(), len);
+  send_control(opcode::close, body, len + 2, true);
+  close_sent_ = true;
+  arm_timer(ctx_.config->limits.close_timeout, [](Subscriber& s) {
+    s.state_ = State::done;
+    s.finish();
+  });
+}
+
+void Subscriber::shut_down() {
+  close_with(close_code::going_away, "wsgate is shutting down");
+  flush_or_finish();
+}
+
+// A write completed: it emptied the queue (status 0) or failed.
+void Subscriber::on_queue_event(void* user, int status) {
+  auto* self = static_cast<Subscriber*>(user);
+  if (status != 0) {
+    if (status != UV_ECONNRESET && status != UV_EPIPE && status != UV_ECANCELED) {
+      LOG_INFO("writing to subscriber %s failed (%s)", self->start_.client_ip.c_str(),
+               log::uv_error_text(status).c_str());
+    }
+    self->state_ = State::done;
+  }
+  self->finish();
+}
+
+// Ends the connection when it is over: at once once state_ is done (EOF,
+// error, timeout), or gracefully once both closes are exchanged and every
+// queued byte is written. Hands itself back to the host for destruction.
+void Subscriber::finish() {
+  if (!conn_) {
+    return;
+  }
+  if (state_ != State::done && !(close_sent_ && close_received_ && queue_.empty())) {
+    return;
+  }
+  leave_channel();
+  state_ = State::done;
+  uv_timer_stop(timer_.get());
+  conn_->close();
+  conn_.reset();
+  host_.retire(*this);
+}
+
+void Subscriber::on_conn_eof(TcpConn&) {
+  state_ = State::done;
+  finish();
+}
+
+void Subscriber::on_conn_error(TcpConn&, int uv_status, const char* while_doing) {
+  if (uv_status != UV_ECONNRESET && uv_status != UV_EPIPE) {
+    LOG_INFO("%s subscriber %s failed (%s)", while_doing, start_.client_ip.c_str(), log::uv_error_text(uv_status).c_str());
+  }
+  state_ = State::done;
+  finish();
+}
+
+void Subscriber::arm_timer(conf::Duration d, void (*on_fire)(Subscriber&)) {
+  timer_action_ = on_fire;
+  uv_timer_start(timer_.get(), &Subscriber::on_timer, static_cast<uint64_t>(d.count()), 0);
+}
+
+void Subscriber::on_timer(uv_timer_t* t) {
+  auto* self = static_cast<Subscriber*>(t->data);
+  if (self != nullptr && self->timer_action_ != nullptr && self->conn_) {
+    self->timer_action_(*self);
+  }
+}
+
+}  // namespace wsgate::worker
