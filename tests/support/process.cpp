@@ -245,4 +245,84 @@ WsClient EchoBackend::open(const std::string& path, const std::vector<Header>& e
   return WsClient::open(port_, path, extra_headers, protocols, timeout, host_);
 }
 
+// ---------------------------------------------------------------- feed source
+
+HttpResponse http_get(std::uint16_t port, const std::string& target, milliseconds timeout,
+                      const std::string& host) {
+  WsClient c = WsClient::connect(port, timeout, host);
+  const std::string host_header =
+      (host.find(':') == std::string::npos ? host : "[" + host + "]") + ":" + std::to_string(port);
+  c.send_raw("GET " + target + " HTTP/1.1\r\nHost: " + host_header +
+                 "\r\nConnection: close\r\n\r\n",
+             timeout);
+  return c.read_http_response(timeout);
+}
+
+std::string feed_source_path() {
+  if (const char* env = std::getenv("WSGATE_FEED_SOURCE")) return env;
+#ifdef FEED_SOURCE_BIN
+  return FEED_SOURCE_BIN;
+#else
+  return "wsgate-feed-source";
+#endif
+}
+
+FeedSource::FeedSource(const std::string& name, std::uint64_t rate, std::size_t size,
+                       std::uint64_t count)
+    : FeedSource(FeedSourceOptions{name, rate, size, count, 0, false, {}}) {}
+
+FeedSource::FeedSource(FeedSourceOptions options) : options_(std::move(options)) { start(); }
+
+void FeedSource::start() {
+  const FeedSourceOptions& o = options_;
+  std::vector<std::string> argv = {feed_source_path(),
+                                   "--listen", "127.0.0.1:" + std::to_string(port_ ? port_ : o.port),
+                                   "--name", o.name,
+                                   "--rate", std::to_string(o.rate),
+                                   "--size", std::to_string(o.size),
+                                   "--count", std::to_string(o.count)};
+  if (o.quiet) argv.push_back("--quiet");
+  argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
+  process_.reset();  // the old process (restart) must release the port first
+  process_ = std::make_unique<ChildProcess>(std::move(argv));
+  const std::string port = process_->wait_for_output(R"(listening on .*:(\d+)\n)", kDefaultTimeout,
+                                                     Match::kRegex, Stream::kStdout);
+  port_ = static_cast<std::uint16_t>(std::stoul(port));
+}
+
+std::string FeedSource::url(const std::string& path) const {
+  return "ws://" + address() + path;
+}
+
+std::string FeedSource::address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+WsClient FeedSource::open(const std::string& path, const std::vector<Header>& extra_headers,
+                          const std::vector<std::string>& protocols, milliseconds timeout) const {
+  return WsClient::open(port_, path, extra_headers, protocols, timeout);
+}
+
+FeedStats FeedSource::stats(milliseconds timeout) const {
+  const HttpResponse r = http_get(port_, "/_stats", timeout);
+  if (r.status != 200)
+    fail("GET /_stats on feed source " + options_.name + " answered " + std::to_string(r.status) +
+         ": " + r.head.raw + r.body);
+  return parse_feed_stats(r.body);
+}
+
+void FeedSource::drop(milliseconds timeout) const {
+  const HttpResponse r = http_get(port_, "/_drop", timeout);
+  if (r.status != 200)
+    fail("GET /_drop on feed source " + options_.name + " answered " + std::to_string(r.status));
+}
+
+ExitStatus FeedSource::kill() {
+  process_->send_signal(SIGKILL);
+  return process_->wait_exit();
+}
+
+void FeedSource::restart() {
+  if (process_->running()) kill();
+  start();
+}
+
 }  // namespace wsgate::test

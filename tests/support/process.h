@@ -8,6 +8,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/feed_stats.h"
 #include "tests/support/ws_client.h"
 
 namespace wsgate::test {
@@ -117,5 +119,77 @@ class EchoBackend {
   std::unique_ptr<ChildProcess> process_;
   std::uint16_t port_ = 0;
 };
+
+// A plain HTTP/1.1 GET (Connection: close) and its response, body read as far
+// as Content-Length. Throws TestIoError on connect failure or timeout.
+HttpResponse http_get(std::uint16_t port, const std::string& target,
+                      milliseconds timeout = kDefaultTimeout, const std::string& host = "127.0.0.1");
+
+// Path of the feed source built alongside this library.
+std::string feed_source_path();
+
+struct FeedSourceOptions {
+  std::string name = "feed";
+  std::uint64_t rate = 100;  // messages per second per channel; 0 = none
+  std::size_t size = 128;    // bytes per message, >= 64
+  std::uint64_t count = 0;   // per channel, then stop; 0 = no limit
+  std::uint16_t port = 0;    // 0: any free loopback port
+  bool quiet = false;
+  std::vector<std::string> extra_args;
+};
+
+// wsgate-feed-source on 127.0.0.1, port parsed from its "listening on" line.
+// Stopping, killing and signalling go through process() (ChildProcess).
+class FeedSource {
+ public:
+  explicit FeedSource(const std::string& name = "feed", std::uint64_t rate = 100,
+                      std::size_t size = 128, std::uint64_t count = 0);
+  explicit FeedSource(FeedSourceOptions options);
+
+  std::uint16_t port() const { return port_; }
+  const std::string& name() const { return options_.name; }
+  const FeedSourceOptions& options() const { return options_; }
+  // "ws://127.0.0.1:PORT" + path, e.g. for a wsgate source config.
+  std::string url(const std::string& path = "/") const;
+  // "127.0.0.1:PORT".
+  std::string address() const;
+  ChildProcess& process() { return *process_; }
+
+  // Convenience: WsClient::open against this source (a direct subscriber).
+  WsClient open(const std::string& path = "/", const std::vector<Header>& extra_headers = {},
+                const std::vector<std::string>& protocols = {},
+                milliseconds timeout = kDefaultTimeout) const;
+  // GET /_stats, parsed. Throws TestIoError unless it answers 200 with valid JSON.
+  FeedStats stats(milliseconds timeout = kDefaultTimeout) const;
+  // Polls stats() until `pred` holds; returns the last stats either way.
+  template <class Pred>
+  FeedStats wait_stats(Pred pred, milliseconds timeout = milliseconds(5000)) const;
+  // GET /_drop: every WebSocket is reset (no close frame); the process lives on.
+  void drop(milliseconds timeout = kDefaultTimeout) const;
+
+  // SIGKILL and reap: an upstream that dies without a word.
+  ExitStatus kill();
+  // Stops (SIGKILL if still running) and starts again on the same port, with
+  // fresh state (sequence numbers start at 1 again).
+  void restart();
+
+ private:
+  void start();
+
+  FeedSourceOptions options_;
+  std::unique_ptr<ChildProcess> process_;
+  std::uint16_t port_ = 0;
+};
+
+template <class Pred>
+FeedStats FeedSource::wait_stats(Pred pred, milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  FeedStats s = stats();
+  while (!pred(s) && std::chrono::steady_clock::now() < deadline) {
+    ::usleep(10 * 1000);
+    s = stats();
+  }
+  return s;
+}
 
 }  // namespace wsgate::test

@@ -1,0 +1,113 @@
+// wsgate-feed-source: a standalone WebSocket server standing in for a
+// market-data feed, for fan-out integration tests and benchmarks. Usage:
+//   wsgate-feed-source --listen HOST:PORT --name NAME [--rate N] [--size B]
+//                      [--count N] [--quiet]
+// Every upgrade joins the channel named by its path and receives that
+// channel's numbered messages (feed_message.h) at --rate per second.
+// See feed_request.h for the control requests (/_stats, /_drop, ?reject=).
+#include <sys/resource.h>
+
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tests/support/feed_server.h"
+
+namespace {
+
+using wsgate::test::FeedOptions;
+
+constexpr std::uint64_t kMaxRate = 1'000'000;
+constexpr std::size_t kMaxSize = 1024 * 1024;  // well under FeedConnection::kMaxBacklog
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: wsgate-feed-source --listen HOST:PORT --name NAME [--rate N] [--size B]\n"
+               "                          [--count N] [--quiet]\n"
+               "  --rate   messages per second per channel, 0..%llu (default 100; 0 = none)\n"
+               "  --size   bytes per message, %zu..%zu (default 128)\n"
+               "  --count  stop each channel after N messages (default 0 = never)\n",
+               static_cast<unsigned long long>(kMaxRate), wsgate::test::kMinFeedMessageSize,
+               kMaxSize);
+}
+
+template <class T>
+bool parse_number(std::string_view s, T& out) {
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+}
+
+// "127.0.0.1:0" or "[::1]:9000".
+bool parse_listen(std::string_view arg, FeedOptions& out) {
+  const std::size_t colon = arg.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view host = arg.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty() || !parse_number(arg.substr(colon + 1), out.port)) return false;
+  out.host = std::string(host);
+  return true;
+}
+
+std::optional<FeedOptions> parse_args(int argc, char** argv) {
+  FeedOptions o;
+  bool have_listen = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    const bool has_value = i + 1 < argc;
+    bool ok = true;
+    if (a == "--quiet") {
+      o.quiet = true;
+    } else if (a == "--listen" && has_value) {
+      ok = have_listen = parse_listen(argv[++i], o);
+    } else if (a == "--name" && has_value) {
+      o.name = argv[++i];
+    } else if (a == "--rate" && has_value) {
+      ok = parse_number(argv[++i], o.rate) && o.rate <= kMaxRate;
+    } else if (a == "--size" && has_value) {
+      ok = parse_number(argv[++i], o.size) && o.size >= wsgate::test::kMinFeedMessageSize &&
+           o.size <= kMaxSize;
+    } else if (a == "--count" && has_value) {
+      ok = parse_number(argv[++i], o.count);
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "wsgate-feed-source: bad argument %s\n", argv[i]);
+      return std::nullopt;
+    }
+  }
+  if (!have_listen || o.name.empty()) return std::nullopt;
+  return o;
+}
+
+// Benchmarks hold 10,000+ connections: take the whole hard limit.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) std::perror("setrlimit(RLIMIT_NOFILE)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto options = parse_args(argc, argv);
+  if (!options) {
+    usage();
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-write is an error code, not a death
+  raise_fd_limit();
+  try {
+    wsgate::test::FeedServer server(*options);
+    return server.run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wsgate-feed-source[%s]: fatal: %s\n", options->name.c_str(), e.what());
+    return 1;
+  }
+}
