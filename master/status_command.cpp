@@ -3,8 +3,11 @@
 #include <cstdio>
 #include <iomanip>
 #include <sstream>
+#include <optional>
 
 #include "shm/backend_table.h"
+#include "shm/channel_table.h"
+#include "shm/stream_segment.h"
 #include "shm/segment.h"
 
 namespace wsgate::master {
@@ -136,23 +139,94 @@ void print_text(const shm::BackendTable& t, int64_t now, std::ostream& out) {
   }
 }
 
+const char* upstream_name(uint32_t s) {
+  switch (static_cast<shm::UpstreamState>(s)) {
+    case shm::UpstreamState::idle: return "idle";
+    case shm::UpstreamState::connecting: return "connecting";
+    case shm::UpstreamState::up: return "up";
+    case shm::UpstreamState::backoff: return "backoff";
+  }
+  return "unknown";
+}
+
+bool channel_active(const shm::ChannelEntry& e) {
+  return e.state.load() == static_cast<uint32_t>(shm::ChannelState::active);
+}
+
+// Channels in use: fixed ones always, per_path ones while claimed.
+void print_channels_json(const shm::StreamsHeader& h, uint32_t slots, std::ostream& out) {
+  const shm::ChannelTable t(const_cast<shm::StreamsHeader&>(h));
+  out << ",\"channels\":[";
+  bool first = true;
+  for (uint32_t ch = 0; ch < h.channel_count; ++ch) {
+    const shm::ChannelEntry& e = h.channels[ch];
+    if (!channel_active(e)) {
+      continue;
+    }
+    out << (first ? "" : ",") << "{\"stream\":" << json_string(e.stream) << ",\"path\":" << json_string(e.path)
+        << ",\"upstream\":\"" << upstream_name(e.upstream.load()) << "\",\"subscribers\":" << t.subscribers(ch)
+        << ",\"per_worker\":[";
+    for (uint32_t s = 0; s < slots; ++s) {
+      out << (s ? "," : "") << e.subscribers[s].load();
+    }
+    out << "],\"messages\":" << e.messages_in.load() << ",\"bytes\":" << e.bytes_in.load()
+        << ",\"connects\":" << e.connects.load() << ",\"oversize\":" << e.oversize.load()
+        << ",\"next_seq\":" << e.next_seq.load() << "}";
+    first = false;
+  }
+  out << "]";
+}
+
+void print_channels_text(const shm::StreamsHeader& h, std::ostream& out) {
+  const shm::ChannelTable t(const_cast<shm::StreamsHeader&>(h));
+  out << "streams:\n";
+  out << "  " << std::left << std::setw(16) << "STREAM" << std::setw(24) << "CHANNEL" << std::setw(12) << "UPSTREAM"
+      << std::setw(13) << "SUBSCRIBERS" << std::setw(12) << "MESSAGES" << "CONNECTS\n";
+  for (uint32_t ch = 0; ch < h.channel_count; ++ch) {
+    const shm::ChannelEntry& e = h.channels[ch];
+    if (channel_active(e)) {
+      out << "  " << std::setw(16) << e.stream << std::setw(24) << (e.path[0] ? e.path : "-") << std::setw(12)
+          << upstream_name(e.upstream.load()) << std::setw(13) << t.subscribers(ch) << std::setw(12)
+          << e.messages_in.load() << e.connects.load() << "\n";
+    }
+  }
+}
+
 }  // namespace
 
-void print_status(const shm::Table& table, bool json, std::ostream& out) {
+void print_status(const shm::Table& table, const shm::StreamsHeader* streams, bool json, std::ostream& out) {
   // A read-only view: BackendTable's readers never write.
   const shm::BackendTable t(const_cast<shm::Table&>(table));
   int64_t now = shm::monotonic_ms();
   if (json) {
-    print_json(t, now, out);
+    std::ostringstream body;
+    print_json(t, now, body);
+    std::string text = body.str();
+    // The streams go last, inside the one object: "...]}\n" -> "...],channels:[...]}\n".
+    text.resize(text.size() - 2);
+    out << text;
+    if (streams != nullptr) {
+      print_channels_json(*streams, t.slot_count(), out);
+    }
+    out << "}\n";
   } else {
     print_text(t, now, out);
+    if (streams != nullptr) {
+      print_channels_text(*streams, out);
+    }
   }
 }
 
 int run_status_command(const std::string& shm_name, bool json, std::ostream& out, std::ostream& err) {
   try {
     shm::Segment seg = shm::Segment::attach_read_only(shm_name);
-    print_status(*seg.table(), json, out);
+    std::optional<shm::StreamSegment> streams;
+    try {
+      streams.emplace(shm::StreamSegment::attach_read_only(shm::StreamSegment::name_for(shm_name)));
+    } catch (const shm::SegmentError&) {
+      // No streams configured (or none yet): the report simply has none.
+    }
+    print_status(*seg.table(), streams ? streams->header() : nullptr, json, out);
     return 0;
   } catch (const shm::SegmentError& e) {
     err << "wsgate status: " << e.what() << "\n";

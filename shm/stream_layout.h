@@ -44,6 +44,7 @@ enum class RecordKind : uint32_t { frame = 0, pad = 1 };
 static_assert(sizeof(RecordHeader) == 16);
 
 struct ChannelEntry {
+  char stream[kNameLen];  // the stream's name, for status
   uint32_t stream_index;  // into Config::streams
   uint32_t reserved0;
   uint64_t ring_offset;   // from the segment's start

@@ -4,6 +4,7 @@
 
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
+#include <cstring>
 #include <new>
 
 #include "shm/segment_owner.h"
@@ -38,6 +39,7 @@ void lay_out(StreamsHeader& h, const std::vector<ChannelPlan>& plan) {
   h.channel_count = static_cast<uint32_t>(plan.size());
   for (size_t i = 0; i < plan.size(); ++i) {
     ChannelEntry& e = h.channels[i];
+    std::strncpy(e.stream, plan[i].stream.c_str(), sizeof e.stream - 1);
     e.stream_index = plan[i].stream_index;
     e.ring_offset = offset;
     e.ring_size = round8(plan[i].ring_size);

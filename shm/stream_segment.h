@@ -14,6 +14,7 @@ namespace wsgate::shm {
 
 // What the master asks for, one entry per channel in order.
 struct ChannelPlan {
+  std::string stream;  // its name (at most kNameLen - 1 bytes are kept)
   uint32_t stream_index = 0;
   uint64_t ring_size = 0;  // rounded up to a multiple of 8
   bool fixed = false;      // a `single` stream's channel: active for the segment's life

@@ -14,6 +14,10 @@ namespace {
 // The eventfd is the fast path; this sweep only bounds the delay if a wake
 // were ever missed (a feeder that died between writing and waking).
 constexpr uint64_t kSweepMs = 250;
+// Messages read per channel per loop turn. Bounded so a burst (or a worker
+// that cannot keep up) never starves handshakes and client reads; and more
+// than one, so each subscriber gets a burst in one write.
+constexpr size_t kBatch = 64;
 
 void signal_fd(int fd) {
   if (fd < 0) {
@@ -39,6 +43,13 @@ bool StreamHub::start(uv_loop_t* loop, StreamSetup setup) {
   if (r == 0) {
     r = uv_timer_init(loop, sweep_.get());
   }
+  if (r == 0) {
+    r = uv_idle_init(loop, more_.get());
+    if (r == 0) {
+      more_.initialized();
+      more_.get()->data = this;
+    }
+  }
   if (r != 0) {
     LOG_ERROR("cannot watch the stream wake-up fd %d (%s)", setup_.wake_fd, log::uv_error_text(r).c_str());
     return false;
@@ -52,6 +63,7 @@ bool StreamHub::start(uv_loop_t* loop, StreamSetup setup) {
 void StreamHub::close() {
   wake_.close();
   sweep_.close();
+  more_.close();
 }
 
 shm::RingReader StreamHub::reader(uint32_t channel) const {
@@ -104,14 +116,13 @@ bool StreamHub::attach(StreamListener& l, const shm::Joined& j) {
       local.cursor = reader(j.channel).at_head();  // overrun while reading history: start live
     }
   }
-  for (const FrameRef& f : local.history) {
-    if (!l.on_stream_frame(f)) {
-      unreserve(j);
-      if (local.listeners.empty()) {
-        locals_.erase(it);
-      }
-      return false;
+  std::vector<FrameRef> history(local.history.begin(), local.history.end());
+  if (!history.empty() && !l.on_stream_frames(history.data(), history.size())) {
+    unreserve(j);
+    if (local.listeners.empty()) {
+      locals_.erase(it);
     }
+    return false;
   }
   l.hub_index = local.listeners.size();
   local.listeners.push_back(&l);
@@ -157,28 +168,51 @@ void StreamHub::on_sweep(uv_timer_t* t) {
   }
 }
 
+void StreamHub::on_more(uv_idle_t* h) {
+  if (auto* self = static_cast<StreamHub*>(h->data)) {
+    self->drain_all();
+  }
+}
+
 void StreamHub::drain_all() {
   std::vector<uint32_t> channels;
   channels.reserve(locals_.size());
   for (auto& [ch, l] : locals_) {
     channels.push_back(ch);
   }
+  bool more = false;
   for (uint32_t ch : channels) {
     auto it = locals_.find(ch);
     if (it != locals_.end()) {
-      drain(ch, it->second);
+      more |= drain(ch, it->second);
     }
+  }
+  if (more) {
+    uv_idle_start(more_.get(), &StreamHub::on_more);
+  } else {
+    uv_idle_stop(more_.get());
   }
 }
 
-void StreamHub::drain(uint32_t channel, Local& l) {
+bool StreamHub::drain(uint32_t channel, Local& l) {
   const shm::RingReader r = reader(channel);
   const uint32_t keep = setup_.config->streams[l.stream].history;
-  for (;;) {
+  batch_.clear();
+  bool more = true;
+  while (more && batch_.size() < kBatch) {
     switch (r.next(l.cursor, scratch_)) {
       case shm::RingReader::Result::empty:
-        return;
+        more = false;
+        break;
       case shm::RingReader::Result::lapped: {
+        // What was read before the overrun goes out first, then the gap.
+        if (!batch_.empty()) {
+          deliver(channel, l, batch_.data(), batch_.size());
+          batch_.clear();
+          if (!locals_.contains(channel)) {
+            return false;
+          }
+        }
         shm::RingCursor tail = r.at_tail();
         uint64_t missed = tail.seq > l.cursor.seq ? tail.seq - l.cursor.seq : 0;
         l.cursor = tail;
@@ -186,39 +220,37 @@ void StreamHub::drain(uint32_t channel, Local& l) {
         LOG_WARN("fell a whole ring behind on channel %u of stream %s: %llu messages lost here", channel,
                  setup_.config->streams[l.stream].name.c_str(), static_cast<unsigned long long>(missed));
         l.history.clear();
-        if (!locals_.contains(channel)) {
-          return;
-        }
         gap(channel, l, missed);
         if (!locals_.contains(channel)) {
-          return;
+          return false;
         }
         break;
       }
       case shm::RingReader::Result::record: {
         ++messages_read_;
-        auto frame = std::make_shared<const std::string>(std::move(scratch_));
+        batch_.push_back(std::make_shared<const std::string>(std::move(scratch_)));
         scratch_.clear();
         if (keep > 0) {
-          l.history.push_back(frame);
+          l.history.push_back(batch_.back());
           if (l.history.size() > keep) {
             l.history.pop_front();
           }
-        }
-        deliver(channel, l, frame);
-        if (!locals_.contains(channel)) {
-          return;
         }
         break;
       }
     }
   }
+  if (!batch_.empty()) {
+    deliver(channel, l, batch_.data(), batch_.size());
+    batch_.clear();
+  }
+  return more && locals_.contains(channel);
 }
 
-void StreamHub::deliver(uint32_t channel, Local& l, const FrameRef& f) {
+void StreamHub::deliver(uint32_t channel, Local& l, const FrameRef* frames, size_t n) {
   shm::ChannelTable table(*setup_.header);
   for (size_t i = 0; i < l.listeners.size();) {
-    if (l.listeners[i]->on_stream_frame(f)) {
+    if (l.listeners[i]->on_stream_frames(frames, n)) {
       ++i;
       continue;
     }

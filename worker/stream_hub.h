@@ -26,11 +26,11 @@ namespace wsgate::worker {
 // What the hub needs of a subscriber.
 class StreamListener {
  public:
-  // A new message. False: the listener is done (slow policy: close); the hub
-  // drops it from the channel and uncounts it at once.
-  virtual bool on_stream_frame(const FrameRef& frame) = 0;
+  // New messages, oldest first. False: the listener is done (slow policy:
+  // close); the hub drops it from the channel and uncounts it at once.
+  virtual bool on_stream_frames(const FrameRef* frames, size_t n) = 0;
   // This worker fell a whole ring behind and lost `missed` messages.
-  // False as for on_stream_frame.
+  // False as for on_stream_frames.
   virtual bool on_stream_gap(uint64_t missed) = 0;
 
   size_t hub_index = 0;  // its place in the channel's list, kept by the hub
@@ -83,9 +83,11 @@ class StreamHub {
   };
   static void on_wake(uv_poll_t* h, int status, int events);
   static void on_sweep(uv_timer_t* t);
+  static void on_more(uv_idle_t* h);
   void drain_all();
-  void drain(uint32_t channel, Local& l);
-  void deliver(uint32_t channel, Local& l, const FrameRef& f);
+  // Reads and delivers at most kBatch messages; true when more are waiting.
+  bool drain(uint32_t channel, Local& l);
+  void deliver(uint32_t channel, Local& l, const FrameRef* frames, size_t n);
   void gap(uint32_t channel, Local& l, uint64_t missed);
   void remove_at(uint32_t channel, Local& l, size_t i);
   shm::RingReader reader(uint32_t channel) const;
@@ -94,7 +96,9 @@ class StreamHub {
   std::unordered_map<uint32_t, Local> locals_;
   UvHandle<uv_poll_t> wake_;
   UvHandle<uv_timer_t> sweep_;
+  UvHandle<uv_idle_t> more_;  // a channel had more than one batch: go on next turn
   std::string scratch_;
+  std::vector<FrameRef> batch_;
   uint64_t messages_read_ = 0;
   uint64_t gaps_ = 0;
 };

@@ -112,6 +112,14 @@ bool Subscriber::queue_frame(const FrameRef& frame) {
   if (queue_.push(frame)) {
     return true;
   }
+  // Full: first give the socket what it will take now (a batch can be larger
+  // than the whole queue), and only then is the subscriber too slow.
+  if (queue_.flush() != 0) {
+    return true;  // the write error ends it; flush_or_finish() says so next
+  }
+  if (queue_.push(frame)) {
+    return true;
+  }
   if (stream_.slow_subscriber == conf::SlowPolicy::close) {
     return false;
   }
@@ -122,19 +130,24 @@ bool Subscriber::queue_frame(const FrameRef& frame) {
   return true;
 }
 
-bool Subscriber::on_stream_frame(const FrameRef& frame) {
+bool Subscriber::on_stream_frames(const FrameRef* frames, size_t n) {
   if (state_ != State::open) {
     attached_ = false;
     start_.joined.reset();
     return false;
   }
-  if (!queue_frame(frame)) {
-    attached_ = false;
-    start_.joined.reset();
-    LOG_INFO("subscriber %s of stream %s did not keep up (%llu bytes queued): closing with 1008",
-             start_.client_ip.c_str(), stream_.name.c_str(), static_cast<unsigned long long>(queue_.queued_bytes()));
-    close_with(close_code::policy, "subscriber too slow");
-    return false;
+  for (size_t i = 0; i < n; ++i) {
+    if (!queue_frame(frames[i])) {
+      attached_ = false;
+      start_.joined.reset();
+      LOG_INFO("subscriber %s of stream %s did not keep up (%llu bytes queued): closing with 1008",
+               start_.client_ip.c_str(), stream_.name.c_str(),
+               static_cast<unsigned long long>(queue_.queued_bytes()));
+      // Its backlog goes: the close should reach it as soon as it reads at all.
+      queue_.drop_oldest(queue_.limit());
+      close_with(close_code::policy, "subscriber too slow");
+      return false;
+    }
   }
   if (queue_.flush() != 0) {
     // Called by the hub: leave its list through the return value, not detach().
@@ -196,8 +209,10 @@ bool Subscriber::on_chunk(const FrameChunk& chunk) {
   }
   if (code != 0) {
     LOG_INFO("invalid frame from subscriber %s: closing with %u", start_.client_ip.c_str(), code);
+    if (conn_) {
+      conn_->stop_reading();  // checklist: the offender is not read again
+    }
     close_with(code, "");
-    conn_->stop_reading();  // checklist: the offender is not read again
     return false;
   }
   if (rules_.current_is_control()) {
@@ -310,12 +325,10 @@ void Subscriber::close_with(uint16_t code, std::string_view reason) {
     s.state_ = State::done;
     s.finish();
   });
+  flush_or_finish();  // the close may be the only thing queued: no write would carry it
 }
 
-void Subscriber::shut_down() {
-  close_with(close_code::going_away, "wsgate is shutting down");
-  flush_or_finish();
-}
+void Subscriber::shut_down() { close_with(close_code::going_away, "wsgate is shutting down"); }
 
 // A write completed: it emptied the queue (status 0) or failed.
 void Subscriber::on_queue_event(void* user, int status) {

@@ -58,7 +58,7 @@ class Subscriber final : public TcpConnOwner, public StreamListener, private Byt
   void shut_down();
 
   // --- StreamListener ---
-  bool on_stream_frame(const FrameRef& frame) override;
+  bool on_stream_frames(const FrameRef* frames, size_t n) override;
   bool on_stream_gap(uint64_t missed) override;
 
  private:

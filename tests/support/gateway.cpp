@@ -49,6 +49,9 @@ Gateway::Gateway(const std::string& body, unsigned workers) {
   for (unsigned s = 0; s < workers; ++s) {
     process_->wait_for_output("worker for slot " + std::to_string(s) + " ready", milliseconds(10000));
   }
+  if (body.find("streams:") != std::string::npos) {
+    process_->wait_for_output("feeder for slot", milliseconds(10000));
+  }
 }
 
 WsClient Gateway::open(const std::string& path, const std::vector<Header>& extra_headers,
@@ -80,9 +83,21 @@ CommandResult run_wsgate(const std::vector<std::string>& args) {
 // regular expressions read it without a JSON library.
 Status parse_status_json(const std::string& json) {
   Status s;
-  std::regex worker(R"re(\{"slot":(\d+),"pid":(-?\d+))re");
+  std::regex worker(R"re(\{"slot":(\d+),"pid":(-?\d+),[^}]*"role":"([a-z]+)")re");
   for (auto it = std::sregex_iterator(json.begin(), json.end(), worker); it != std::sregex_iterator(); ++it) {
     s.worker_pids.push_back(std::stoi((*it)[2]));
+    s.roles.push_back((*it)[3]);
+  }
+  std::regex channel(
+      R"re(\{"stream":"([^"]*)","path":"([^"]*)","upstream":"([a-z]+)","subscribers":(-?\d+),"per_worker":\[([^\]]*)\],"messages":(\d+),"bytes":\d+,"connects":(\d+))re");
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), channel); it != std::sregex_iterator(); ++it) {
+    ChannelStatus c{(*it)[1], (*it)[2], (*it)[3], std::stol((*it)[4]), {}, std::stol((*it)[6]), std::stol((*it)[7])};
+    std::string list = (*it)[5];
+    std::regex num(R"(-?\d+)");
+    for (auto n = std::sregex_iterator(list.begin(), list.end(), num); n != std::sregex_iterator(); ++n) {
+      c.per_worker.push_back(std::stol(n->str()));
+    }
+    s.channels.push_back(std::move(c));
   }
   std::regex backend(
       R"re(\{"pool":"([^"]*)","address":"([^"]*)","state":"([^"]*)","weight":\d+,"sessions":(-?\d+),"failures":\d+,"per_worker":\[([^\]]*)\])re");
@@ -105,6 +120,24 @@ const BackendStatus* Status::find(const std::string& address) const {
   for (const auto& b : backends) {
     if (b.address == address) {
       return &b;
+    }
+  }
+  return nullptr;
+}
+
+int Status::pid_of(const std::string& role) const {
+  for (size_t i = 0; i < roles.size() && i < worker_pids.size(); ++i) {
+    if (roles[i] == role) {
+      return worker_pids[i];
+    }
+  }
+  return 0;
+}
+
+const ChannelStatus* Status::channel(const std::string& stream, const std::string& path) const {
+  for (const auto& c : channels) {
+    if (c.stream == stream && c.path == path) {
+      return &c;
     }
   }
   return nullptr;

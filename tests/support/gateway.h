@@ -28,11 +28,24 @@ struct BackendStatus {
   std::vector<long> per_worker;
 };
 
+// One stream channel in use (wsgate status: "channels").
+struct ChannelStatus {
+  std::string stream, path, upstream;  // upstream: idle | connecting | up | backoff
+  long subscribers = 0;
+  std::vector<long> per_worker;
+  long messages = 0, connects = 0;
+};
+
 struct Status {
   std::vector<int> worker_pids;  // by slot
+  std::vector<std::string> roles;  // by slot: proxy, prober, feeder
   std::vector<BackendStatus> backends;
+  std::vector<ChannelStatus> channels;
   const BackendStatus* find(const std::string& address) const;
   long total_sessions() const;
+  // The pid of the first slot with `role`, or 0.
+  int pid_of(const std::string& role) const;
+  const ChannelStatus* channel(const std::string& stream, const std::string& path = "") const;
 };
 
 class Gateway {
