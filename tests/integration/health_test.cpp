@@ -256,7 +256,9 @@ TEST_F(Checked, AKilledProberIsRespawnedIntoItsSlotAndKeepsChecking) {
   ASSERT_EQ(kill(victim, SIGKILL), 0);
   long ms = wait_for(*gw, [&](const Report& r) { return r.pids.at(2) > 0 && r.pids.at(2) != victim; });
   ASSERT_GE(ms, 0) << "the prober was not respawned";
-  EXPECT_LT(ms, 1000);
+  // The master reaps within its 200 ms wait; the bound is generous for a
+  // loaded 2-core machine (1.6 s seen under ASan with the suite in parallel).
+  EXPECT_LT(ms, 3000);
   Report after = report(*gw);
   EXPECT_EQ(after.roles.at(2), "prober");
   EXPECT_EQ(after.pids.at(0), before.pids.at(0)) << "proxy workers are untouched";
