@@ -71,7 +71,9 @@ bool RingWriter::append(std::span<const uint8_t> head, std::span<const uint8_t> 
   }
   RecordHeader h{seq, static_cast<uint32_t>(length), static_cast<uint32_t>(RecordKind::frame)};
   put(pos, &h, kHeader);
-  std::memcpy(ring_ + pos % size + kHeader, head.data(), head.size());
+  if (!head.empty()) {
+    std::memcpy(ring_ + pos % size + kHeader, head.data(), head.size());
+  }
   if (!body.empty()) {
     std::memcpy(ring_ + pos % size + kHeader + head.size(), body.data(), body.size());
   }
@@ -84,54 +86,59 @@ bool RingWriter::append(std::span<const uint8_t> head, std::span<const uint8_t> 
 
 RingReader::Result RingReader::next(RingCursor& c, std::string& out) const {
   const uint64_t size = e_->ring_size;
+  RingCursor at = c;
   for (;;) {
     const uint64_t head = e_->head.load(std::memory_order_acquire);
-    if (c.pos >= head) {
-      return Result::empty;
+    if (at.pos >= head) {
+      return Result::empty;  // `c` may stand before a gap: keep it there
     }
-    if (e_->tail.load(std::memory_order_acquire) > c.pos) {
-      return Result::lapped;
+    const uint64_t left = size - at.pos % size;
+    const uint64_t tail = e_->tail.load(std::memory_order_acquire);
+    if (tail > at.pos) {
+      // The writer reclaims the gap or pad at a lap's end together with the
+      // records before it. A cursor waiting there lost nothing if the record
+      // at the next lap's start is the one it expects (its seq says so).
+      if (tail != at.pos + left || at.seq == 0) {
+        return Result::lapped;
+      }
+      at.pos = tail;
+      continue;
     }
-    const uint64_t left = size - c.pos % size;
     if (left < kHeader) {
-      c.pos += left;
+      at.pos += left;
       continue;
     }
     RecordHeader h;
-    std::memcpy(&h, ring_ + c.pos % size, kHeader);
+    std::memcpy(&h, ring_ + at.pos % size, kHeader);
     const bool pad = h.kind == static_cast<uint32_t>(RecordKind::pad);
     const bool fits = pad || kHeader + pad8(h.length) <= left;
     if (fits && !pad) {
-      out.assign(reinterpret_cast<const char*>(ring_ + c.pos % size + kHeader), h.length);
+      out.assign(reinterpret_cast<const char*>(ring_ + at.pos % size + kHeader), h.length);
     }
     // The copy is good only if the writer had not moved the tail past it.
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (e_->tail.load(std::memory_order_relaxed) > c.pos || !fits || h.seq != c.seq) {
+    if (e_->tail.load(std::memory_order_relaxed) > at.pos || !fits || (at.seq != 0 && h.seq != at.seq)) {
       // A torn header reads as nonsense; the tail check above says which. A
       // record of another seq at an intact position means this cursor is not
       // from this ring's life (a channel reclaimed): the same answer applies.
       return Result::lapped;
     }
     if (pad) {
-      c.pos += left;
+      at.pos += left;
+      at.seq = h.seq;  // a pad carries the seq of the record after it
       continue;
     }
-    c.pos += kHeader + pad8(h.length);
-    ++c.seq;
+    at.pos += kHeader + pad8(h.length);
+    at.seq = h.seq + 1;
+    c = at;
     return Result::record;
   }
 }
 
 RingCursor RingReader::at_head() const {
-  // next_seq is stored before head, so read head first: a record appended in
-  // between is then read from `pos` with the seq it carries.
-  for (;;) {
-    const uint64_t pos = e_->head.load(std::memory_order_acquire);
-    const uint64_t seq = e_->next_seq.load(std::memory_order_acquire);
-    if (e_->head.load(std::memory_order_acquire) == pos) {
-      return RingCursor{pos, seq};
-    }
-  }
+  // head and next_seq are two stores: no read of both is sure to be a pair.
+  // seq 0 lets the next record say its own seq instead.
+  return RingCursor{e_->head.load(std::memory_order_acquire), 0};
 }
 
 RingCursor RingReader::at_tail() const {

@@ -36,7 +36,8 @@ class RingWriter {
   uint8_t* ring_;
 };
 
-// Where a reader is: the next record's position and the seq it must carry.
+// Where a reader is: the next record's position and the seq it must carry
+// (0: not known yet; the next record's own seq is taken).
 struct RingCursor {
   uint64_t pos = 0;
   uint64_t seq = 1;
@@ -49,8 +50,10 @@ class RingReader {
   enum class Result { record, empty, lapped };
   // Copies the record at `c` into `out` and moves `c` past it. `lapped`: the
   // writer overwrote it before (or while) it was read; `c` is unchanged.
+  // `empty`: nothing new; `c` is unchanged.
   Result next(RingCursor& c, std::string& out) const;
-  // The cursor of the next record to be written: a new reader starts here.
+  // The position of the next record to be written, seq 0: a new reader
+  // starts here.
   RingCursor at_head() const;
   // The oldest intact record, for a reader that was lapped.
   RingCursor at_tail() const;

@@ -101,6 +101,8 @@ std::optional<Joined> ChannelTable::join(const ChannelRange& range, std::string_
   e.upstream.store(static_cast<uint32_t>(UpstreamState::idle), std::memory_order_relaxed);
   e.messages_in.store(0, std::memory_order_relaxed);
   e.bytes_in.store(0, std::memory_order_relaxed);
+  e.connects.store(0, std::memory_order_relaxed);
+  e.oversize.store(0, std::memory_order_relaxed);
   e.epoch.fetch_add(1, std::memory_order_release);
   e.state.store(static_cast<uint32_t>(ChannelState::active), std::memory_order_release);
   return count_in(*vacant);

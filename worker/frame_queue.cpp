@@ -92,6 +92,7 @@ int FrameQueue::flush() {
       continue;  // all taken: more may be queued beyond kMaxBufs
     }
     offset_ += written;
+    bytes_ -= written;
     bufs[i].base += written;
     bufs[i].len -= static_cast<unsigned>(written);
     auto req = std::make_unique<WriteReq>();

@@ -474,7 +474,7 @@ void Session::abandon_attempt() {
 void Session::attempt_failed(const std::string& why) {
   LOG_WARN("%s while upgrading to backend \"%s\" (attempt %u of %u), client %s, path %s", why.c_str(),
            backend_label().c_str(), hs_->attempts, pool_->retries + 1, client_ip_.c_str(),
-           request().target.c_str());
+           request().path.c_str());  // not the query: it may carry an auth key
   ctx_.table.record_failure(pool_rt_->backend_ids[*counted_], shm::monotonic_ms(), ms(pool_->fail_timeout), why);
   release_backend();
   abandon_attempt();

@@ -47,8 +47,6 @@ std::optional<std::string> percent_decode(std::string_view s) {
       }
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
-    } else if (s[i] == '+') {
-      out.push_back(' ');
     } else {
       out.push_back(s[i]);
     }

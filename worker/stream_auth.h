@@ -22,12 +22,15 @@ bool key_matches(const std::vector<std::string>& keys, std::string_view candidat
 // another scheme.
 std::optional<std::string> key_from_header(const ClientRequest& req);
 
-// The value of query parameter `name` in `target`, percent-decoded; nullopt
-// when absent or badly encoded.
+// The value of query parameter `name` in `target`, percent-decoded (a '+'
+// stays a '+': base64 keys keep working unencoded); nullopt when absent or
+// badly encoded.
 std::optional<std::string> key_from_query(std::string_view target, std::string_view name);
 
 enum class FirstMessageAuth { ok, not_json, no_field, wrong_key };
-// The first message must be a JSON object whose string field `field` is a key.
+// The first message must be a JSON object whose field `field` is a key. The
+// field is read as text: a string, or a bare number or word (property_tree,
+// Boost's JSON reader in Debian 12, does not tell them apart).
 FirstMessageAuth check_first_message(std::string_view text, const conf::Auth& auth);
 
 // The handshake-time check of `auth` (header or query); first_message always

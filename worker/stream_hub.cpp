@@ -214,7 +214,7 @@ bool StreamHub::drain(uint32_t channel, Local& l) {
           }
         }
         shm::RingCursor tail = r.at_tail();
-        uint64_t missed = tail.seq > l.cursor.seq ? tail.seq - l.cursor.seq : 0;
+        uint64_t missed = l.cursor.seq != 0 && tail.seq > l.cursor.seq ? tail.seq - l.cursor.seq : 0;
         l.cursor = tail;
         ++gaps_;
         LOG_WARN("fell a whole ring behind on channel %u of stream %s: %llu messages lost here", channel,
