@@ -50,7 +50,8 @@ class RingReader {
   enum class Result { record, empty, lapped };
   // Copies the record at `c` into `out` and moves `c` past it. `lapped`: the
   // writer overwrote it before (or while) it was read; `c` is unchanged.
-  // `empty`: nothing new; `c` is unchanged.
+  // `empty`: nothing new; `c` is unchanged. `out` holds the record only on
+  // `record`; after `lapped` its content is unspecified.
   Result next(RingCursor& c, std::string& out) const;
   // The position of the next record to be written, seq 0: a new reader
   // starts here.
