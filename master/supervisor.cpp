@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -26,6 +27,9 @@ namespace {
 constexpr int kHandledSignals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1};
 constexpr int64_t kQuickDeathMs = 1000;
 constexpr int kQuickDeathsBeforeThrottle = 5;
+constexpr int64_t kLoopTickMs = 200;
+constexpr int64_t kReadyPollMs = 20;
+constexpr int64_t kStatusEveryMs = 2000;
 
 sigset_t handled_signals() {
   sigset_t set;
@@ -148,8 +152,10 @@ int Supervisor::run() {
   LOG_INFO("wsgate %s started: %u workers listening on %s%s%s, shared memory /dev/shm/%s", WSGATE_VERSION,
            config_.workers, where.c_str(), prober_slot_ != kNoSlot ? ", a health prober" : "",
            feeder_slot_ != kNoSlot ? ", a stream feeder" : "", segment_.name().c_str());
+  notify_tick();
   while (!stopping_ || any_worker_alive()) {
-    timespec wait{0, 200 * 1000 * 1000};
+    int64_t ms = wait_ms();
+    timespec wait{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1000 * 1000};
     int sig = sigtimedwait(&set, nullptr, &wait);
     if (sig == SIGCHLD) {
       reap_children();
@@ -160,18 +166,23 @@ int Supervisor::run() {
     }
     reap_children();  // SIGCHLDs coalesce: always look
     respawn_due();
-    if (stopping_ && shm::monotonic_ms() >= stop_deadline_ms_ && any_worker_alive()) {
-      for (const Slot& s : slots_) {
-        if (s.pid > 0) {
-          LOG_WARN("child pid %d did not stop by the deadline; killing it", s.pid);
-          kill(s.pid, SIGKILL);
-        }
-      }
-      stop_deadline_ms_ = shm::monotonic_ms() + 1000;
-    }
+    kill_stragglers();
+    notify_tick();
   }
   LOG_INFO("all workers stopped; exiting");
   return 0;
+}
+
+void Supervisor::kill_stragglers() {
+  if (stopping_ && shm::monotonic_ms() >= stop_deadline_ms_ && any_worker_alive()) {
+    for (const Slot& s : slots_) {
+      if (s.pid > 0) {
+        LOG_WARN("child pid %d did not stop by the deadline; killing it", s.pid);
+        kill(s.pid, SIGKILL);
+      }
+    }
+    stop_deadline_ms_ = shm::monotonic_ms() + 1000;
+  }
 }
 
 void Supervisor::spawn(uint32_t slot) {
@@ -336,6 +347,9 @@ void Supervisor::begin_stop(int signum) {
   // Workers close every session with 1001 within close_timeout; give them a margin.
   stop_deadline_ms_ = shm::monotonic_ms() + config_.limits.close_timeout.count() + 2000;
   LOG_INFO("%s received: stopping the workers", strsignal(signum));
+  status_sent_ = status_text();
+  status_sent_ms_ = shm::monotonic_ms();
+  notifier_.stopping(status_sent_);
   for (const Slot& s : slots_) {
     if (s.pid > 0) {
       kill(s.pid, SIGTERM);
@@ -364,6 +378,12 @@ bool Supervisor::any_worker_alive() const {
 }
 
 void Supervisor::handle_sighup() {
+  // systemd hears of a reload only once it was told we are up, and never
+  // "ready" again while stopping.
+  const bool tell_systemd = ready_notified_ && !stopping_;
+  if (tell_systemd) {
+    notifier_.reloading("reloading: checking " + config_.file);
+  }
   // Reload is not in this version; say so rather than pretend. The file is
   // still checked so the operator learns now whether the next start works.
   try {
@@ -373,6 +393,84 @@ void Supervisor::handle_sighup() {
   } catch (const conf::ConfigError& e) {
     LOG_ERROR("SIGHUP: %s; the running configuration is unchanged", e.what());
   }
+  if (tell_systemd) {
+    notify_ready();
+  }
+}
+
+void Supervisor::notify_tick() {
+  if (!notifier_.enabled()) {
+    return;
+  }
+  int64_t now = shm::monotonic_ms();
+  if (notifier_.watchdog_interval_ms() > 0 && now >= watchdog_due_ms_) {
+    notifier_.watchdog();
+    watchdog_due_ms_ = now + notifier_.watchdog_interval_ms();
+  }
+  if (!ready_notified_ && !stopping_ && proxies_claimed() == config_.workers) {
+    ready_notified_ = true;
+    notify_ready();
+    LOG_INFO("all %u workers ready; told systemd", config_.workers);
+    return;
+  }
+  std::string text = status_text();
+  if (text != status_sent_ && now - status_sent_ms_ >= kStatusEveryMs) {
+    notifier_.status(text);
+    status_sent_ = std::move(text);
+    status_sent_ms_ = now;
+  }
+}
+
+void Supervisor::notify_ready() {
+  status_sent_ = status_text();
+  status_sent_ms_ = shm::monotonic_ms();
+  notifier_.ready(status_sent_);
+}
+
+// A proxy slot counts once the process the master forked for it has
+// written its own pid into the table (Worker::run, after its setup worked).
+uint32_t Supervisor::proxies_claimed() const {
+  const shm::Table& table = *segment_.table();
+  uint32_t claimed = 0;
+  for (uint32_t s = 0; s < config_.workers; ++s) {
+    if (slots_[s].pid > 0 && table.slots[s].pid.load(std::memory_order_acquire) == slots_[s].pid) {
+      ++claimed;
+    }
+  }
+  return claimed;
+}
+
+std::string Supervisor::status_text() const {
+  const shm::Table& table = *segment_.table();
+  uint64_t connections = 0;
+  for (uint32_t s = 0; s < config_.workers; ++s) {
+    connections += table.slots[s].connections.load(std::memory_order_relaxed);
+  }
+  const std::string conns = std::to_string(connections) + (connections == 1 ? " connection" : " connections");
+  const uint32_t claimed = proxies_claimed();
+  const std::string workers = std::to_string(config_.workers) + (config_.workers == 1 ? " worker" : " workers");
+  if (stopping_) {
+    return "stopping: " + conns + " left";
+  }
+  if (!ready_notified_) {
+    return "starting: " + std::to_string(claimed) + " of " + workers + " ready";
+  }
+  const std::string up = claimed == config_.workers ? workers : std::to_string(claimed) + " of " + workers + " up";
+  return up + ", " + conns + ", generation " + std::to_string(generation_);
+}
+
+int64_t Supervisor::wait_ms() const {
+  int64_t ms = kLoopTickMs;
+  if (!notifier_.enabled()) {
+    return ms;
+  }
+  if (!ready_notified_ && !stopping_) {
+    ms = kReadyPollMs;
+  }
+  if (notifier_.watchdog_interval_ms() > 0) {
+    ms = std::clamp<int64_t>(watchdog_due_ms_ - shm::monotonic_ms(), 0, ms);
+  }
+  return ms;
 }
 
 }  // namespace wsgate::master

@@ -2,7 +2,9 @@
 // one worker per slot (proxy workers first, then the health prober when a
 // pool has `health`), refill a slot whose process died, and stop them all on
 // SIGTERM/SIGINT. It runs no event loop (children must not inherit one) and
-// does no network I/O: it waits for signals with sigtimedwait().
+// does no network I/O: it waits for signals with sigtimedwait(). Under
+// systemd (Type=notify) it reports readiness, status, reloads and stops, and
+// pets the watchdog from that same loop, so a wedged master stops petting.
 #pragma once
 
 #include <sys/types.h>
@@ -14,6 +16,7 @@
 
 #include "conf/config.h"
 #include "master/listeners.h"
+#include "master/systemd_notify.h"
 #include "shm/segment.h"
 #include "shm/stream_segment.h"
 #include "worker/stream_plan.h"
@@ -54,6 +57,16 @@ class Supervisor {
   bool any_worker_alive() const;
   bool all_proxies_fatal() const;
   void handle_sighup();
+  void kill_stragglers();
+  // systemd: READY=1 once every proxy worker has claimed its slot in the
+  // table, STATUS= when it changed (at most every 2 s), WATCHDOG=1 when due.
+  void notify_tick();
+  uint32_t proxies_claimed() const;
+  std::string status_text() const;
+  void notify_ready();
+  // How long sigtimedwait() may sleep: 200 ms, less when a pet is due sooner
+  // or while readiness is awaited.
+  int64_t wait_ms() const;
 
   conf::Config config_;
   ListenSockets listeners_;
@@ -73,6 +86,11 @@ class Supervisor {
   uint32_t generation_ = 1;
   bool stopping_ = false;
   int64_t stop_deadline_ms_ = 0;
+  SystemdNotifier notifier_;
+  bool ready_notified_ = false;
+  std::string status_sent_;
+  int64_t status_sent_ms_ = 0;
+  int64_t watchdog_due_ms_ = 0;
 };
 
 }  // namespace wsgate::master

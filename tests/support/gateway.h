@@ -51,7 +51,8 @@ struct Status {
 class Gateway {
  public:
   // `body` is the config without `listen` (workers, limits, pools, routes).
-  explicit Gateway(const std::string& body, unsigned workers = 2);
+  // `env_add` ("KEY=VALUE") is added to wsgate's environment (ChildProcess).
+  explicit Gateway(const std::string& body, unsigned workers = 2, std::vector<std::string> env_add = {});
   std::uint16_t port() const { return port_; }
   const std::string& config_path() const { return config_path_; }
   ChildProcess& process() { return *process_; }
