@@ -119,6 +119,10 @@ struct Route {
   bool is_stream() const { return !stream.empty(); }
   std::vector<std::string> origins;  // empty = any Origin; else exact, case-insensitive match
   bool validate_utf8 = true;         // close 1007 on invalid UTF-8 in text messages
+  // Keepalive toward the client: after ping_interval without a frame from it,
+  // wsgate pings it; nothing back within pong_timeout -> half-open, closed.
+  Duration ping_interval = Duration::zero();            // 0 = off; else 1s..1h
+  Duration pong_timeout = std::chrono::seconds(10);     // < ping_interval when pinging
 };
 
 struct Config {

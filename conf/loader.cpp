@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "conf/loader_fields.h"
+#include "conf/units.h"
 
 namespace wsgate::conf {
 
@@ -280,6 +281,41 @@ std::vector<std::string> read_origins(const Field& f) {
   return origins;
 }
 
+// 0s turns pinging off; anything else below 1s would ping a busy worker's
+// idle clients many times a second, and is read as a slip of the unit.
+Duration read_ping_interval(const Field& f) {
+  using std::chrono::hours;
+  using std::chrono::seconds;
+  const std::string expected = "0s (off) or a duration from 1s to 1h";
+  const std::string text = read_scalar(f, expected);
+  const auto interval = parse_duration(text);
+  if (!interval ||
+      (*interval != Duration::zero() && (*interval < seconds(1) || *interval > hours(1)))) {
+    f.fail("expected " + expected + ", got " + quote(text));
+  }
+  return *interval;
+}
+
+// A ping is answered (or the client is given up) before the next one is due:
+// pong_timeout defaults to half the interval when that is shorter than 10s,
+// and may not reach it. Without pinging, pong_timeout is unused.
+void parse_keepalive(const Section& s, Route& route) {
+  using std::chrono::milliseconds;
+  using std::chrono::minutes;
+  if (auto v = s.find("ping_interval")) route.ping_interval = read_ping_interval(*v);
+  if (route.ping_interval != Duration::zero()) {
+    route.pong_timeout = std::min(route.pong_timeout, route.ping_interval / 2);
+  }
+  if (auto v = s.find("pong_timeout")) {
+    route.pong_timeout = read_duration(*v, milliseconds(100), minutes(10));
+    if (route.ping_interval != Duration::zero() && route.pong_timeout >= route.ping_interval) {
+      v->fail("expected less than ping_interval (" + format_duration(route.ping_interval) +
+              ") so that a ping is answered before the next one is due, got " +
+              quote(v->node.Scalar()));
+    }
+  }
+}
+
 // The index of the pool, stream or auth block named by `f` among `defined`;
 // `what` names the kind in messages ("pool", "stream", "auth").
 template <typename T>
@@ -299,7 +335,8 @@ size_t resolve(const Field& f, const std::vector<T>& defined, const std::string&
 // are optional only when every route is a stream route.
 Route parse_route(const Field& f, const Config& config, const Section& top,
                   std::unordered_map<std::string, size_t>& seen) {
-  const Section s(f, {"path", "pool", "origins", "validate_utf8", "stream", "auth"});
+  const Section s(f, {"path", "pool", "origins", "validate_utf8", "stream", "auth", "ping_interval",
+                      "pong_timeout"});
   Route route;
   const Field path = s.require("path");
   route.path = read_path(path);
@@ -340,6 +377,7 @@ Route parse_route(const Field& f, const Config& config, const Section& top,
   }
   if (auto v = s.find("origins")) route.origins = read_origins(*v);
   if (auto v = s.find("validate_utf8")) route.validate_utf8 = read_bool(*v);
+  parse_keepalive(s, route);
   return route;
 }
 

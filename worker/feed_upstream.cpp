@@ -229,12 +229,7 @@ void FeedUpstream::send_close(uint16_t code, std::string_view reason) {
   if (!codec_ || codec_->output_mid_frame()) {
     return;
   }
-  uint8_t body[125];
-  body[0] = static_cast<uint8_t>(code >> 8);
-  body[1] = static_cast<uint8_t>(code & 0xff);
-  size_t len = std::min<size_t>(reason.size(), sizeof body - 2);
-  std::memcpy(body + 2, reason.data(), len);
-  codec_->send_control(opcode::close, body, len + 2);
+  codec_->send_close(code, reason);
   conn_->flush();
 }
 

@@ -1,5 +1,6 @@
 #include "worker/frame_codec.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <new>
@@ -150,6 +151,15 @@ void FrameCodec::send(const FrameHead& head, const uint8_t* data, size_t size) {
 void FrameCodec::send_control(uint8_t opcode, const uint8_t* data, size_t size) {
   assert(!output_mid_frame() && size <= 125);
   send(FrameHead{true, 0, opcode, size, mask_output_}, data, size);
+}
+
+void FrameCodec::send_close(uint16_t code, std::string_view reason) {
+  uint8_t body[125];
+  body[0] = static_cast<uint8_t>(code >> 8);
+  body[1] = static_cast<uint8_t>(code & 0xff);
+  size_t len = std::min<size_t>(reason.size(), sizeof body - 2);
+  std::memcpy(body + 2, reason.data(), len);
+  send_control(0x8, body, len + 2);
 }
 
 }  // namespace wsgate::worker

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 namespace wsgate::worker {
@@ -91,6 +92,8 @@ class FrameCodec {
   void send(const FrameHead& head, const uint8_t* data, size_t size);
   // A whole control frame (close, ping, pong) in one call.
   void send_control(uint8_t opcode, const uint8_t* data, size_t size);
+  // A close frame with `code` and as much of `reason` as fits in 123 bytes.
+  void send_close(uint16_t code, std::string_view reason);
   // True while an output frame has been started but not finished: nothing
   // else may be sent until it is.
   bool output_mid_frame() const { return out_left_ > 0; }

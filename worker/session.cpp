@@ -18,6 +18,9 @@ constexpr size_t kHighWater = 256 * 1024;
 // How long a refused client may keep sending before its socket is closed,
 // so the error response is not destroyed by a reset (nginx's lingering close).
 constexpr conf::Duration kLinger = std::chrono::seconds(2);
+// A keep-alive ping waits while the client's output is inside a frame; it
+// is tried again this often until the frame is done.
+constexpr conf::Duration kPingRetry = std::chrono::milliseconds(100);
 
 int64_t ms(conf::Duration d) { return d.count(); }
 }  // namespace
@@ -97,6 +100,9 @@ Session::Side& Session::side_of(TcpConn& c) {
 
 void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
   Side& s = side_of(c);
+  if (!s.is_backend) {
+    keepalive_.heard(uv_now(ctx_.loop));  // any bytes at all: the client is there
+  }
   if (reconnecting_ && !s.is_backend) {
     hold_client_bytes(data, n);
     return;
@@ -505,8 +511,10 @@ void Session::start_relay(const std::string& response_101) {
   client_->conn->flush();
 
   std::unique_ptr<Handshake> hs = std::move(hs_);
+  keepalive_.heard(uv_now(ctx_.loop));
   relay_early_bytes(std::string_view(hs->upstream_received).substr(hs->response->consumed()),
                     std::string_view(hs->received).substr(hs->header_size));
+  arm_keepalive();
 }
 
 // What each peer sent before relaying began (frames right behind a 101, or
@@ -602,6 +610,9 @@ void Session::relay_control(Side& src, Side& dst) {
   // src is between frames here, so every frame relayed from it to a dst that
   // is still open is complete and a control frame can go out whole, in order.
   if (op != opcode::close) {
+    if (op == opcode::pong && !src.is_backend && is_keepalive_pong(payload)) {
+      return;  // the answer to wsgate's own ping: the backend never asked for it
+    }
     if (!src.close_received && !dst.close_sent && !dst.gone) {
       dst.codec->send_control(op, payload.data(), payload.size());
     }
@@ -720,6 +731,7 @@ void Session::resume_relay(const std::string& leftover) {
   std::string held = std::move(held_);
   held_ = std::string();
   relay_early_bytes(leftover, held);
+  arm_keepalive();  // the client's silence counts from before the move
 }
 
 void Session::give_up_reconnect(uint16_t code, const std::string& why) {
@@ -763,12 +775,7 @@ void Session::send_close(Side& s, uint16_t code, std::string_view reason) {
     s.conn->stop_reading();
     return;
   }
-  uint8_t body[125];
-  body[0] = static_cast<uint8_t>(code >> 8);
-  body[1] = static_cast<uint8_t>(code & 0xff);
-  size_t len = std::min<size_t>(reason.size(), sizeof body - 2);
-  std::memcpy(body + 2, reason.data(), len);
-  s.codec->send_control(opcode::close, body, len + 2);
+  s.codec->send_close(code, reason);
   s.close_sent = true;
   s.conn->flush();
   enter_closing();
@@ -906,6 +913,85 @@ void Session::retire() {
     backend_->conn->close();
   }
   host_.retire(*this);
+}
+
+// ---------------------------------------------------------------- keep-alive
+
+// While relaying, the timer is free unless a reconnect or a loss close holds
+// it; closing stages arm close_timeout over it, which ends the keep-alive.
+bool Session::keepalive_owns_timer() const {
+  return route_->ping_interval != conf::Duration::zero() && stage_ == Stage::relaying && !reconnecting_ &&
+         !finishing_ && !client_->gone && backend_ && !backend_->gone;
+}
+
+// Lazy: the timer is not moved on every read. It fires when a ping would be
+// due had nothing been heard since it was armed, and is armed again for the
+// rest of the interval if something was: one wake-up per quiet client per
+// ping_interval, none at all for pinging off.
+void Session::arm_keepalive() {
+  if (!keepalive_owns_timer()) {
+    return;
+  }
+  uint64_t due = keepalive_.until_ping(uv_now(ctx_.loop), route_->ping_interval);
+  arm_timer(conf::Duration(static_cast<int64_t>(due)), &Session::on_ping_due);
+}
+
+void Session::on_ping_due(Session& s) {
+  if (!s.keepalive_owns_timer()) {
+    return;
+  }
+  uint64_t now = uv_now(s.ctx_.loop);
+  if (s.keepalive_.until_ping(now, s.route_->ping_interval) > 0) {
+    s.arm_keepalive();  // heard from meanwhile
+    return;
+  }
+  if (s.client_->paused) {
+    // Not read while the backend drains (backpressure): the client's
+    // silence is ours, not its own, and says nothing about it.
+    s.keepalive_.heard(now);
+    s.arm_keepalive();
+    return;
+  }
+  if (s.client_->codec->output_mid_frame()) {
+    s.arm_timer(kPingRetry, &Session::on_ping_due);  // a ping cannot go inside a frame
+    return;
+  }
+  s.send_keepalive_ping();
+}
+
+void Session::send_keepalive_ping() {
+  std::string payload = keepalive_ping_payload(++ctx_.keepalive_pings);
+  client_->codec->send_control(opcode::ping, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  client_->codec->release_if_idle();
+  keepalive_.ping_sent();
+  arm_timer(route_->pong_timeout, &Session::on_pong_due);
+  client_->conn->flush();  // a failed write ends the session from here: nothing after it
+}
+
+void Session::on_pong_due(Session& s) {
+  if (!s.keepalive_owns_timer()) {
+    return;
+  }
+  if (s.keepalive_.half_open()) {
+    s.drop_half_open_client();
+  } else {
+    s.arm_keepalive();
+  }
+}
+
+// Nothing at all from the client within pong_timeout of a ping: its end is
+// gone without a word (cable pulled, machine off). A close frame is tried
+// but not waited for, its TCP connection is closed, and the backend gets
+// 1001 through side_gone(), which also stops counting the session.
+void Session::drop_half_open_client() {
+  LOG_INFO("client %s sent nothing within pong_timeout (%lld ms) of a ping: closing it as half-open",
+           client_->conn->peer_name(true).c_str(), static_cast<long long>(ms(route_->pong_timeout)));
+  send_close(*client_, close_code::going_away, "ping timeout");
+  if (stage_ == Stage::done) {
+    return;  // writing the close failed, and that ended the session
+  }
+  client_->conn->close();
+  side_gone(*client_, close_code::going_away);
 }
 
 // ---------------------------------------------------------------- timer

@@ -12,6 +12,7 @@
 
 #include "worker/client_handshake.h"
 #include "worker/frame_codec.h"
+#include "worker/keepalive.h"
 #include "worker/message_rules.h"
 #include "worker/subscriber.h"
 #include "worker/tcp_conn.h"
@@ -128,13 +129,24 @@ class Session final : public TcpConnOwner {
   void answer_raw(const std::string& response, int status);
   void retire();
 
+  // --- keep-alive toward the client (routes[].ping_interval) ---
+  bool keepalive_owns_timer() const;
+  void arm_keepalive();
+  static void on_ping_due(Session& s);
+  static void on_pong_due(Session& s);
+  void send_keepalive_ping();
+  void drop_half_open_client();
+
   // --- timer ---
+  // One timer per session, owned by one phase at a time: handshake_timeout,
+  // the dial, a loss close, close_timeout, or (relaying) the keep-alive.
   void arm_timer(conf::Duration d, void (*on_fire)(Session&));
   static void on_timer(uv_timer_t* t);
 
   WorkerContext& ctx_;
   SessionHost& host_;
   Stage stage_ = Stage::request;
+  Keepalive keepalive_;  // 4 bytes, in what was padding after stage_
   std::unique_ptr<Side> client_;
   std::unique_ptr<Side> backend_;
   UvHandle<uv_timer_t> timer_;

@@ -247,10 +247,14 @@ bool StreamHub::drain(uint32_t channel, Local& l) {
   return more && locals_.contains(channel);
 }
 
-void StreamHub::deliver(uint32_t channel, Local& l, const FrameRef* frames, size_t n) {
+// Calls `still_in` on every listener of the channel; one that answers false
+// has left: it is uncounted and dropped from the list (which may empty the
+// channel and erase `l`).
+template <class StillIn>
+void StreamHub::keep_if(uint32_t channel, Local& l, StillIn still_in) {
   shm::ChannelTable table(*setup_.header);
   for (size_t i = 0; i < l.listeners.size();) {
-    if (l.listeners[i]->on_stream_frames(frames, n)) {
+    if (still_in(*l.listeners[i])) {
       ++i;
       continue;
     }
@@ -263,20 +267,12 @@ void StreamHub::deliver(uint32_t channel, Local& l, const FrameRef* frames, size
   }
 }
 
+void StreamHub::deliver(uint32_t channel, Local& l, const FrameRef* frames, size_t n) {
+  keep_if(channel, l, [&](StreamListener& s) { return s.on_stream_frames(frames, n); });
+}
+
 void StreamHub::gap(uint32_t channel, Local& l, uint64_t missed) {
-  shm::ChannelTable table(*setup_.header);
-  for (size_t i = 0; i < l.listeners.size();) {
-    if (l.listeners[i]->on_stream_gap(missed)) {
-      ++i;
-      continue;
-    }
-    table.leave(channel, setup_.slot);
-    bool last = l.listeners.size() == 1;
-    remove_at(channel, l, i);
-    if (last) {
-      return;
-    }
-  }
+  keep_if(channel, l, [&](StreamListener& s) { return s.on_stream_gap(missed); });
 }
 
 }  // namespace wsgate::worker

@@ -90,6 +90,8 @@ class StreamHub {
   void deliver(uint32_t channel, Local& l, const FrameRef* frames, size_t n);
   void gap(uint32_t channel, Local& l, uint64_t missed);
   void remove_at(uint32_t channel, Local& l, size_t i);
+  template <class StillIn>
+  void keep_if(uint32_t channel, Local& l, StillIn still_in);
   shm::RingReader reader(uint32_t channel) const;
 
   StreamSetup setup_;

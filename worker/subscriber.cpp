@@ -71,6 +71,8 @@ void Subscriber::start(const std::string& response_101, std::string_view early) 
   } else {
     begin_delivery();
   }
+  keepalive_.heard(uv_now(ctx_.loop));
+  arm_keepalive();
   if (!flush_or_finish()) {
     return;
   }
@@ -179,6 +181,7 @@ void Subscriber::on_conn_read(TcpConn&, const uint8_t* data, size_t n) {
   if (state_ == State::done) {
     return;
   }
+  keepalive_.heard(uv_now(ctx_.loop));  // any bytes at all: the client is there
   codec_.feed(data, n);
   FrameChunk chunk;
   for (;;) {
@@ -272,6 +275,7 @@ void Subscriber::authenticate() {
     return;
   }
   begin_delivery();
+  arm_keepalive();
 }
 
 void Subscriber::on_control() {
@@ -314,12 +318,10 @@ void Subscriber::close_with(uint16_t code, std::string_view reason) {
   state_ = State::closing;
   leave_channel();
   awaiting_key_ = false;
-  uint8_t body[125];
-  body[0] = static_cast<uint8_t>(code >> 8);
-  body[1] = static_cast<uint8_t>(code & 0xff);
-  size_t len = std::min<size_t>(reason.size(), sizeof body - 2);
-  std::memcpy(body + 2, reason.data(), len);
-  send_control(opcode::close, body, len + 2, true);
+  control_out_.clear();
+  codec_.send_close(code, reason);
+  queue_.push(own(std::move(control_out_)), true);
+  control_out_ = std::string();
   close_sent_ = true;
   arm_timer(ctx_.config->limits.close_timeout, [](Subscriber& s) {
     s.state_ = State::done;
@@ -373,6 +375,65 @@ void Subscriber::on_conn_error(TcpConn&, int uv_status, const char* while_doing)
   state_ = State::done;
   finish();
 }
+
+// ---------------------------------------------------------------- keep-alive
+
+// As for a relaying session (session.cpp): armed lazily, one wake-up per
+// quiet subscriber per ping_interval. A busy stream does not count: only
+// what the client sends proves it is still there.
+void Subscriber::arm_keepalive() {
+  const conf::Route& route = *start_.route;
+  if (route.ping_interval == conf::Duration::zero() || state_ != State::open || awaiting_key_ || !conn_) {
+    return;
+  }
+  uint64_t due = keepalive_.until_ping(uv_now(ctx_.loop), route.ping_interval);
+  arm_timer(conf::Duration(static_cast<int64_t>(due)), &Subscriber::on_ping_due);
+}
+
+void Subscriber::on_ping_due(Subscriber& s) {
+  if (s.state_ != State::open || s.awaiting_key_) {
+    return;
+  }
+  if (s.keepalive_.until_ping(uv_now(s.ctx_.loop), s.start_.route->ping_interval) > 0) {
+    s.arm_keepalive();  // heard from meanwhile
+    return;
+  }
+  // Whole frames are queued, so a ping never lands inside one; it goes out
+  // behind what is queued, and any answer at all will do.
+  std::string payload = keepalive_ping_payload(++s.ctx_.keepalive_pings);
+  s.send_control(opcode::ping, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), true);
+  s.codec_.release_if_idle();
+  s.keepalive_.ping_sent();
+  s.arm_timer(s.start_.route->pong_timeout, &Subscriber::on_pong_due);
+  s.flush_or_finish();
+}
+
+void Subscriber::on_pong_due(Subscriber& s) {
+  if (s.state_ != State::open) {
+    return;
+  }
+  if (s.keepalive_.half_open()) {
+    s.drop_half_open();
+  } else {
+    s.arm_keepalive();
+  }
+}
+
+// Nothing from the client within pong_timeout of a ping: a close 1001 is
+// tried, not waited for, and the connection is closed with whatever is
+// still queued; leaving the channel uncounts it.
+void Subscriber::drop_half_open() {
+  LOG_INFO("subscriber %s sent nothing within pong_timeout (%lld ms) of a ping: closing it as half-open",
+           start_.client_ip.c_str(), static_cast<long long>(start_.route->pong_timeout.count()));
+  static constexpr uint8_t kBody[] = {0x03, 0xe9, 'p', 'i', 'n', 'g', ' ', 't', 'i', 'm', 'e', 'o', 'u', 't'};
+  send_control(opcode::close, kBody, sizeof kBody, true);
+  close_sent_ = true;
+  queue_.flush();
+  state_ = State::done;
+  finish();
+}
+
+// ---------------------------------------------------------------- timer
 
 void Subscriber::arm_timer(conf::Duration d, void (*on_fire)(Subscriber&)) {
   timer_action_ = on_fire;

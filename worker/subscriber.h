@@ -17,6 +17,7 @@
 #include "shm/channel_table.h"
 #include "worker/frame_codec.h"
 #include "worker/frame_queue.h"
+#include "worker/keepalive.h"
 #include "worker/message_rules.h"
 #include "worker/stream_hub.h"
 #include "worker/tcp_conn.h"
@@ -84,6 +85,12 @@ class Subscriber final : public TcpConnOwner, public StreamListener, private Byt
   bool flush_or_finish();
   void finish();
   static void on_queue_event(void* user, int status);
+  // Keep-alive (routes[].ping_interval): on timer_ while open and not
+  // waiting for a key.
+  void arm_keepalive();
+  static void on_ping_due(Subscriber& s);
+  static void on_pong_due(Subscriber& s);
+  void drop_half_open();
   void arm_timer(conf::Duration d, void (*on_fire)(Subscriber&));
   static void on_timer(uv_timer_t* t);
 
@@ -100,6 +107,7 @@ class Subscriber final : public TcpConnOwner, public StreamListener, private Byt
   UvHandle<uv_timer_t> timer_;
   void (*timer_action_)(Subscriber&) = nullptr;
   State state_ = State::open;
+  Keepalive keepalive_;          // 4 bytes, in what was padding after state_
   bool attached_ = false;        // in the hub's list (and counted in shm)
   bool awaiting_key_ = false;    // auth from first_message, not received yet
   bool close_received_ = false;

@@ -47,6 +47,7 @@ struct WorkerContext {
   std::vector<std::unordered_set<Session*>> relaying_on;
   uint64_t sessions_moved = 0;
   uint64_t messages_dropped = 0;
+  uint64_t keepalive_pings = 0;  // numbers wsgate's own pings ("wsgate keepalive N")
 
   ReadBuffer read_buffer() { return ReadBuffer{read_storage.data(), read_storage.size()}; }
 

@@ -111,6 +111,8 @@ TEST(Codec, CommandsParseExactlyOrNotAtAll) {
   EXPECT_FALSE(parse_command("flood:3:x"));
   EXPECT_FALSE(parse_command("whoami "));
   EXPECT_FALSE(parse_command("close:99999:x"));
+  EXPECT_EQ(parse_command("pongs")->kind, Command::Kind::kPongs);
+  EXPECT_FALSE(parse_command("pongs:"));
 }
 
 // ---------------------------------------------------------------- handshake
@@ -341,6 +343,25 @@ TEST_F(EchoBackendTest, FloodSendsPatternedMessagesThenDone) {
   EXPECT_EQ(ws.recv_message().payload, "flood-done");
   ws.send_text("after");  // input resumes after the flood
   EXPECT_EQ(ws.recv_message().payload, "after");
+}
+
+TEST_F(EchoBackendTest, PongsCountsThePongsItReceived) {
+  WsClient ws = open();
+  ws.send_text("pongs");
+  EXPECT_EQ(ws.recv_message().payload, "pongs:0");
+  ws.pong("unsolicited");
+  ws.pong("");
+  ws.send_text("pongs");
+  EXPECT_EQ(ws.recv_message().payload, "pongs:2");
+}
+
+TEST_F(EchoBackendTest, LogsTheCodeOfAPeerClose) {
+  WsClient ws = open();
+  ws.close(4001, "bye now");
+  ws.expect_close();
+  ws.wait_eof();
+  backend_.process().wait_for_output("peer sent close 4001; echoing it", kDefaultTimeout,
+                                     Match::kSubstring, Stream::kStderr);
 }
 
 TEST_F(EchoBackendTest, StatsCountsLiveSessions) {

@@ -56,6 +56,7 @@ std::optional<Command> parse_command(std::string_view m) {
   if (m == "drop") return make(K::kDrop);
   if (m == "send-masked") return make(K::kSendMasked);
   if (m == "stats") return make(K::kStats);
+  if (m == "pongs") return make(K::kPongs);
   if (m.starts_with("close:")) return parse_close(m.substr(6));
   if (m.starts_with("flood:")) return parse_flood(m.substr(6));
   if (m.starts_with("ping:") && m.size() - 5 <= 125) {

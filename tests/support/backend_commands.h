@@ -20,6 +20,7 @@ struct Command {
     kPing,        // ping:PAYLOAD -> ping; on the matching pong reply "pong:PAYLOAD"
     kFlood,       // flood:N:SIZE -> N binary messages of SIZE bytes, then "flood-done"
     kStats,       // reply {"connections":N}
+    kPongs,       // reply "pongs:N": pong frames this session has received
   };
   Kind kind = Kind::kWhoami;
   std::string text;              // close reason or ping payload

@@ -119,6 +119,7 @@ class Session {
   bool streaming_ = false;    // current frame is echoed chunk by chunk
   std::string frame_;
   std::optional<std::string> pending_ping_;  // ping:PAYLOAD waiting for its pong
+  std::uint64_t pongs_ = 0;                  // pong frames received, for "pongs"
 
   struct Flood {
     std::uint64_t left = 0;    // messages not yet finished

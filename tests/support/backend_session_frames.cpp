@@ -111,6 +111,7 @@ void Session::on_control_frame(std::uint8_t opcode, const std::string& payload) 
     return;
   }
   if (state_ != State::kOpen) return;
+  if (opcode == kPong) ++pongs_;
   if (opcode == kPing) {
     send_frame(kPong, payload);
   } else if (pending_ping_ && *pending_ping_ == payload) {
@@ -121,7 +122,15 @@ void Session::on_control_frame(std::uint8_t opcode, const std::string& payload) 
 
 void Session::on_peer_close(const std::string& payload) {
   if (state_ == State::kOpen) {
-    log_info("peer sent close; echoing it");
+    // "peer sent close 1001; echoing it": tests look for the code. Not the
+    // reason: wsgate's "client protocol error" would read as this backend's
+    // own "protocol error" log line, which tests look for too.
+    std::string what = "peer sent close";
+    if (payload.size() >= 2) {
+      const unsigned code = (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
+      what += " " + std::to_string(code);
+    }
+    log_info(what + "; echoing it");
     send_frame(kClose, payload);  // echoed verbatim, as the tests expect
   }
   start_draining();
@@ -158,6 +167,9 @@ void Session::run_command(const Command& c) {
       break;
     case K::kStats:
       send_frame(kText, "{\"connections\":" + std::to_string(server_.live_sessions()) + "}");
+      break;
+    case K::kPongs:
+      send_frame(kText, "pongs:" + std::to_string(pongs_));
       break;
   }
 }

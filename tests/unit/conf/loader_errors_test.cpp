@@ -498,6 +498,39 @@ TEST(LoaderErrors, RouteValidateUtf8) {
                     8, "routes[0].validate_utf8", "expected true or false, got a list"));
 }
 
+TEST(LoaderErrors, RoutePingInterval) {
+  const auto route = [](const std::string& value) {
+    return with_listen_and_pools({"routes:", "  - path: /chat", "    pool: chat",
+                                  "    ping_interval: " + value});
+  };
+  const std::string expected = "expected 0s (off) or a duration from 1s to 1h, got ";
+  for (const std::string value : {"500ms", "999ms", "61m", "2h", "30", "0", "-1s", "soon"}) {
+    EXPECT_TRUE(Fails(route(value), 8, "routes[0].ping_interval", expected + "\"" + value + "\""))
+        << value;
+  }
+  EXPECT_TRUE(Fails(route("[30s]"), 8, "routes[0].ping_interval", "got a list"));
+}
+
+TEST(LoaderErrors, RoutePongTimeout) {
+  const auto route = [](const std::string& interval, const std::string& timeout) {
+    return with_listen_and_pools({"routes:", "  - path: /chat", "    pool: chat",
+                                  "    ping_interval: " + interval, "    pong_timeout: " + timeout});
+  };
+  EXPECT_TRUE(Fails(route("30s", "50ms"), 9, "routes[0].pong_timeout",
+                    "expected a duration from 100ms to 10m, got \"50ms\""));
+  EXPECT_TRUE(Fails(route("1h", "11m"), 9, "routes[0].pong_timeout",
+                    "expected a duration from 100ms to 10m, got \"11m\""));
+  EXPECT_TRUE(Fails(route("5s", "5s"), 9, "routes[0].pong_timeout",
+                    "expected less than ping_interval (5s) so that a ping is answered before the "
+                    "next one is due, got \"5s\""));
+  EXPECT_TRUE(Fails(route("1s", "10s"), 9, "routes[0].pong_timeout",
+                    "expected less than ping_interval (1s)"));
+  // The order of the keys does not matter.
+  EXPECT_TRUE(Fails(with_listen_and_pools({"routes:", "  - path: /chat", "    pool: chat",
+                                           "    pong_timeout: 2s", "    ping_interval: 2s"}),
+                    8, "routes[0].pong_timeout", "expected less than ping_interval (2s)"));
+}
+
 // ------------------------------------------------------------ messages
 
 TEST(LoaderErrors, LongValuesAreCutShortInMessages) {

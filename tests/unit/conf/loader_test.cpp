@@ -150,6 +150,8 @@ TEST(LoadConfig, Defaults) {
   EXPECT_EQ(c.routes[0].pool_index, 0u);
   EXPECT_TRUE(c.routes[0].origins.empty());
   EXPECT_EQ(c.routes[0].validate_utf8, route.validate_utf8);
+  EXPECT_EQ(c.routes[0].ping_interval, route.ping_interval);
+  EXPECT_EQ(c.routes[0].pong_timeout, route.pong_timeout);
 }
 
 TEST(LoadConfig, DefaultsMatchTheReference) {
@@ -166,6 +168,72 @@ TEST(LoadConfig, DefaultsMatchTheReference) {
   EXPECT_EQ(pool.connect_timeout, seconds(2));
   EXPECT_EQ(pool.retries, 2u);
   EXPECT_EQ(pool.fail_timeout, seconds(10));
+  const Route route;
+  EXPECT_EQ(route.ping_interval, milliseconds(0)) << "pinging is off unless asked for";
+  EXPECT_EQ(route.pong_timeout, seconds(10));
+}
+
+// A route with only `path`, `pool` and the given keep-alive keys (lines 7..).
+Route keepalive_route(std::initializer_list<std::string> keys) {
+  std::string text = yaml({
+      "listen: 127.0.0.1:8080",
+      "pools:",
+      "  chat:",
+      "    backends: [127.0.0.1:9001]",
+      "routes:",
+      "  - path: /chat",
+      "    pool: chat",
+  });
+  for (const std::string& key : keys) text += "    " + key + "\n";
+  return load_config_text(text, kFile).routes.at(0);
+}
+
+TEST(LoadConfig, RouteKeepalive) {
+  Route r = keepalive_route({"ping_interval: 30s", "pong_timeout: 5s"});
+  EXPECT_EQ(r.ping_interval, seconds(30));
+  EXPECT_EQ(r.pong_timeout, seconds(5));
+
+  r = keepalive_route({"ping_interval: 0s"});
+  EXPECT_EQ(r.ping_interval, milliseconds(0)) << "0s is off";
+  EXPECT_EQ(r.pong_timeout, seconds(10));
+
+  r = keepalive_route({"pong_timeout: 20s"});  // unused without pinging, but valid
+  EXPECT_EQ(r.ping_interval, milliseconds(0));
+  EXPECT_EQ(r.pong_timeout, seconds(20));
+}
+
+TEST(LoadConfig, RoutePongTimeoutDefaultsBelowTheInterval) {
+  EXPECT_EQ(keepalive_route({"ping_interval: 1m"}).pong_timeout, seconds(10));
+  EXPECT_EQ(keepalive_route({"ping_interval: 20s"}).pong_timeout, seconds(10));
+  EXPECT_EQ(keepalive_route({"ping_interval: 5s"}).pong_timeout, milliseconds(2500));
+  EXPECT_EQ(keepalive_route({"ping_interval: 1s"}).pong_timeout, milliseconds(500));
+}
+
+TEST(LoadConfig, RouteKeepaliveRangeBounds) {
+  Route low = keepalive_route({"ping_interval: 1s", "pong_timeout: 100ms"});
+  EXPECT_EQ(low.ping_interval, seconds(1));
+  EXPECT_EQ(low.pong_timeout, milliseconds(100));
+  Route high = keepalive_route({"ping_interval: 1h", "pong_timeout: 10m"});
+  EXPECT_EQ(high.ping_interval, std::chrono::hours(1));
+  EXPECT_EQ(high.pong_timeout, std::chrono::minutes(10));
+  EXPECT_EQ(keepalive_route({"ping_interval: 2s", "pong_timeout: 1999ms"}).pong_timeout,
+            milliseconds(1999));
+}
+
+TEST(LoadConfig, StreamRouteKeepalive) {
+  const Config c = load_config_text(
+      yaml({
+          "listen: 127.0.0.1:8080",
+          "streams:",
+          "  ticker:",
+          "    source: ws://127.0.0.1:9100/ticker",
+          "routes:",
+          "  - { path: /ticker, stream: ticker, ping_interval: 15s, pong_timeout: 3s }",
+      }),
+      kFile);
+  EXPECT_TRUE(c.routes[0].is_stream());
+  EXPECT_EQ(c.routes[0].ping_interval, seconds(15));
+  EXPECT_EQ(c.routes[0].pong_timeout, seconds(3));
 }
 
 TEST(LoadConfig, WorkersAuto) {
@@ -419,6 +487,9 @@ TEST(ShippedConfig, Loads) {
   EXPECT_EQ(c.routes[1].path, "/echo");
   EXPECT_EQ(c.routes[0].pool_index, 0u);
   EXPECT_EQ(c.routes[1].pool_index, 0u);
+  EXPECT_EQ(c.routes[0].ping_interval, seconds(30)) << "the demo shows keep-alive on /chat";
+  EXPECT_EQ(c.routes[0].pong_timeout, seconds(10));
+  EXPECT_EQ(c.routes[1].ping_interval, milliseconds(0));
 }
 
 }  // namespace
