@@ -384,12 +384,21 @@ void Supervisor::handle_sighup() {
   if (tell_systemd) {
     notifier_.reloading("reloading: checking " + config_.file);
   }
-  // Reload is not in this version; say so rather than pretend. The file is
-  // still checked so the operator learns now whether the next start works.
+  // A full reload is not in this version; say so rather than pretend. The
+  // file is still checked, so the operator learns now whether the next start
+  // works, and when it is valid the proxy workers re-read the auth keys
+  // files (keys are rotated far more often than anything else changes).
   try {
     conf::load_config(config_.file);
-    LOG_WARN("SIGHUP: %s is valid, but this version does not reload; restart wsgate to apply it",
-             config_.file.c_str());
+    LOG_WARN("SIGHUP: %s is valid; auth keys files are re-read, but this version applies no other change: "
+             "restart wsgate for them", config_.file.c_str());
+    if (!config_.auths.empty()) {
+      for (uint32_t s = 0; s < config_.workers; ++s) {
+        if (slots_[s].pid > 0) {
+          kill(slots_[s].pid, SIGHUP);
+        }
+      }
+    }
   } catch (const conf::ConfigError& e) {
     LOG_ERROR("SIGHUP: %s; the running configuration is unchanged", e.what());
   }

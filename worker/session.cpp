@@ -221,7 +221,7 @@ void Session::on_request(const ClientRequest& req) {
     return;
   }
   if (route_->auth_index) {
-    const conf::Auth& auth = ctx_.config->auths[*route_->auth_index];
+    const conf::Auth& auth = ctx_.auths[*route_->auth_index];
     std::string why;
     if (!handshake_auth_ok(auth, req, why)) {
       LOG_INFO("answered 401 to client %s on %s: %s", client_ip_.c_str(), route_->path.c_str(), why.c_str());
@@ -267,7 +267,7 @@ void Session::start_stream(const ClientRequest& req) {
     return;
   }
   SubscriberStart start{route_, channel, std::nullopt, client_ip_};
-  const bool key_first = route_->auth_index && ctx_.config->auths[*route_->auth_index].from == conf::AuthFrom::first_message;
+  const bool key_first = route_->auth_index && ctx_.auths[*route_->auth_index].from == conf::AuthFrom::first_message;
   if (!key_first) {
     HttpError err;
     start.joined = ctx_.hub->reserve(route_->stream_index, channel, err);

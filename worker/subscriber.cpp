@@ -32,7 +32,7 @@ Subscriber::Subscriber(WorkerContext& ctx, StreamHub& hub, SubscriberHost& host,
       conn_(std::move(conn)),
       start_(std::move(start)),
       stream_(ctx.config->streams[start_.route->stream_index]),
-      auth_(start_.route->auth_index ? &ctx.config->auths[*start_.route->auth_index] : nullptr),
+      auth_(start_.route->auth_index ? &ctx.auths[*start_.route->auth_index] : nullptr),
       queue_(conn_->stream(), stream_.subscriber_queue, &Subscriber::on_queue_event, this),
       codec_(*this, false, ctx.client_frames),
       rules_(client_limits(ctx, *start_.route)) {

@@ -2,9 +2,11 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <memory>
 #include <unordered_map>
 
+#include "conf/loader.h"
 #include "shm/backend_table.h"
 #include "worker/log.h"
 #include "worker/session.h"
@@ -28,6 +30,9 @@ class Worker final : public SessionHost, public SubscriberHost {
   bool setup_loop();
   bool setup_pools();
   bool setup_streams();
+  bool setup_key_reload();
+  static void on_sighup(uv_signal_t* h, int signum);
+  void reload_keys();
   bool setup_listeners();
   void stop(const char* why);
   void retire(Session& s) override;
@@ -52,6 +57,7 @@ class Worker final : public SessionHost, public SubscriberHost {
   UvHandle<uv_idle_t> reaper_;
   UvHandle<uv_timer_t> stop_deadline_;
   UvHandle<uv_timer_t> health_watch_;
+  UvHandle<uv_signal_t> sighup_;
   std::vector<uint32_t> seen_changes_;  // per backend: state_changes last acted on
   std::unordered_map<Session*, std::unique_ptr<Session>> live_;
   std::vector<std::unique_ptr<Session>> graveyard_;
@@ -73,7 +79,7 @@ Worker::~Worker() {
 }
 
 int Worker::run() {
-  if (!setup_loop() || !setup_pools() || !setup_streams() || !setup_listeners() ||
+  if (!setup_loop() || !setup_pools() || !setup_streams() || !setup_key_reload() || !setup_listeners() ||
       !stop_signals_.start(&loop_, args_.master_alive_fd, [this](const char* why) { stop(why); })) {
     return kExitFatal;
   }
@@ -141,6 +147,54 @@ bool Worker::setup_pools() {
   }
   uv_timer_start(health_watch_.get(), &Worker::on_health_watch, 100, 100);
   return true;
+}
+
+// The master sends SIGHUP once it found the file valid: the auth keys files
+// are read again, so a rotated key works (and a revoked one stops working)
+// for every new handshake from then on.
+bool Worker::setup_key_reload() {
+  ctx_.auths = args_.config->auths;
+  if (ctx_.auths.empty()) {
+    return true;
+  }
+  int r = uv_signal_init(&loop_, sighup_.get());
+  if (r == 0) {
+    sighup_.initialized();
+    sighup_.get()->data = this;
+    r = uv_signal_start(sighup_.get(), &Worker::on_sighup, SIGHUP);
+  }
+  if (r != 0) {
+    LOG_ERROR("cannot watch SIGHUP (%s)", log::uv_error_text(r).c_str());
+    return false;
+  }
+  return true;
+}
+
+void Worker::on_sighup(uv_signal_t* h, int) {
+  if (auto* self = static_cast<Worker*>(h->data)) {
+    self->reload_keys();
+  }
+}
+
+void Worker::reload_keys() {
+  conf::Config fresh;
+  try {
+    fresh = conf::load_config(args_.config->file);
+  } catch (const conf::ConfigError& e) {
+    LOG_ERROR("SIGHUP: keys not re-read: %s", e.what());
+    return;
+  }
+  for (conf::Auth& a : ctx_.auths) {
+    auto it = std::find_if(fresh.auths.begin(), fresh.auths.end(),
+                           [&](const conf::Auth& f) { return f.name == a.name; });
+    if (it == fresh.auths.end()) {
+      LOG_WARN("SIGHUP: auth %s is gone from %s; its keys stay until a restart", a.name.c_str(),
+               args_.config->file.c_str());
+      continue;
+    }
+    a.keys = std::move(it->keys);
+    LOG_INFO("SIGHUP: auth %s re-read: %zu keys", a.name.c_str(), a.keys.size());
+  }
 }
 
 bool Worker::setup_streams() {
@@ -318,6 +372,7 @@ void Worker::check_backend_health() {
 void Worker::close_all() {
   listeners_.clear();
   hub_.close();
+  sighup_.close();
   stop_signals_.close();
   reaper_.close();
   stop_deadline_.close();

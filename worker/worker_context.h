@@ -41,6 +41,9 @@ struct WorkerContext {
   std::vector<uint8_t> read_storage = std::vector<uint8_t>(64 * 1024);
   std::vector<PoolRuntime> pools;
   StreamHub* hub = nullptr;  // null when the config has no streams
+  // The config's auth blocks, with keys this worker may re-read on SIGHUP
+  // (Config itself is shared read-only with the parent's image).
+  std::vector<conf::Auth> auths;
   bool stopping = false;
   // Relaying sessions per shm backend id, so a backend found down reaches
   // exactly the sessions it carried.
