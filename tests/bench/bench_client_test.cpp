@@ -1,10 +1,12 @@
 // Unit tests of the bench client's pure pieces: the histogram, the masked
-// frame writer and the streaming reader with payload verification.
+// frame writer, the streaming reader with payload verification, and the
+// subscribe mode's feed parsing and sequence accounting.
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <vector>
 
+#include "tests/bench/feed.h"
 #include "tests/bench/histogram.h"
 #include "tests/bench/wire.h"
 
@@ -127,6 +129,63 @@ TEST(Wire, ReaderRejectsMaskedServerFrames) {
   c.p = &p;
   EXPECT_FALSE(r.feed(frame, c));
   EXPECT_EQ(r.error(), "masked server frame");
+}
+
+TEST(Feed, ParsesSeqAndSendTime) {
+  const auto f = parse_feed_fields(
+      R"({"seq":42,"t":1234567890123,"path":"/bench","src":"s1","pad":"xxxx"})");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->seq, 42u);
+  EXPECT_EQ(f->t_ns, 1234567890123u);
+  EXPECT_FALSE(parse_feed_fields(R"({"seq":1,"path":"/"})"));
+  EXPECT_FALSE(parse_feed_fields(R"({"seq":-1,"t":5})"));
+  EXPECT_FALSE(parse_feed_fields(R"({"seq":"1","t":5})"));
+  EXPECT_FALSE(parse_feed_fields(""));
+}
+
+// Feeds seqs to a tracker and returns the totals.
+SeqCounts track(std::initializer_list<std::uint64_t> seqs) {
+  SeqTracker t;
+  SeqCounts c;
+  for (const std::uint64_t s : seqs) c.count(t.observe(s));
+  return c;
+}
+
+TEST(SeqTracker, FirstMessageSetsTheBaseline) {
+  const SeqCounts c = track({1000, 1001, 1002});
+  EXPECT_EQ(c.messages, 3u);
+  EXPECT_EQ(c.missing, 0u);
+  EXPECT_EQ(c.gap_events, 0u);
+  EXPECT_EQ(c.late, 0u);
+  SeqTracker t;
+  EXPECT_FALSE(t.started());
+  EXPECT_EQ(t.observe(7).kind, SeqTracker::Kind::kFirst);
+  EXPECT_EQ(t.last(), 7u);
+}
+
+TEST(SeqTracker, CountsEveryMissingSeqOfAGap) {
+  const SeqCounts c = track({5, 6, 9, 10, 20});
+  EXPECT_EQ(c.messages, 5u);
+  EXPECT_EQ(c.missing, 2u + 9u);  // 7, 8 and 11..19
+  EXPECT_EQ(c.gap_events, 2u);
+  EXPECT_EQ(c.late, 0u);
+}
+
+TEST(SeqTracker, DuplicatesAndReorderingAreLateNotGaps) {
+  // 3 repeated; 5 before 4: the jump to 5 skips 4 (a gap of one), then 4
+  // arrives late; the expected seq stays at 6.
+  SeqTracker t;
+  SeqCounts c;
+  for (const std::uint64_t s : {1, 2, 3, 3, 5, 4, 6}) c.count(t.observe(s));
+  EXPECT_EQ(c.messages, 7u);
+  EXPECT_EQ(c.late, 2u);
+  EXPECT_EQ(c.missing, 1u);
+  EXPECT_EQ(c.gap_events, 1u);
+  EXPECT_EQ(t.last(), 6u);
+  EXPECT_EQ(t.observe(6).kind, SeqTracker::Kind::kLate);
+  const auto gap = t.observe(9);
+  EXPECT_EQ(gap.kind, SeqTracker::Kind::kGap);
+  EXPECT_EQ(gap.missing, 2u);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@ namespace wsgate::bench {
 
 namespace {
 constexpr std::size_t kMaxResponseHead = 16 * 1024;
+constexpr std::size_t kMaxSubscribedMessage = 1024 * 1024;
 const std::uint8_t kNormalClose[] = {0x03, 0xe8};  // 1000
 
 std::string uv_text(int rc) { return std::string(uv_err_name(rc)) + ": " + uv_strerror(rc); }
@@ -85,7 +86,8 @@ void Connection::send_upgrade() {
   expected_accept_ = test::websocket_accept(key);
   const std::string req = "GET " + path_ + " HTTP/1.1\r\nHost: " + host_header_ +
                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-                          "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: wsgate-bench\r\n\r\n";
+                          "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: wsgate-bench\r\n" +
+                          shared_.extra_headers + "\r\n";
   out_.insert(out_.end(), req.begin(), req.end());
   flush();
 }
@@ -101,6 +103,7 @@ void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) return;
   if (self->state_ >= State::kClosing) return;
   if (nread < 0) {
+    if (self->state_ == State::kOpen) self->handler_.on_server_close(*self, -1);
     if (nread == UV_EOF && self->state_ == State::kCloseSent)
       return self->fail(Failure::kClosed, "EOF before the close reply");
     if (nread == UV_EOF) return self->fail(Failure::kClosed, "EOF from the server");
@@ -156,6 +159,7 @@ void Connection::send_message(std::size_t size, std::uint64_t now_ns) {
 
 bool Connection::on_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start,
                          bool message_end) {
+  if (subscriber_) return on_subscriber_data(opcode, chunk, message_start, message_end);
   if (pending_.empty()) {
     fail(Failure::kVerify, "a message arrived that was never sent");
     return false;
@@ -192,6 +196,25 @@ bool Connection::on_data(std::uint8_t opcode, std::span<const std::uint8_t> chun
   return state_ < State::kClosing;
 }
 
+bool Connection::on_subscriber_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start,
+                                    bool message_end) {
+  if (message_start && message_end) {  // the common case: no copy
+    handler_.on_message(*this, opcode, chunk);
+    return state_ < State::kClosing;
+  }
+  if (message_start) gathered_.clear();
+  if (gathered_.size() + chunk.size() > kMaxSubscribedMessage) {
+    fail(Failure::kProtocol, "a message over 1 MiB");
+    return false;
+  }
+  gathered_.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+  if (!message_end) return true;
+  handler_.on_message(*this, opcode,
+                      {reinterpret_cast<const std::uint8_t*>(gathered_.data()), gathered_.size()});
+  gathered_.clear();
+  return state_ < State::kClosing;
+}
+
 bool Connection::on_control(std::uint8_t opcode, std::span<const std::uint8_t> payload) {
   if (opcode == 0x9) {  // ping -> pong
     append_control_frame(out_, 0xA, payload, shared_.random.next32());
@@ -205,7 +228,9 @@ bool Connection::on_control(std::uint8_t opcode, std::span<const std::uint8_t> p
     return false;
   }
   std::string why = "server sent close";
-  if (payload.size() >= 2) why += " " + std::to_string((payload[0] << 8) | payload[1]);
+  const int code = payload.size() >= 2 ? (payload[0] << 8) | payload[1] : 1005;
+  if (payload.size() >= 2) why += " " + std::to_string(code);
+  handler_.on_server_close(*this, code);
   append_control_frame(out_, 0x8, payload.first(std::min<std::size_t>(payload.size(), 2)), shared_.random.next32());
   flush();
   fail(Failure::kClosed, why);

@@ -10,6 +10,11 @@
 // connection does after handling each read: the frames answered by one read
 // go out in one syscall.
 //
+// A subscriber connection (set_subscriber() before start()) sends nothing
+// after the upgrade: every data message the server sends is handed whole to
+// the handler's on_message() (one chunk straight from the read buffer when it
+// arrived in one read, else gathered).
+//
 // Lifetime: the owner allocates it on the heap; after close() (or a failure)
 // the handler's on_closed() is the last call, from the uv close callback, and
 // the handler may delete the connection there.
@@ -51,6 +56,11 @@ class ConnectionHandler {
   // The close handshake completed (our close answered), before on_closed.
   virtual void on_close_done(Connection& c) = 0;
   virtual void on_closed(Connection& c) = 0;
+  // Subscriber connections only: one whole data message (opcode 1 or 2).
+  virtual void on_message(Connection&, std::uint8_t /*opcode*/, std::span<const std::uint8_t> /*payload*/) {}
+  // The server ended the session first: a close frame with `code` (1005 if it
+  // carried none), or -1 for EOF or a reset without one. on_failure follows.
+  virtual void on_server_close(Connection&, int /*code*/) {}
 };
 
 struct Shared {  // per-process state every connection uses
@@ -61,6 +71,7 @@ struct Shared {  // per-process state every connection uses
   // connection reads into this one buffer and idle ones hold none.
   std::vector<std::uint8_t> read_buf = std::vector<std::uint8_t>(256 * 1024);
   std::uint64_t now_ns = 0;  // uv_hrtime() at the start of the current read
+  std::string extra_headers;  // "Name: value\r\n"... added to every upgrade request
 };
 
 class Connection : private FrameReader::Sink {
@@ -84,6 +95,8 @@ class Connection : private FrameReader::Sink {
   void close();
   // Drops TCP now, without a close handshake.
   void abort();
+  // Makes this a subscriber (see above); call before start().
+  void set_subscriber() { subscriber_ = true; }
 
   std::uint64_t id() const { return id_; }
   bool open() const { return state_ == State::kOpen; }
@@ -111,6 +124,8 @@ class Connection : private FrameReader::Sink {
   bool on_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start,
                bool message_end) override;
   bool on_control(std::uint8_t opcode, std::span<const std::uint8_t> payload) override;
+  bool on_subscriber_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start,
+                          bool message_end);
   void fail(Failure kind, const std::string& why);
   void close_tcp();
 
@@ -134,6 +149,8 @@ class Connection : private FrameReader::Sink {
   bool receiving_ = false;      // inside an echoed message
   std::uint64_t next_seq_ = 0;
   std::uint64_t started_ns_ = 0;
+  bool subscriber_ = false;
+  std::string gathered_;  // subscriber: a message that came in several chunks
 };
 
 }  // namespace wsgate::bench

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     case Mode::kEcho: runner = make_echo_runner(*options); break;
     case Mode::kHandshake: runner = make_handshake_runner(*options); break;
     case Mode::kIdle: runner = make_idle_runner(*options); break;
+    case Mode::kSubscribe: runner = make_subscribe_runner(*options); break;
   }
   return runner->run();
 }

@@ -23,19 +23,26 @@ const char* kUsage =
     "  echo       C connections, K messages in flight each; messages/s, MB/s, latency\n"
     "  handshake  sessions of connect, upgrade, one echo, close; sessions/s, latency\n"
     "  idle       open C sessions (one echo each), report, hold until SIGTERM/SIGUSR1 or --hold\n"
+    "  subscribe  open C subscribers to a feed (tests/support's wsgate-feed-source, direct or\n"
+    "             through a proxy), wait until each got a message, then measure deliveries/s,\n"
+    "             sequence gaps, duplicates and latency (feed send time -> receive)\n"
     "options:\n"
     "  --url URL               target; repeat to spread connections round-robin\n"
     "  --source A[,B...]       bind connections to these 127.0.0.x addresses, round-robin\n"
-    "  --connections C         echo/idle connections (default 100, max 19000)\n"
+    "  --connections C         echo/idle/subscribe connections (default 100, max 19000)\n"
     "  --inflight K            echo: messages in flight per connection (default 1, max 64)\n"
     "  --size BYTES            message size (default 64, 8..64MiB)\n"
-    "  --duration S            echo: measured seconds (default 5); handshake: time cap\n"
-    "  --warmup S              echo: seconds before measuring (default 1)\n"
+    "  --duration S            echo/subscribe: measured seconds (default 5); handshake: time cap\n"
+    "  --warmup S              echo/subscribe: seconds before measuring (default 1)\n"
     "  --max-messages N        echo: hard cap on messages sent\n"
     "  --sessions N            handshake: sessions (default 5000)\n"
     "  --concurrency K         handshake: sessions in flight; echo/idle: connects in flight\n"
     "  --hold S                idle: longest hold after ready (default 120)\n"
-    "  --timeout S             echo/idle: time to open all connections (default 60)\n"
+    "  --timeout S             echo/idle/subscribe: time to open all connections (default 60)\n"
+    "  --connect-rate R        subscribe: at most R connects started per second (default: no limit)\n"
+    "  --wait-go S             subscribe: once subscribed, wait up to S s for SIGUSR2 before the\n"
+    "                          warm-up (lines up several client processes; default 0: no wait)\n"
+    "  --header 'Name: value'  add this header to every upgrade request (repeatable)\n"
     "Prints JSON lines on stdout; the last is {\"event\":\"result\",...}.\n";
 
 bool parse_endpoint(std::string_view url, Endpoint& out) {
@@ -88,6 +95,29 @@ bool parse_seconds(const char* text, double& out) {
   return true;
 }
 
+bool parse_rate(const char* text, double& out) {
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !(v >= 0) || v > 1e7) return false;
+  out = v;
+  return true;
+}
+
+// "Name: value": a token, a colon, a value without CR/LF.
+bool parse_header(std::string_view h, std::string& out) {
+  const std::size_t colon = h.find(':');
+  if (colon == 0 || colon == std::string_view::npos) return false;
+  for (std::size_t i = 0; i < colon; ++i) {
+    const unsigned char c = static_cast<unsigned char>(h[i]);
+    if (c <= ' ' || c >= 0x7f || std::string_view("()<>@,;:\\\"/[]?={}").find(static_cast<char>(c)) != std::string_view::npos)
+      return false;
+  }
+  if (h.find_first_of("\r\n") != std::string_view::npos) return false;
+  out.append(h);
+  out += "\r\n";
+  return true;
+}
+
 }  // namespace
 
 std::optional<Options> parse_options(int argc, char** argv) {
@@ -101,6 +131,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
   if (mode == "echo") o.mode = Mode::kEcho;
   else if (mode == "handshake") o.mode = Mode::kHandshake;
   else if (mode == "idle") o.mode = Mode::kIdle;
+  else if (mode == "subscribe") o.mode = Mode::kSubscribe;
   else return bad("unknown mode " + std::string(mode));
   for (int i = 2; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -122,6 +153,9 @@ std::optional<Options> parse_options(int argc, char** argv) {
     else if (a == "--concurrency") ok = parse_number<std::uint32_t>(v, o.concurrency, 1, kMaxConnections);
     else if (a == "--hold") ok = parse_seconds(v, o.hold);
     else if (a == "--timeout") ok = parse_seconds(v, o.timeout);
+    else if (a == "--connect-rate") ok = parse_rate(v, o.connect_rate);
+    else if (a == "--wait-go") ok = parse_seconds(v, o.wait_go);
+    else if (a == "--header") ok = parse_header(v, o.headers);
     else return bad("unknown option " + std::string(a));
     if (!ok) return bad("bad value for " + std::string(a) + ": " + v);
   }

@@ -101,6 +101,7 @@ Runner::Runner(const Options& options)
     : opts_(options), pattern_(std::max<std::size_t>(options.size, 64)), watchdog_(init_loop(&loop_)) {
   shared_.loop = &loop_;
   shared_.pattern = &pattern_;
+  shared_.extra_headers = options.headers;
   const int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
   for (std::size_t i = 0; i < signals_.size(); ++i) {
     signals_[i] = new uv_signal_t;

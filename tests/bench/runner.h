@@ -1,4 +1,4 @@
-// What the three load modes share: the loop, the payload pattern, connection
+// What the load modes share: the loop, the payload pattern, connection
 // launching spread over targets and source addresses, failure counting,
 // timers, signals (SIGTERM/SIGINT/SIGUSR1 end the run early), a watchdog that
 // bounds every run, and the JSON lines on stdout.
@@ -100,5 +100,6 @@ class Runner : public ConnectionHandler {
 std::unique_ptr<Runner> make_echo_runner(const Options& o);
 std::unique_ptr<Runner> make_handshake_runner(const Options& o);
 std::unique_ptr<Runner> make_idle_runner(const Options& o);
+std::unique_ptr<Runner> make_subscribe_runner(const Options& o);
 
 }  // namespace wsgate::bench
