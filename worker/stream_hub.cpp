@@ -216,7 +216,6 @@ bool StreamHub::drain(uint32_t channel, Local& l) {
         shm::RingCursor tail = r.at_tail();
         uint64_t missed = l.cursor.seq != 0 && tail.seq > l.cursor.seq ? tail.seq - l.cursor.seq : 0;
         l.cursor = tail;
-        ++gaps_;
         LOG_WARN("fell a whole ring behind on channel %u of stream %s: %llu messages lost here", channel,
                  setup_.config->streams[l.stream].name.c_str(), static_cast<unsigned long long>(missed));
         l.history.clear();
@@ -227,7 +226,6 @@ bool StreamHub::drain(uint32_t channel, Local& l) {
         break;
       }
       case shm::RingReader::Result::record: {
-        ++messages_read_;
         batch_.push_back(std::make_shared<const std::string>(std::move(scratch_)));
         scratch_.clear();
         if (keep > 0) {

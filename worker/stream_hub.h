@@ -70,9 +70,6 @@ class StreamHub {
   // Stops delivery and uncounts (the listener leaves).
   void detach(StreamListener& l, const shm::Joined& j);
 
-  uint64_t messages_read() const { return messages_read_; }
-  uint64_t gaps() const { return gaps_; }
-
  private:
   struct Local {
     uint32_t epoch = 0;
@@ -101,8 +98,6 @@ class StreamHub {
   UvHandle<uv_idle_t> more_;  // a channel had more than one batch: go on next turn
   std::string scratch_;
   std::vector<FrameRef> batch_;
-  uint64_t messages_read_ = 0;
-  uint64_t gaps_ = 0;
 };
 
 }  // namespace wsgate::worker

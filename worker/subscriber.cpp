@@ -60,6 +60,12 @@ void Subscriber::leave_channel() {
 }
 
 void Subscriber::start(const std::string& response_101, std::string_view early) {
+  if (!timer_.is_initialized()) {
+    LOG_WARN("uv_timer_init() failed for subscriber %s; dropping it", start_.client_ip.c_str());
+    state_ = State::done;
+    finish();
+    return;
+  }
   queue_.push(own(std::string(response_101)), true);
   if (auth_ != nullptr && auth_->from == conf::AuthFrom::first_message) {
     awaiting_key_ = true;
@@ -358,6 +364,10 @@ void Subscriber::finish() {
   leave_channel();
   state_ = State::done;
   uv_timer_stop(timer_.get());
+  if (dropped_ > 0) {
+    LOG_INFO("subscriber %s of stream %s lost %llu messages while connected (slow_subscriber: drop_oldest)",
+             start_.client_ip.c_str(), stream_.name.c_str(), static_cast<unsigned long long>(dropped_));
+  }
   conn_->close();
   conn_.reset();
   host_.retire(*this);
