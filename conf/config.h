@@ -2,6 +2,8 @@
 // Nothing here does I/O; conf/loader.h builds it from YAML.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -25,11 +27,16 @@ struct Limits {
   Duration handshake_timeout = std::chrono::seconds(5);  // -> 408
   uint32_t max_connections = 100000;  // per worker; beyond -> 503
   Duration close_timeout = std::chrono::seconds(5);  // wait for a peer's close reply
+  // Per client address over all workers (IPv6: per /64); 0 = off.
+  uint32_t max_connections_per_ip = 0;  // beyond -> 503 + Retry-After
+  uint32_t handshake_rate_per_ip = 0;   // new connections/s, bursts of 1 s worth; beyond -> 429
+  bool operator==(const Limits&) const = default;
 };
 
 struct Backend {
   Endpoint endpoint;
   uint32_t weight = 1;  // 1..1000
+  bool operator==(const Backend&) const = default;
 };
 
 enum class Balance { least_conn, round_robin };
@@ -42,6 +49,7 @@ struct Health {
   std::string path = "/";                       // request target; may carry a query
   uint32_t rise = 2;  // good checks in a row that bring a down backend back
   uint32_t fall = 2;  // failures in a row (checks or passive) that take it down
+  bool operator==(const Health&) const = default;
 };
 
 // What a relaying session does when its backend is lost (part B of issue 4).
@@ -61,6 +69,7 @@ struct Pool {
   Duration slow_start = Duration::zero();              // ramp-up of a backend back up; 0 = off
   uint64_t reconnect_buffer = 64 * KiB;                // per session while reconnecting
   std::vector<Backend> backends;                       // at least one
+  bool operator==(const Pool&) const = default;
 };
 
 // A ws:// URL a feeder dials: where to connect and what to ask for.
@@ -69,6 +78,7 @@ struct SourceUrl {
   Endpoint endpoint;   // host:port to connect to
   std::string host;    // Host header value ("host" or "host:port" as written)
   std::string path;    // request target, starts with '/'; may carry a query
+  bool operator==(const SourceUrl&) const = default;
 };
 
 // Fan-out streams (issue 5): one upstream connection per channel per host,
@@ -95,6 +105,7 @@ struct Stream {
   uint32_t max_channels = 64;                // per_path: distinct paths at once; single: 1
   Duration connect_timeout = std::chrono::seconds(5);  // TCP connect + 101
   Duration backoff_max = std::chrono::seconds(10);     // reconnect backoff ceiling
+  bool operator==(const Stream&) const = default;
 };
 
 enum class AuthFrom { header, query, first_message };
@@ -106,6 +117,7 @@ struct Auth {
   std::string field = "key";       // query: parameter name; first_message: JSON field
   Duration timeout = std::chrono::seconds(10);  // first_message: wait for it this long
   std::vector<std::string> keys;   // read from keys_file by the loader
+  bool operator==(const Auth&) const = default;
 };
 
 struct Route {
@@ -123,6 +135,44 @@ struct Route {
   // wsgate pings it; nothing back within pong_timeout -> half-open, closed.
   Duration ping_interval = Duration::zero();            // 0 = off; else 1s..1h
   Duration pong_timeout = std::chrono::seconds(10);     // < ping_interval when pinging
+  bool operator==(const Route&) const = default;
+};
+
+// Reload (SIGHUP) and graceful stops: a replaced generation of workers keeps
+// its sessions up to drain_timeout, then closes the rest with 1001.
+struct Drain {
+  Duration drain_timeout = std::chrono::minutes(5);
+  uint32_t max_generations = 2;  // draining at once; one more shortens the oldest's drain
+  bool operator==(const Drain&) const = default;
+};
+
+// Observability (issue 6): where the logs go. Empty paths: no access log,
+// errors to stderr.
+enum class LogFormat { text, json };
+
+struct Logs {
+  std::string access;                  // one line per session at its end
+  LogFormat format = LogFormat::text;  // of the access log
+  std::string error;                   // the error log; empty = stderr
+  bool operator==(const Logs&) const = default;
+};
+
+// Who the workers run as (top-level `user` and `group`): the master keeps
+// its identity to bind sockets and create shared memory, and each worker
+// drops to this one right after fork (master/privileges.h). Resolved by the
+// loader from the user and group databases, so an unknown name is a config
+// error and a worker needs no lookup after fork.
+struct RunAs {
+  std::string user;              // name as written
+  uid_t uid = 0;
+  std::string group;             // as written; empty: the user's primary group
+  gid_t gid = 0;                 // `group`'s, else the user's primary group
+  std::vector<gid_t> groups;     // supplementary groups: the user's memberships plus gid
+  int line = 0;                  // of `user`, for errors found at start
+  // Who, not where it is written: moving the key in the file changes nothing.
+  bool operator==(const RunAs& o) const {
+    return user == o.user && uid == o.uid && group == o.group && gid == o.gid && groups == o.groups;
+  }
 };
 
 struct Config {
@@ -134,6 +184,10 @@ struct Config {
   std::vector<Stream> streams;
   std::vector<Auth> auths;
   std::vector<Route> routes;
+  Drain drain;
+  std::optional<Endpoint> admin;   // /metrics and /status; no auth: keep it on loopback
+  Logs log;
+  std::optional<RunAs> run_as;   // `user`/`group`; nullopt: workers keep the master's identity
 };
 
 }  // namespace wsgate::conf

@@ -82,11 +82,23 @@ unsigned parse_workers(const Field& f) {
   return static_cast<unsigned>(*workers);
 }
 
+// "20/s" or a plain 20, from 0 (off) to `hi`.
+uint32_t read_rate(const Field& f, uint32_t hi) {
+  const std::string expected = "a rate from 0 to " + std::to_string(hi) + " per second, like 20/s";
+  const std::string text = read_scalar(f, expected);
+  const auto rate = parse_rate(text);
+  if (!rate || *rate > hi) {
+    f.fail("expected " + expected + ", got " + quote(text));
+  }
+  return static_cast<uint32_t>(*rate);
+}
+
 Limits parse_limits(const Field& f) {
   using std::chrono::milliseconds;
   using std::chrono::minutes;
   const Section s(f, {"max_message", "max_fragments", "max_header", "handshake_timeout",
-                      "max_connections", "close_timeout"});
+                      "max_connections", "close_timeout", "max_connections_per_ip",
+                      "handshake_rate_per_ip"});
   Limits limits;
   if (auto v = s.find("max_message")) limits.max_message = read_size(*v, KiB, GiB);
   if (auto v = s.find("max_fragments")) limits.max_fragments = read_int<uint32_t>(*v, 1, 1000000);
@@ -100,6 +112,11 @@ Limits parse_limits(const Field& f) {
   if (auto v = s.find("close_timeout")) {
     limits.close_timeout = read_duration(*v, milliseconds(100), minutes(10));
   }
+  if (auto v = s.find("max_connections_per_ip")) {
+    // The shm table counts each worker's share in 16 bits (shm/ip_table_layout.h).
+    limits.max_connections_per_ip = read_int<uint32_t>(*v, 0, 50000);
+  }
+  if (auto v = s.find("handshake_rate_per_ip")) limits.handshake_rate_per_ip = read_rate(*v, 1000000);
   return limits;
 }
 
@@ -396,7 +413,8 @@ std::vector<Route> parse_routes(const Field& f, const Config& config, const Sect
 
 // Routes come last: they name pools, streams and auth blocks.
 Config parse_document(const Field& root) {
-  const Section top(root, {"listen", "workers", "limits", "pools", "routes", "streams", "auth"});
+  const Section top(root, {"listen", "workers", "limits", "pools", "routes", "streams", "auth", "drain_timeout",
+                           "max_generations", "admin", "log", "user", "group"});
   Config config;
   config.file = std::string(root.file);
   config.listen = parse_listen(top.require("listen"));
@@ -406,6 +424,13 @@ Config parse_document(const Field& root) {
   if (auto v = top.find("pools")) config.pools = parse_pools(*v);
   if (auto v = top.find("streams")) config.streams = parse_streams(*v);
   if (auto v = top.find("auth")) config.auths = parse_auths(*v);
+  if (auto v = top.find("drain_timeout")) {
+    config.drain.drain_timeout = read_duration(*v, Duration::zero(), std::chrono::hours(24));
+  }
+  if (auto v = top.find("max_generations")) config.drain.max_generations = read_int<uint32_t>(*v, 1, 8);
+  if (auto v = top.find("admin")) config.admin = parse_admin(*v);
+  if (auto v = top.find("log")) config.log = parse_logs(*v);
+  config.run_as = parse_run_as(top.find("user"), top.find("group"));
   config.routes = parse_routes(top.require("routes"), config, top);
   return config;
 }

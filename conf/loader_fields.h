@@ -143,4 +143,13 @@ std::vector<Stream> parse_streams(const Field& f);
 // paths resolve against the directory of f.file.
 std::vector<Auth> parse_auths(const Field& f);
 
+// `admin:` and `log:` (observability_loader.cpp). Relative log paths resolve
+// against the directory of f.file.
+Endpoint parse_admin(const Field& f);
+Logs parse_logs(const Field& f);
+
+// `user:` and `group:` (run_as_loader.cpp), looked up in the user and group
+// databases; nullopt when neither key is present.
+std::optional<RunAs> parse_run_as(const std::optional<Field>& user, const std::optional<Field>& group);
+
 }  // namespace wsgate::conf::detail

@@ -90,4 +90,12 @@ std::optional<Duration> parse_duration(std::string_view text) {
   return Duration(static_cast<Duration::rep>(*ms));
 }
 
+std::optional<uint64_t> parse_rate(std::string_view text) {
+  const auto q = split_quantity(text);
+  if (!q || (!q->suffix.empty() && q->suffix != "/s")) {
+    return std::nullopt;
+  }
+  return q->number;
+}
+
 }  // namespace wsgate::conf

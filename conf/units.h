@@ -12,5 +12,8 @@ namespace wsgate::conf {
 
 std::optional<uint64_t> parse_size(std::string_view text);
 std::optional<Duration> parse_duration(std::string_view text);
+// Rates per second: "50/s", or a plain integer meaning the same. Used by
+// limits.handshake_rate_per_ip and by `wsgate drain|rebalance --rate`.
+std::optional<uint64_t> parse_rate(std::string_view text);
 
 }  // namespace wsgate::conf

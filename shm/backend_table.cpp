@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "shm/ip_table.h"
+
 namespace wsgate::shm {
 
 // Counters are read approximately by other processes; no ordering with other
@@ -106,6 +108,28 @@ uint32_t BackendTable::add_backend(std::string_view pool, std::string_view addre
   return i;
 }
 
+std::optional<uint32_t> BackendTable::find_backend(std::string_view pool, std::string_view address) const {
+  const uint32_t n = backend_count();
+  for (uint32_t i = 0; i < n; ++i) {
+    const BackendEntry& b = t_->backends[i];
+    if (pool == b.pool && address == b.address) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+
+void BackendTable::update_backend(uint32_t backend, uint32_t weight, HealthPolicy policy) {
+  BackendEntry& b = t_->backends[backend];
+  b.weight.store(weight, kRelaxed);
+  b.rise.store(policy.fall > 0 ? std::max<uint32_t>(policy.rise, 1) : 0, kRelaxed);
+  b.fall.store(policy.fall, kRelaxed);
+}
+
+void BackendTable::set_admin_state(uint32_t backend, BackendState state) {
+  t_->backends[backend].admin_state.store(static_cast<uint32_t>(state), std::memory_order_release);
+}
+
 void BackendTable::set_slot_count(uint32_t n) {
   if (n > kMaxSlots) {
     throw std::length_error("more than " + std::to_string(kMaxSlots) + " worker slots");
@@ -138,6 +162,15 @@ void BackendTable::clear_slot(uint32_t slot) {
   WorkerSlot& s = t_->slots[slot];
   s.connections.store(0, kRelaxed);
   s.pid.store(0, std::memory_order_release);
+  IpTable(t_->ips).clear_slot(slot);  // its clients' per-IP connection counts died with it too
+}
+
+void BackendTable::release_slot(uint32_t slot) {
+  clear_slot(slot);
+  WorkerSlot& s = t_->slots[slot];
+  s.role.store(static_cast<uint32_t>(SlotRole::none), kRelaxed);
+  s.generation.store(0, kRelaxed);
+  s.drain_deadline_ms.store(0, kRelaxed);
 }
 
 void BackendTable::note_respawn(uint32_t slot) { t_->slots[slot].respawns.fetch_add(1, kRelaxed); }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -44,14 +45,30 @@ class BackendTable {
                        HealthPolicy policy = {});
   void set_slot_count(uint32_t n);
 
+  // --- master, on a reload (workers may be reading) ---
+  // The row of `address` in `pool`, if it was ever added: rows are never
+  // reused for another backend, so a row index stays valid in every worker.
+  std::optional<uint32_t> find_backend(std::string_view pool, std::string_view address) const;
+  // New weight and health policy of an existing row.
+  void update_backend(uint32_t backend, uint32_t weight, HealthPolicy policy);
+  // up, draining or removed (an operator's or a reload's decision).
+  void set_admin_state(uint32_t backend, BackendState state);
+
   // --- the process in `slot` ---
   void claim_slot(uint32_t slot, int pid, SlotRole role, uint32_t generation);
   void add_session(uint32_t slot, uint32_t backend, int32_t delta);
   void add_connection(uint32_t slot, int32_t delta);
+  // The slot's counters for /metrics (shm/metrics_layout.h): written by that
+  // process alone, never zeroed.
+  MetricsRow& metrics_row(uint32_t slot) { return t_->metrics[slot]; }
+  const MetricsRow& metrics_row(uint32_t slot) const { return t_->metrics[slot]; }
 
   // --- master, after the process in `slot` is gone ---
   // Zeroes the slot's row and connection count: its sessions died with it.
+  // Its column of per-IP connection counts (shm/ip_table.h) too.
   void clear_slot(uint32_t slot);
+  // clear_slot, and the slot is no one's any more (a drained generation's).
+  void release_slot(uint32_t slot);
   void note_respawn(uint32_t slot);
 
   // --- any worker: passive health ---

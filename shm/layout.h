@@ -25,14 +25,18 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "shm/metrics_layout.h"
+#include "shm/control_layout.h"
+#include "shm/ip_table_layout.h"
+
 namespace wsgate::shm {
 
 inline constexpr uint64_t kMagic = 0x3130657461677377ULL;  // "wsgate01" little-endian
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 
 // Capacities are fixed so the layout is too. Slots leave room for draining
 // generations and non-proxy roles (prober, feeder) next to the proxy workers.
-inline constexpr uint32_t kMaxSlots = 64;
+inline constexpr uint32_t kMaxSlots = 128;
 inline constexpr uint32_t kMaxBackends = 512;
 inline constexpr uint32_t kMaxPools = 64;
 inline constexpr size_t kNameLen = 64;
@@ -59,18 +63,26 @@ struct Header {
   std::atomic<uint32_t> slot_count;  // slots in use: proxy workers first, then the prober
   std::atomic<int64_t> started_ms;   // CLOCK_REALTIME of the master's start
   std::atomic<uint32_t> pool_count;
-  uint32_t reserved;
+  std::atomic<uint32_t> generation;      // the generation that accepts new connections
+  // Reloads (SIGHUP): counted by the master; `draining` is the number of old
+  // generations still holding sessions.
+  std::atomic<uint64_t> reloads_ok;
+  std::atomic<uint64_t> reloads_failed;
+  std::atomic<uint32_t> draining_generations;
+  std::atomic<uint32_t> stream_set;      // which stream segment is current (StreamSegment::name_for)
 };
 
-enum class BackendState : uint32_t { up = 0, down = 1, draining = 2 };
-enum class SlotRole : uint32_t { none = 0, proxy = 1, prober = 2, feeder = 3 };
+// `removed`: gone from the config by a reload; drained like `draining`, and
+// never routable again unless a later reload adds it back.
+enum class BackendState : uint32_t { up = 0, down = 1, draining = 2, removed = 3 };
+enum class SlotRole : uint32_t { none = 0, proxy = 1, prober = 2, feeder = 3, admin = 4 };
 
 struct BackendEntry {
   char pool[kNameLen];     // NUL-terminated
   char address[kNameLen];  // canonical "host:port"
   uint32_t pool_index;     // into Table::pools
-  uint32_t rise;           // good checks that bring it back up
-  uint32_t fall;           // failures in a row that take it down; 0 = no active checks
+  std::atomic<uint32_t> rise;  // good checks that bring it back up (a reload may change it)
+  std::atomic<uint32_t> fall;  // failures in a row that take it down; 0 = no active checks
   std::atomic<uint32_t> weight;
   std::atomic<uint32_t> admin_state;    // BackendState: up or draining, set by operators
   std::atomic<int64_t> down_until_ms;   // CLOCK_MONOTONIC ms; passive health without checks
@@ -101,6 +113,10 @@ struct WorkerSlot {
   std::atomic<uint32_t> generation;
   std::atomic<uint32_t> connections;  // client connections this process holds
   std::atomic<uint64_t> respawns;     // times the master refilled this slot
+  // CLOCK_MONOTONIC ms at which a draining process (an old generation after a
+  // reload, or every worker after SIGQUIT) closes what is left with 1001;
+  // written by the master before it signals, moved earlier to shorten a drain.
+  std::atomic<int64_t> drain_deadline_ms;
 };
 
 // One row per slot; only the slot's process writes it. A backend's load is
@@ -116,6 +132,9 @@ struct Table {
   BackendEntry backends[kMaxBackends];
   SessionRow rows[kMaxSlots];
   PoolEntry pools[kMaxPools];
+  MetricsRow metrics[kMaxSlots];  // shm/metrics_layout.h: never zeroed by the master
+  IpTableLayout ips;              // shm/ip_table_layout.h: per-client-IP limits
+  ControlLayout control;          // shm/control_layout.h: drains and rebalances
 };
 
 static_assert(std::atomic<int32_t>::is_always_lock_free);
@@ -123,6 +142,7 @@ static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(std::atomic<int64_t>::is_always_lock_free);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::is_standard_layout_v<Table>);
+static_assert(kMaxBackendsInMetrics == kMaxBackends);
 static_assert(offsetof(Header, prefix) == 0);
 static_assert(sizeof(Prefix) == 32, "the prefix is shared by every layout version");
 static_assert(kErrorLen % sizeof(uint64_t) == 0, "last_error is whole words");

@@ -61,15 +61,20 @@ Segment Segment::create(const std::string& name, int master_pid) {
   throw SegmentError("cannot create shared memory /dev/shm/" + name);
 }
 
-Segment Segment::attach_read_only(const std::string& name) {
+Segment Segment::attach_read_only(const std::string& name) { return attach(name, false); }
+
+Segment Segment::attach_read_write(const std::string& name) { return attach(name, true); }
+
+Segment Segment::attach(const std::string& name, bool writable) {
+  const bip::mode_t mode = writable ? bip::read_write : bip::read_only;
   std::unique_ptr<Mapping> mapping;
   try {
-    bip::shared_memory_object obj(bip::open_only, name.c_str(), bip::read_only);
+    bip::shared_memory_object obj(bip::open_only, name.c_str(), mode);
     bip::offset_t size = 0;
     if (!obj.get_size(size) || size < static_cast<bip::offset_t>(sizeof(Prefix))) {
       throw SegmentError("/dev/shm/" + name + " is not a wsgate segment (size " + std::to_string(size) + ")");
     }
-    mapping = std::make_unique<Mapping>(Mapping{bip::mapped_region(obj, bip::read_only)});
+    mapping = std::make_unique<Mapping>(Mapping{bip::mapped_region(obj, mode)});
   } catch (const bip::interprocess_exception& e) {
     if (e.get_error_code() == bip::not_found_error) {
       throw SegmentError("no running wsgate for this config (shared memory /dev/shm/" + name + " not found)");

@@ -31,6 +31,9 @@ class Segment {
   // Maps an existing segment read-only; refuses a foreign magic, another
   // layout version or a short size with a message that says which.
   static Segment attach_read_only(const std::string& name);
+  // The same, mapped read-write: for runtime control (`wsgate drain`,
+  // `rebalance`), which writes only the fields shm/control_layout.h names.
+  static Segment attach_read_write(const std::string& name);
 
   Segment(Segment&&) noexcept;
   Segment& operator=(Segment&&) noexcept;
@@ -43,6 +46,7 @@ class Segment {
  private:
   struct Mapping;
   Segment(std::string name, std::unique_ptr<Mapping> mapping, bool owner);
+  static Segment attach(const std::string& name, bool writable);
 
   std::string name_;
   std::unique_ptr<Mapping> mapping_;

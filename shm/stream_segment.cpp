@@ -52,8 +52,8 @@ void lay_out(StreamsHeader& h, const std::vector<ChannelPlan>& plan) {
 
 }  // namespace
 
-std::string StreamSegment::name_for(const std::string& table_segment_name) {
-  return table_segment_name + "-streams";
+std::string StreamSegment::name_for(const std::string& table_segment_name, uint32_t set) {
+  return table_segment_name + "-streams" + (set > 1 ? "-" + std::to_string(set) : std::string());
 }
 
 StreamSegment StreamSegment::create(const std::string& name, int master_pid, const std::vector<ChannelPlan>& plan) {

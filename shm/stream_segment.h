@@ -22,8 +22,10 @@ struct ChannelPlan {
 
 class StreamSegment {
  public:
-  // "<table segment name>-streams".
-  static std::string name_for(const std::string& table_segment_name);
+  // "<table segment name>-streams" for the first set of streams; a reload
+  // that changes the streams makes set 2, 3, ... ("-streams-2"), because the
+  // old set keeps feeding the subscribers of the generation that drains.
+  static std::string name_for(const std::string& table_segment_name, uint32_t set = 1);
 
   // Creates and lays out the segment; a stale one (dead master) is replaced,
   // a live one refused, as shm::Segment does. Throws SegmentError.
