@@ -14,6 +14,7 @@
 #include "shm/channel_table.h"
 #include "worker/feed_upstream.h"
 #include "worker/log.h"
+#include "worker/log_upkeep.h"
 #include "worker/stop_signals.h"
 #include "worker/stream_plan.h"
 #include "worker/uv_handle.h"
@@ -89,6 +90,7 @@ class Feeder final : public FeedUpstreamHost {
   std::vector<ChannelFeed> feeds_;
   std::vector<std::unique_ptr<FeedUpstream>> graveyard_;
   StopSignals stop_signals_;
+  LogUpkeep log_upkeep_;  // SIGUSR1 reopens the error log
   UvHandle<uv_timer_t> tick_;
   UvHandle<uv_poll_t> wake_;
   UvHandle<uv_idle_t> reaper_;
@@ -106,6 +108,7 @@ Feeder::~Feeder() {
   feeds_.clear();
   graveyard_.clear();
   stop_signals_.close();
+  log_upkeep_.close();
   tick_.close();
   wake_.close();
   reaper_.close();
@@ -138,7 +141,8 @@ bool Feeder::setup() {
   loop_ok_ = true;
   res_.loop = &loop_;
   feeds_.resize(table_.count());
-  if (!stop_signals_.start(&loop_, args_.master_alive_fd, [this](const char* why) { stop(why); })) {
+  if (!stop_signals_.start(&loop_, args_.master_alive_fd, [this](const char* why) { stop(why); }) ||
+      !log_upkeep_.start(&loop_)) {
     return false;
   }
   uv_timer_init(&loop_, tick_.get());
@@ -180,6 +184,7 @@ void Feeder::stop(const char* why) {
   }
   graveyard_.clear();
   stop_signals_.close();
+  log_upkeep_.close();
   tick_.close();
   wake_.close();
   reaper_.close();

@@ -24,4 +24,20 @@ void write(Level level, const char* fmt, ...) __attribute__((format(printf, 2, 3
 // "111: Connection refused" for a libuv error code (negative errno).
 std::string uv_error_text(int uv_status);
 
+// The error log (conf `log.error`): these lines go to `path`, through spdlog,
+// instead of stderr. Opened by the master before it forks, so every child
+// inherits it; each line is written at once. False, with *why, when the file
+// cannot be opened.
+bool open_error_log(const std::string& path, std::string* why);
+
+// SIGUSR1: every log file this process writes (error log, access log) is
+// flushed and opened again by name, so after logrotate renamed it the next
+// lines go to a new file. Failures are logged; the old file stays in use.
+// The master calls it for its own files; workers from their loop.
+void reopen();
+
+// Writes the access log's buffered lines (every second from a worker's loop,
+// and before it exits).
+void flush();
+
 }  // namespace wsgate::log

@@ -10,6 +10,7 @@
 
 #include "shm/backend_table.h"
 #include "worker/log.h"
+#include "worker/log_upkeep.h"
 #include "worker/prober_check.h"
 #include "worker/stop_signals.h"
 #include "worker/uv_handle.h"
@@ -149,12 +150,14 @@ class Prober {
   bool loop_ok_ = false;
   ProberContext ctx_;
   StopSignals stop_signals_;
+  LogUpkeep log_upkeep_;  // SIGUSR1 reopens the error log
   std::vector<std::unique_ptr<BackendProber>> backends_;
 };
 
 Prober::~Prober() {
   backends_.clear();
   stop_signals_.close();
+  log_upkeep_.close();
   if (loop_ok_) {
     uv_run(&loop_, UV_RUN_DEFAULT);  // runs the close callbacks, which free the handles
     if (uv_loop_close(&loop_) != 0) {
@@ -172,7 +175,7 @@ int Prober::run() {
   loop_ok_ = true;
   ctx_.loop = &loop_;
   if (!stop_signals_.start(&loop_, args_.master_alive_fd, [this](const char* why) { stop(why); }) ||
-      !setup_backends()) {
+      !log_upkeep_.start(&loop_) || !setup_backends()) {
     return kExitFatal;
   }
   table_.claim_slot(args_.slot, getpid(), shm::SlotRole::prober, args_.generation);
@@ -227,6 +230,7 @@ void Prober::stop(const char* why) {
     b->stop();
   }
   stop_signals_.close();
+  log_upkeep_.close();
 }
 
 }  // namespace

@@ -52,7 +52,7 @@ Session::Side::Side(Session& s, bool backend, const RuleLimits& limits)
       rules(limits),
       is_backend(backend) {}
 
-Session::Session(WorkerContext& ctx, SessionHost& host) : ctx_(ctx), host_(host) {
+Session::Session(WorkerContext& ctx, SessionHost& host) : ctx_(ctx), host_(host), live_(ctx.live) {
   if (uv_timer_init(ctx_.loop, timer_.get()) == 0) {
     timer_.initialized();
     timer_.get()->data = this;
@@ -60,6 +60,7 @@ Session::Session(WorkerContext& ctx, SessionHost& host) : ctx_(ctx), host_(host)
 }
 
 Session::~Session() {
+  end_stats();
   release_backend();
   if (hs_ && hs_->connect != nullptr) {
     hs_->connect->owner = nullptr;
@@ -81,6 +82,13 @@ bool Session::accept(uv_stream_t* server) {
   connection_counted_ = true;
   hs_ = std::make_unique<Handshake>(ctx_.config->limits.max_header);
   client_ip_ = client_->conn->peer_name(false);
+  stats_.accepted_ms = uv_now(ctx_.loop);
+  if (log::access_log_enabled()) {
+    stats_.client = client_->conn->peer_name(true);  // gone once the peer closed
+  }
+  if (!admit_address()) {
+    return true;  // refused (503/429): the answer is on its way
+  }
   arm_timer(ctx_.config->limits.handshake_timeout, [](Session& s) {
     s.answer(HttpError{408, "the request was not complete within handshake_timeout", {}});
   });
@@ -89,6 +97,28 @@ bool Session::accept(uv_stream_t* server) {
     LOG_WARN("read_start() failed (%s) on a new client connection", log::uv_error_text(r).c_str());
     retire();
   }
+  return true;
+}
+
+// limits.*_per_ip, over all workers, before the request is read: a client
+// over them costs one early answer, a complete HTTP response; its request
+// bytes are read and dropped behind it (answer_raw()).
+bool Session::admit_address() {
+  const conf::Limits& lim = ctx_.config->limits;
+  if (lim.max_connections_per_ip == 0 && lim.handshake_rate_per_ip == 0) {
+    return true;  // off: not even the peer's address is asked for
+  }
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(client_->conn->tcp(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return true;  // gone already: the read that follows finds out
+  }
+  IpVerdict v = admit_client_ip(ctx_.shm->ips, ctx_.slot, lim, reinterpret_cast<sockaddr*>(&ss));
+  if (v.refusal) {
+    answer(*v.refusal);
+    return false;
+  }
+  ip_lease_ = std::move(v.lease);
   return true;
 }
 
@@ -144,6 +174,7 @@ void Session::on_conn_eof(TcpConn& c) {
     case Stage::dialing:
       break;  // the client left; noticed again when relaying starts
     default:
+      stats_.note_closer(log::Closer::client);
       retire();  // a client that leaves before or after its error answer
   }
 }
@@ -198,7 +229,7 @@ void Session::on_request_bytes(const uint8_t* data, size_t n) {
 
 const conf::Route* Session::find_route(const std::string& path) const {
   const conf::Route* best = nullptr;
-  for (const conf::Route& r : ctx_.config->routes) {
+  for (const conf::Route& r : live_->config->routes) {
     if (path.compare(0, r.path.size(), r.path) == 0 && (best == nullptr || r.path.size() > best->path.size())) {
       best = &r;
     }
@@ -207,6 +238,9 @@ const conf::Route* Session::find_route(const std::string& path) const {
 }
 
 void Session::on_request(const ClientRequest& req) {
+  if (log::access_log_enabled()) {
+    stats_.path = req.path;
+  }
   route_ = find_route(req.path);
   if (route_ == nullptr) {
     answer(HttpError{404, "no route for " + req.path, {}});
@@ -237,8 +271,8 @@ void Session::on_request(const ClientRequest& req) {
     start_stream(req);
     return;
   }
-  pool_ = &ctx_.config->pools[route_->pool_index];
-  pool_rt_ = &ctx_.pools[route_->pool_index];
+  pool_ = &live_->config->pools[route_->pool_index];
+  pool_rt_ = &live_->pools[route_->pool_index];
   if (!ctx_.table.admit_handshake(static_cast<uint32_t>(route_->pool_index), pool_->max_handshake_rate,
                                   shm::monotonic_us())) {
     // Storm control: new sessions beyond the pool's rate wait; live ones are untouched.
@@ -256,7 +290,7 @@ void Session::on_request(const ClientRequest& req) {
 // becomes a subscriber. Its channel is counted before the 101, so a full
 // channel table is a 503 the client can retry, not a close after upgrading.
 void Session::start_stream(const ClientRequest& req) {
-  const conf::Stream& stream = ctx_.config->streams[route_->stream_index];
+  const conf::Stream& stream = live_->config->streams[route_->stream_index];
   if (ctx_.hub == nullptr) {
     answer(HttpError{503, "streams are not running in this worker", {{"Retry-After", "1"}}});
     return;
@@ -266,7 +300,8 @@ void Session::start_stream(const ClientRequest& req) {
     answer(HttpError{414, "a stream channel path is at most " + std::to_string(shm::kChannelPathLen - 1) + " bytes", {}});
     return;
   }
-  SubscriberStart start{route_, channel, std::nullopt, client_ip_};
+  SubscriberStart start{route_, live_, channel, std::nullopt, client_ip_};
+  start.ip_lease = std::move(ip_lease_);  // the subscriber holds the connection now
   const bool key_first = route_->auth_index && ctx_.auths[*route_->auth_index].from == conf::AuthFrom::first_message;
   if (!key_first) {
     HttpError err;
@@ -278,6 +313,10 @@ void Session::start_stream(const ClientRequest& req) {
   }
   std::string early = hs_->received.substr(hs_->header_size);
   std::string response = format_switching_protocols(req, "");
+  count_handshake(101);
+  stats_.ended = true;  // the subscriber logs itself
+  start.accepted_ms = stats_.accepted_ms;
+  start.client = std::move(stats_.client);
   uv_timer_stop(timer_.get());
   stage_ = Stage::done;
   std::unique_ptr<TcpConn> conn = std::move(client_->conn);
@@ -499,6 +538,9 @@ void Session::release_backend() {
 // ---------------------------------------------------------------- relay
 
 void Session::start_relay(const std::string& response_101) {
+  count_handshake(101);
+  shm::bump(ctx_.table.metrics_row(ctx_.slot).backend_upgrades[pool_rt_->backend_ids[*counted_]]);
+  stats_.backend = static_cast<uint32_t>(*counted_);
   stage_ = Stage::relaying;
   uv_timer_stop(timer_.get());
   register_relaying(true);
@@ -539,6 +581,7 @@ void Session::pump(Side& src, const uint8_t* data, size_t n) {
     return;
   }
   Side& dst = other(src);
+  const FlowCount before = src.is_backend ? stats_.down : stats_.up;
   src.codec->feed(data, n);
   FrameChunk chunk;
   for (;;) {
@@ -555,6 +598,7 @@ void Session::pump(Side& src, const uint8_t* data, size_t n) {
     }
   }
   src.codec->discard_input();
+  publish_flow(src, before);
   if (stage_ == Stage::done) {
     return;
   }
@@ -588,8 +632,13 @@ bool Session::relay_chunk(Side& src, Side& dst, const FrameChunk& chunk) {
       drop_client_message_ = false;
     }
   }
-  if (!control && forward && (chunk.size > 0 || chunk.head.length == 0)) {
-    dst.codec->send(chunk.head, chunk.data, chunk.size);
+  if (!control && forward) {
+    if (chunk.size > 0 || chunk.head.length == 0) {
+      dst.codec->send(chunk.head, chunk.data, chunk.size);
+    }
+    FlowCount& flow = src.is_backend ? stats_.down : stats_.up;
+    flow.bytes += chunk.size;
+    flow.messages += chunk.ends_frame && chunk.head.fin ? 1 : 0;
   }
   if (chunk.ends_frame) {
     code = rules.on_frame_end();
@@ -620,10 +669,14 @@ void Session::relay_control(Side& src, Side& dst) {
   }
   src.close_received = true;
   src.close_payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
+  const uint16_t code = close_code_of(payload.data(), payload.size());
+  count_close(src, false, code);
+  stats_.note_closer(src.is_backend ? log::Closer::backend : log::Closer::client);
   if (!dst.close_sent && !dst.gone) {
     // Relayed as sent, code and reason: the other peer's answer comes back the same way.
     dst.codec->send_control(opcode::close, payload.data(), payload.size());
     dst.close_sent = true;
+    count_close(dst, true, code);
     enter_closing();
   } else if (dst.gone) {
     echo_close(src);
@@ -670,6 +723,7 @@ void Session::on_backend_lost(const std::string& why, bool count_failure) {
     try_next_backend();
     return;
   }
+  stats_.note_closer(log::Closer::backend);
   schedule_loss_close();
 }
 
@@ -722,6 +776,7 @@ void Session::resume_relay(const std::string& leftover) {
   reconnecting_ = false;
   uv_timer_stop(timer_.get());
   register_relaying(true);
+  stats_.backend = static_cast<uint32_t>(*counted_);
   ++ctx_.sessions_moved;
   LOG_INFO("session of client %s moved to backend \"%s\"", client_->conn->peer_name(true).c_str(),
            backend_label().c_str());
@@ -747,7 +802,56 @@ void Session::give_up_reconnect(uint16_t code, const std::string& why) {
   reconnecting_ = false;
   stage_ = Stage::relaying;
   held_.clear();
+  stats_.note_closer(log::Closer::backend);
   send_close(*client_, code, "backend lost");
+  maybe_finish();
+}
+
+// ---------------------------------------------------------------- runtime control
+
+// The move waits on the session's own timer (jitter chosen by the drainer),
+// which keep-alive gives up meanwhile; the pending action marks it due, so
+// no other member is needed.
+bool Session::schedule_move(uint64_t delay_ms) {
+  if (stage_ != Stage::relaying || reconnecting_ || !counted_ || timer_action_ == &Session::on_move_due) {
+    return false;
+  }
+  arm_timer(conf::Duration(static_cast<int64_t>(delay_ms)), &Session::on_move_due);
+  return true;
+}
+
+void Session::on_move_due(Session& s) {
+  s.timer_action_ = nullptr;  // no longer due: once moved, it may be moved again
+  s.move_off();
+  if (s.stage_ == Stage::relaying && !s.reconnecting_) {
+    s.arm_keepalive();  // still here (it could not move): keep-alive has the timer back
+  }
+}
+
+// Like a lost backend (on_backend_lost), except that the backend is fine:
+// it gets a close 1001 rather than a dropped connection, and no health
+// failure is counted.
+void Session::move_off() {
+  if (stage_ != Stage::relaying || reconnecting_ || !counted_) {
+    return;
+  }
+  if (pool_->on_backend_loss == conf::LossPolicy::reconnect && can_move() && !backend_->codec->output_mid_frame()) {
+    LOG_INFO("moving the session of client %s off backend \"%s\"", client_->conn->peer_name(true).c_str(),
+             backend_label().c_str());
+    backend_->codec->send_close(close_code::going_away, "session moved");
+    count_close(*backend_, true, close_code::going_away);
+    backend_->conn->flush();
+    backend_->gone = true;
+    backend_->conn->close();
+    const size_t from = *counted_;
+    release_backend();
+    start_reconnect();
+    hs_->tried[from] = true;
+    try_next_backend();
+    return;
+  }
+  send_close(*client_, close_code::service_restart, "moved off its backend: reconnect");
+  send_close(*backend_, close_code::going_away, "session moved");
   maybe_finish();
 }
 
@@ -777,6 +881,8 @@ void Session::send_close(Side& s, uint16_t code, std::string_view reason) {
   }
   s.codec->send_close(code, reason);
   s.close_sent = true;
+  count_close(s, true, code);
+  stats_.note_closer(log::Closer::wsgate);  // unless a peer began it
   s.conn->flush();
   enter_closing();
 }
@@ -803,6 +909,8 @@ void Session::echo_close(Side& s) {
     s.codec->send_control(opcode::close, reinterpret_cast<const uint8_t*>(s.close_payload.data()),
                           s.close_payload.size());
     s.close_sent = true;
+    count_close(s, true,
+                close_code_of(reinterpret_cast<const uint8_t*>(s.close_payload.data()), s.close_payload.size()));
     s.conn->flush();
   }
 }
@@ -813,6 +921,7 @@ void Session::side_gone(Side& s, uint16_t other_code) {
     on_backend_lost("its connection dropped mid-session", true);
     return;
   }
+  stats_.note_closer(s.is_backend ? log::Closer::backend : log::Closer::client);
   s.gone = true;
   s.conn->stop_reading();
   if (other(s).close_received) {
@@ -861,7 +970,9 @@ void Session::answer(const HttpError& e) {
   answer_raw(format_http_error(e), e.status);
 }
 
-void Session::answer_raw(const std::string& response, int) {
+void Session::answer_raw(const std::string& response, int status) {
+  count_handshake(status);
+  stats_.note_closer(log::Closer::wsgate);
   release_backend();
   if (hs_ && hs_->connect != nullptr) {
     hs_->connect->owner = nullptr;
@@ -902,6 +1013,7 @@ void Session::retire() {
     return;
   }
   release_backend();
+  end_stats();  // logged when it ends, not when it is freed
   stage_ = Stage::done;
   uv_timer_stop(timer_.get());
   if (hs_ && hs_->connect != nullptr) {
@@ -1006,6 +1118,53 @@ void Session::on_timer(uv_timer_t* t) {
   if (self != nullptr && self->timer_action_ != nullptr && self->stage_ != Stage::done) {
     self->timer_action_(*self);
   }
+}
+
+
+// ---------------------------------------------------------------- observability
+
+void Session::count_handshake(int status) {
+  stats_.status = status;
+  shm::bump(ctx_.table.metrics_row(ctx_.slot).handshakes[shm::http_status_index(static_cast<unsigned>(status))]);
+}
+
+void Session::count_close(const Side& s, bool sent, uint16_t code) {
+  worker::count_close(ctx_.table.metrics_row(ctx_.slot), stats_, s.is_backend ? shm::Peer::backend : shm::Peer::client,
+                      sent, code);
+}
+
+// Once per read: what relay_chunk() counted since `before` goes to the row.
+void Session::publish_flow(const Side& src, const FlowCount& before) {
+  const FlowCount& now = src.is_backend ? stats_.down : stats_.up;
+  if (now.bytes == before.bytes && now.messages == before.messages) {
+    return;
+  }
+  const auto flow = static_cast<size_t>(src.is_backend ? shm::Flow::backend_to_client : shm::Flow::client_to_backend);
+  shm::MetricsRow& row = ctx_.table.metrics_row(ctx_.slot);
+  shm::bump(row.messages[flow], now.messages - before.messages);
+  shm::bump(row.bytes[flow], now.bytes - before.bytes);
+}
+
+// A connection that sent no complete request and got no answer (a port
+// scan, a load balancer's TCP check) is not a session and is not logged.
+void Session::end_stats() {
+  if (stats_.ended) {
+    return;
+  }
+  stats_.ended = true;
+  if (stats_.status == 101) {
+    shm::bump(ctx_.table.metrics_row(ctx_.slot).sessions_closed);
+  }
+  if (stats_.status == 0 || !log::access_log_enabled()) {
+    return;
+  }
+  const std::string backend = pool_ != nullptr && stats_.backend < pool_->backends.size()
+                                  ? pool_->backends[stats_.backend].endpoint.to_string()
+                                  : std::string();
+  log::AccessRecord r = stats_.access_record(uv_now(ctx_.loop));
+  r.pool = pool_ != nullptr ? std::string_view(pool_->name) : std::string_view();
+  r.backend = backend;
+  log::write_access(r);
 }
 
 }  // namespace wsgate::worker

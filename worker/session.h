@@ -12,8 +12,10 @@
 
 #include "worker/client_handshake.h"
 #include "worker/frame_codec.h"
+#include "worker/ip_limit.h"
 #include "worker/keepalive.h"
 #include "worker/message_rules.h"
+#include "worker/session_stats.h"
 #include "worker/subscriber.h"
 #include "worker/tcp_conn.h"
 #include "worker/upstream_handshake.h"
@@ -52,6 +54,12 @@ class Session final : public TcpConnOwner {
   // `count_failure`: the loss is a passive health signal (a dropped
   // connection), not the prober's verdict already in shm.
   void on_backend_lost(const std::string& why, bool count_failure);
+  // Runtime control (worker/drainer.cpp: drain, rebalance): moves this
+  // relaying session off its backend in `delay_ms` — to another backend
+  // without the client noticing in pools with on_backend_loss: reconnect,
+  // else with close 1012 so the client reconnects elsewhere. False when it is
+  // not relaying or a move is already due.
+  bool schedule_move(uint64_t delay_ms);
 
  private:
   enum class Stage { request, dialing, upstream, relaying, closing, answering, done };
@@ -77,6 +85,7 @@ class Session final : public TcpConnOwner {
   void on_conn_drained(TcpConn& c) override;
 
   // --- handshake with the client ---
+  bool admit_address();
   void on_request_bytes(const uint8_t* data, size_t n);
   void on_request(const ClientRequest& req);
   void start_stream(const ClientRequest& req);
@@ -116,6 +125,9 @@ class Session final : public TcpConnOwner {
   void hold_client_bytes(const uint8_t* data, size_t n);
   const ClientRequest& request() const;
 
+  static void on_move_due(Session& s);
+  void move_off();
+
   // --- closing ---
   void enter_closing();
   void send_close(Side& s, uint16_t code, std::string_view reason);
@@ -128,6 +140,12 @@ class Session final : public TcpConnOwner {
   void answer(const HttpError& e);
   void answer_raw(const std::string& response, int status);
   void retire();
+
+  // --- observability: metrics row and access log ---
+  void count_handshake(int status);
+  void count_close(const Side& s, bool sent, uint16_t code);
+  void publish_flow(const Side& src, const FlowCount& before);
+  void end_stats();  // once: sessions_closed and the access-log line
 
   // --- keep-alive toward the client (routes[].ping_interval) ---
   bool keepalive_owns_timer() const;
@@ -144,6 +162,9 @@ class Session final : public TcpConnOwner {
   static void on_timer(uv_timer_t* t);
 
   WorkerContext& ctx_;
+  // The config this session started with: route_, pool_ and pool_rt_ point
+  // into it, so a reload that swaps the worker's config cannot free them.
+  std::shared_ptr<LiveConfig> live_;
   SessionHost& host_;
   Stage stage_ = Stage::request;
   Keepalive keepalive_;  // 4 bytes, in what was padding after stage_
@@ -165,12 +186,14 @@ class Session final : public TcpConnOwner {
   // Kept only in pools with on_backend_loss: reconnect, to replay the upgrade.
   std::unique_ptr<ClientRequest> saved_request_;
   std::string client_ip_;
+  IpLease ip_lease_;            // limits.max_connections_per_ip
   std::string protocol_;        // the subprotocol the client was given
   std::string held_;            // client bytes read while reconnecting
   bool reconnecting_ = false;
   bool drop_client_message_ = false;  // the rest of a message the lost backend got part of
   bool registered_ = false;     // in WorkerContext::relaying_on[counted backend]
   bool finishing_ = false;  // both close handshakes done; flushing before the close
+  SessionStats stats_;
 };
 
 }  // namespace wsgate::worker

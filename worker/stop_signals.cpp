@@ -8,9 +8,11 @@
 
 namespace wsgate::worker {
 
-bool StopSignals::start(uv_loop_t* loop, int master_alive_fd, OnStop on_stop) {
+bool StopSignals::start(uv_loop_t* loop, int master_alive_fd, OnStop on_stop, OnDrain on_drain) {
   on_stop_ = std::move(on_stop);
+  on_drain_ = std::move(on_drain);
   return watch_signal(loop, sigterm_, SIGTERM) && watch_signal(loop, sigint_, SIGINT) &&
+         (!on_drain_ || watch_signal(loop, sigquit_, SIGQUIT)) &&
          (master_alive_fd < 0 || watch_master(loop, master_alive_fd));
 }
 
@@ -53,22 +55,28 @@ bool StopSignals::watch_master(uv_loop_t* loop, int fd) {
 
 void StopSignals::on_signal(uv_signal_t* h, int signum) {
   auto* self = static_cast<StopSignals*>(h->data);
-  if (self != nullptr) {
-    self->on_stop_(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (self == nullptr) {
+    return;
   }
+  if (signum == SIGQUIT) {
+    self->on_drain_();
+    return;
+  }
+  self->on_stop_(signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 void StopSignals::on_master_read(uv_stream_t* s, ssize_t n, const uv_buf_t*) {
   auto* self = static_cast<StopSignals*>(s->data);
   if (self != nullptr && n < 0) {
     uv_read_stop(s);
-    self->on_stop_("the master process is gone");
+    self->on_stop_(kMasterGone);
   }
 }
 
 void StopSignals::close() {
   sigterm_.close();
   sigint_.close();
+  sigquit_.close();
   master_watch_.close();
 }
 

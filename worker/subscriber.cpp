@@ -31,13 +31,18 @@ Subscriber::Subscriber(WorkerContext& ctx, StreamHub& hub, SubscriberHost& host,
       host_(host),
       conn_(std::move(conn)),
       start_(std::move(start)),
-      stream_(ctx.config->streams[start_.route->stream_index]),
+      stream_(start_.live->config->streams[start_.route->stream_index]),
       auth_(start_.route->auth_index ? &ctx.auths[*start_.route->auth_index] : nullptr),
       queue_(conn_->stream(), stream_.subscriber_queue, &Subscriber::on_queue_event, this),
       codec_(*this, false, ctx.client_frames),
       rules_(client_limits(ctx, *start_.route)) {
   conn_->set_owner(*this);
   ctx_.table.add_connection(ctx_.slot, 1);
+  stats_.accepted_ms = start_.accepted_ms;
+  stats_.status = 101;
+  if (log::access_log_enabled()) {
+    stats_.path = start_.channel_path.empty() ? start_.route->path : start_.channel_path;
+  }
   if (uv_timer_init(ctx_.loop, timer_.get()) == 0) {
     timer_.initialized();
     timer_.get()->data = this;
@@ -45,6 +50,7 @@ Subscriber::Subscriber(WorkerContext& ctx, StreamHub& hub, SubscriberHost& host,
 }
 
 Subscriber::~Subscriber() {
+  end_stats();
   leave_channel();
   ctx_.table.add_connection(ctx_.slot, -1);
 }
@@ -144,6 +150,15 @@ bool Subscriber::on_stream_frames(const FrameRef* frames, size_t n) {
     start_.joined.reset();
     return false;
   }
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < n; ++i) {
+    bytes += frames[i]->size();
+  }
+  stats_.down.messages += n;
+  stats_.down.bytes += bytes;
+  shm::MetricsRow& row = ctx_.table.metrics_row(ctx_.slot);
+  shm::bump(row.messages[static_cast<size_t>(shm::Flow::stream_to_client)], n);
+  shm::bump(row.bytes[static_cast<size_t>(shm::Flow::stream_to_client)], bytes);
   for (size_t i = 0; i < n; ++i) {
     if (!queue_frame(frames[i])) {
       attached_ = false;
@@ -239,6 +254,8 @@ void Subscriber::on_message_bytes(const FrameChunk& chunk) {
     return;
   }
   const bool message_ends = chunk.ends_frame && chunk.head.fin;
+  stats_.up.bytes += chunk.size;
+  stats_.up.messages += message_ends ? 1 : 0;
   if (awaiting_key_) {
     if (first_message_.size() + chunk.size > kMaxKeyMessage) {
       close_with(close_code::policy, "authentication message too large");
@@ -294,10 +311,13 @@ void Subscriber::on_control() {
       break;
     case opcode::close:
       close_received_ = true;
+      count_close(false, close_code_of(payload.data(), payload.size()));
+      stats_.note_closer(log::Closer::client);
       if (!close_sent_) {
         // Echo its code (and only its code: a reason is the sender's own words).
         send_control(opcode::close, payload.data(), std::min<size_t>(payload.size(), 2), true);
         close_sent_ = true;
+        count_close(true, close_code_of(payload.data(), payload.size()));
         leave_channel();
         state_ = State::closing;
       }
@@ -329,6 +349,8 @@ void Subscriber::close_with(uint16_t code, std::string_view reason) {
   queue_.push(own(std::move(control_out_)), true);
   control_out_ = std::string();
   close_sent_ = true;
+  count_close(true, code);
+  stats_.note_closer(log::Closer::wsgate);
   arm_timer(ctx_.config->limits.close_timeout, [](Subscriber& s) {
     s.state_ = State::done;
     s.finish();
@@ -368,12 +390,14 @@ void Subscriber::finish() {
     LOG_INFO("subscriber %s of stream %s lost %llu messages while connected (slow_subscriber: drop_oldest)",
              start_.client_ip.c_str(), stream_.name.c_str(), static_cast<unsigned long long>(dropped_));
   }
+  end_stats();  // logged when it ends, not when it is freed
   conn_->close();
   conn_.reset();
   host_.retire(*this);
 }
 
 void Subscriber::on_conn_eof(TcpConn&) {
+  stats_.note_closer(log::Closer::client);
   state_ = State::done;
   finish();
 }
@@ -382,6 +406,7 @@ void Subscriber::on_conn_error(TcpConn&, int uv_status, const char* while_doing)
   if (uv_status != UV_ECONNRESET && uv_status != UV_EPIPE) {
     LOG_INFO("%s subscriber %s failed (%s)", while_doing, start_.client_ip.c_str(), log::uv_error_text(uv_status).c_str());
   }
+  stats_.note_closer(log::Closer::client);
   state_ = State::done;
   finish();
 }
@@ -438,6 +463,8 @@ void Subscriber::drop_half_open() {
   static constexpr uint8_t kBody[] = {0x03, 0xe9, 'p', 'i', 'n', 'g', ' ', 't', 'i', 'm', 'e', 'o', 'u', 't'};
   send_control(opcode::close, kBody, sizeof kBody, true);
   close_sent_ = true;
+  count_close(true, close_code::going_away);
+  stats_.note_closer(log::Closer::wsgate);
   queue_.flush();
   state_ = State::done;
   finish();
@@ -455,6 +482,28 @@ void Subscriber::on_timer(uv_timer_t* t) {
   if (self != nullptr && self->timer_action_ != nullptr && self->conn_) {
     self->timer_action_(*self);
   }
+}
+
+
+// ---------------------------------------------------------------- observability
+
+void Subscriber::count_close(bool sent, uint16_t code) {
+  worker::count_close(ctx_.table.metrics_row(ctx_.slot), stats_, shm::Peer::client, sent, code);
+}
+
+void Subscriber::end_stats() {
+  if (stats_.ended) {
+    return;
+  }
+  stats_.ended = true;
+  shm::bump(ctx_.table.metrics_row(ctx_.slot).sessions_closed);
+  if (!log::access_log_enabled()) {
+    return;
+  }
+  log::AccessRecord r = stats_.access_record(uv_now(ctx_.loop));
+  r.client = start_.client;  // the session's copy went with it
+  r.stream = stream_.name;
+  log::write_access(r);
 }
 
 }  // namespace wsgate::worker

@@ -17,8 +17,10 @@
 #include "shm/channel_table.h"
 #include "worker/frame_codec.h"
 #include "worker/frame_queue.h"
+#include "worker/ip_limit.h"
 #include "worker/keepalive.h"
 #include "worker/message_rules.h"
+#include "worker/session_stats.h"
 #include "worker/stream_hub.h"
 #include "worker/tcp_conn.h"
 #include "worker/uv_handle.h"
@@ -38,10 +40,14 @@ class SubscriberHost {
 };
 
 struct SubscriberStart {
-  const conf::Route* route = nullptr;
+  const conf::Route* route = nullptr;   // into `live`, which the subscriber keeps alive
+  std::shared_ptr<LiveConfig> live;
   std::string channel_path;             // per_path: the client's path; single: ""
   std::optional<shm::Joined> joined;    // reserved at the handshake; nullopt until a first-message key
   std::string client_ip;
+  IpLease ip_lease;                     // its count under limits.max_connections_per_ip
+  uint64_t accepted_ms = 0;             // uv_now() when its connection was accepted
+  std::string client;                   // "ip:port", for the access log
 };
 
 class Subscriber final : public TcpConnOwner, public StreamListener, private ByteSink {
@@ -93,6 +99,9 @@ class Subscriber final : public TcpConnOwner, public StreamListener, private Byt
   void drop_half_open();
   void arm_timer(conf::Duration d, void (*on_fire)(Subscriber&));
   static void on_timer(uv_timer_t* t);
+  // Observability: the slot's metrics row and the access-log line (once).
+  void count_close(bool sent, uint16_t code);
+  void end_stats();
 
   WorkerContext& ctx_;
   StreamHub& hub_;
@@ -116,6 +125,7 @@ class Subscriber final : public TcpConnOwner, public StreamListener, private Byt
   std::string first_message_;    // the key message, bounded
   std::string control_out_;
   uint64_t dropped_ = 0;         // messages this subscriber missed (drop_oldest, or a ring overrun)
+  SessionStats stats_;
 };
 
 }  // namespace wsgate::worker

@@ -2,13 +2,21 @@
 
 #include <uv.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <memory>
+#include <random>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "conf/loader.h"
+#include "conf/reload_plan.h"
 #include "shm/backend_table.h"
+#include "worker/drainer.h"
+#include "worker/access_log.h"
 #include "worker/log.h"
+#include "worker/log_upkeep.h"
 #include "worker/session.h"
 #include "worker/stop_signals.h"
 #include "worker/stream_hub.h"
@@ -30,11 +38,14 @@ class Worker final : public SessionHost, public SubscriberHost {
   bool setup_loop();
   bool setup_pools();
   bool setup_streams();
-  bool setup_key_reload();
-  static void on_sighup(uv_signal_t* h, int signum);
-  void reload_keys();
+  std::shared_ptr<LiveConfig> build_live(std::shared_ptr<const conf::Config> config);
+  void install(std::shared_ptr<LiveConfig> live);
+  void check_published_config();
   bool setup_listeners();
   void stop(const char* why);
+  void drain();
+  void check_drain();
+  bool idle() const { return live_.empty() && subscribers_.empty(); }
   void retire(Session& s) override;
   void retire(Subscriber& s) override;
   void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start, const std::string& response_101,
@@ -54,10 +65,18 @@ class Worker final : public SessionHost, public SubscriberHost {
   WorkerContext ctx_;
   std::vector<std::unique_ptr<UvHandle<uv_tcp_t>>> listeners_;
   StopSignals stop_signals_;
+  LogUpkeep log_upkeep_;  // SIGUSR1 reopens the logs; the access log is flushed every second
   UvHandle<uv_idle_t> reaper_;
   UvHandle<uv_timer_t> stop_deadline_;
   UvHandle<uv_timer_t> health_watch_;
-  UvHandle<uv_signal_t> sighup_;
+  Drainer drainer_;  // runtime control: drains and rebalances
+  uint64_t seen_config_ = 0;  // the published config's sequence this worker has looked at
+  // Draining (SIGQUIT, or an old generation after a reload): no accepting;
+  // at the deadline in shm what is left gets 1001, spread over a window.
+  bool draining_ = false;
+  int64_t drain_closing_since_ms_ = 0;  // 0 until the deadline passed
+  std::vector<void*> drain_order_;      // sessions and subscribers, shuffled
+  size_t drain_closed_ = 0;
   std::vector<uint32_t> seen_changes_;  // per backend: state_changes last acted on
   std::unordered_map<Session*, std::unique_ptr<Session>> live_;
   std::vector<std::unique_ptr<Session>> graveyard_;
@@ -79,8 +98,15 @@ Worker::~Worker() {
 }
 
 int Worker::run() {
-  if (!setup_loop() || !setup_pools() || !setup_streams() || !setup_key_reload() || !setup_listeners() ||
-      !stop_signals_.start(&loop_, args_.master_alive_fd, [this](const char* why) { stop(why); })) {
+  if (!setup_loop() || !setup_pools() || !setup_streams() || !setup_listeners() ||
+      !stop_signals_.start(
+          &loop_, args_.master_alive_fd, [this](const char* why) { stop(why); }, [this] { drain(); })) {
+    return kExitFatal;
+  }
+  if (!drainer_.start(ctx_)) {
+    return kExitFatal;
+  }
+  if (!log_upkeep_.start(&loop_) || !log::open_configured_access_log(args_.config->log)) {
     return kExitFatal;
   }
   ctx_.table.claim_slot(args_.slot, getpid(), shm::SlotRole::proxy, args_.generation);
@@ -112,20 +138,19 @@ bool Worker::setup_loop() {
 }
 
 // Maps each configured backend to its row in the shared table by pool and
-// address, and resolves its socket address once.
-bool Worker::setup_pools() {
-  for (const conf::Pool& pool : args_.config->pools) {
+// address, and resolves its socket address once. Null (logged) when a row
+// is missing or an address does not parse.
+std::shared_ptr<LiveConfig> Worker::build_live(std::shared_ptr<const conf::Config> config) {
+  auto live = std::make_shared<LiveConfig>();
+  live->config = std::move(config);
+  for (const conf::Pool& pool : live->config->pools) {
     PoolRuntime rt;
     for (const conf::Backend& b : pool.backends) {
       std::string address = b.endpoint.to_string();
-      uint32_t id = 0;
-      while (id < ctx_.table.backend_count() &&
-             (pool.name != ctx_.table.backend(id).pool || address != ctx_.table.backend(id).address)) {
-        ++id;
-      }
-      if (id == ctx_.table.backend_count()) {
+      auto id = ctx_.table.find_backend(pool.name, address);
+      if (!id) {
         LOG_ERROR("backend %s of pool %s is missing from the shared table", address.c_str(), pool.name.c_str());
-        return false;
+        return nullptr;
       }
       sockaddr_storage ss{};
       int r = b.endpoint.ipv6 ? uv_ip6_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in6*>(&ss))
@@ -133,68 +158,82 @@ bool Worker::setup_pools() {
       if (r != 0) {
         LOG_ERROR("cannot use address %s of pool %s (%s)", address.c_str(), pool.name.c_str(),
                   log::uv_error_text(r).c_str());
-        return false;
+        return nullptr;
       }
-      rt.backend_ids.push_back(id);
+      rt.backend_ids.push_back(*id);
       rt.addresses.push_back(ss);
     }
-    ctx_.pools.push_back(std::move(rt));
+    live->pools.push_back(std::move(rt));
   }
-  uint32_t backends = ctx_.table.backend_count();
-  ctx_.relaying_on.resize(backends);
-  for (uint32_t id = 0; id < backends; ++id) {
-    seen_changes_.push_back(ctx_.table.backend(id).state_changes.load(std::memory_order_acquire));
+  return live;
+}
+
+// From here on new sessions use `live`; running ones keep theirs.
+void Worker::install(std::shared_ptr<LiveConfig> live) {
+  ctx_.live = std::move(live);
+  ctx_.config = ctx_.live->config.get();
+  const uint32_t backends = ctx_.table.backend_count();
+  ctx_.relaying_on.resize(std::max<size_t>(ctx_.relaying_on.size(), backends));
+  while (seen_changes_.size() < backends) {
+    seen_changes_.push_back(ctx_.table.backend(static_cast<uint32_t>(seen_changes_.size()))
+                                .state_changes.load(std::memory_order_acquire));
   }
+}
+
+bool Worker::setup_pools() {
+  // The config lives in the master's image, copied into this process at
+  // fork(): nothing to free, hence the empty deleter.
+  auto live = build_live(std::shared_ptr<const conf::Config>(args_.config, [](const conf::Config*) {}));
+  if (!live) {
+    return false;
+  }
+  install(std::move(live));
+  ctx_.auths = args_.config->auths;
+  seen_config_ = args_.blob != nullptr ? args_.blob->sequence() : 0;
   uv_timer_start(health_watch_.get(), &Worker::on_health_watch, 100, 100);
   return true;
 }
 
-// The master sends SIGHUP once it found the file valid: the auth keys files
-// are read again, so a rotated key works (and a revoked one stops working)
-// for every new handshake from then on.
-bool Worker::setup_key_reload() {
-  ctx_.auths = args_.config->auths;
-  if (ctx_.auths.empty()) {
-    return true;
-  }
-  int r = uv_signal_init(&loop_, sighup_.get());
-  if (r == 0) {
-    sighup_.initialized();
-    sighup_.get()->data = this;
-    r = uv_signal_start(sighup_.get(), &Worker::on_sighup, SIGHUP);
-  }
-  if (r != 0) {
-    LOG_ERROR("cannot watch SIGHUP (%s)", log::uv_error_text(r).c_str());
-    return false;
-  }
-  return true;
-}
-
-void Worker::on_sighup(uv_signal_t* h, int) {
-  if (auto* self = static_cast<Worker*>(h->data)) {
-    self->reload_keys();
-  }
-}
-
-void Worker::reload_keys() {
-  conf::Config fresh;
-  try {
-    fresh = conf::load_config(args_.config->file);
-  } catch (const conf::ConfigError& e) {
-    LOG_ERROR("SIGHUP: keys not re-read: %s", e.what());
+// A reload that changes pools, backends, limits or auth keys only: the
+// master updated the table and published the text; this worker parses it
+// (re-reading the keys files) and swaps it in. Polled with the health watch.
+void Worker::check_published_config() {
+  if (args_.blob == nullptr || draining_ || ctx_.stopping || args_.blob->sequence() == seen_config_) {
     return;
   }
-  for (conf::Auth& a : ctx_.auths) {
-    auto it = std::find_if(fresh.auths.begin(), fresh.auths.end(),
-                           [&](const conf::Auth& f) { return f.name == a.name; });
-    if (it == fresh.auths.end()) {
-      LOG_WARN("SIGHUP: auth %s is gone from %s; its keys stay until a restart", a.name.c_str(),
-               args_.config->file.c_str());
-      continue;
-    }
-    a.keys = std::move(it->keys);
-    LOG_INFO("SIGHUP: auth %s re-read: %zu keys", a.name.c_str(), a.keys.size());
+  auto published = args_.blob->read();
+  if (!published) {
+    return;  // being written: next tick
   }
+  seen_config_ = published->second;
+  conf::Config fresh;
+  try {
+    fresh = conf::load_config_text(published->first, args_.config->file);
+  } catch (const conf::ConfigError& e) {
+    LOG_ERROR("reload: the published configuration does not load in this worker (%s); keeping the running one",
+              e.what());
+    return;
+  }
+  const conf::ReloadPlan plan = conf::plan_reload(*ctx_.config, fresh);
+  if (plan.kind != conf::ReloadKind::in_place) {
+    return;  // nothing for this worker, or a new generation replaces it
+  }
+  auto live = build_live(std::make_shared<const conf::Config>(std::move(fresh)));
+  if (!live) {
+    LOG_ERROR("reload: keeping the running configuration");
+    return;
+  }
+  // Same auth rules (else it would be a new generation): only the keys move,
+  // in place, so subscribers' pointers to their auth block stay valid.
+  for (size_t i = 0; i < ctx_.auths.size() && i < live->config->auths.size(); ++i) {
+    if (ctx_.auths[i].keys != live->config->auths[i].keys) {
+      ctx_.auths[i].keys = live->config->auths[i].keys;
+      LOG_INFO("auth %s: %zu keys from %s", ctx_.auths[i].name.c_str(), ctx_.auths[i].keys.size(),
+               ctx_.auths[i].keys_file.c_str());
+    }
+  }
+  install(std::move(live));
+  LOG_INFO("reload applied in place (%s)", plan.summary().c_str());
 }
 
 bool Worker::setup_streams() {
@@ -295,7 +334,7 @@ void Worker::bury() {
   dead.clear();
   std::vector<std::unique_ptr<Subscriber>> gone = std::move(dead_subscribers_);
   gone.clear();
-  if (ctx_.stopping && live_.empty() && subscribers_.empty()) {
+  if ((ctx_.stopping || draining_) && idle()) {
     close_all();
   }
 }
@@ -335,10 +374,89 @@ void Worker::stop(const char* why) {
   for (Subscriber* s : subs) {
     s->shut_down();
   }
-  uint64_t deadline = static_cast<uint64_t>(args_.config->limits.close_timeout.count()) + 500;
+  // Without a master (kill -9) nothing else will clean up after this
+  // process: it leaves within half a second instead of waiting for replies.
+  const uint64_t deadline = why == StopSignals::kMasterGone
+                                ? 500
+                                : static_cast<uint64_t>(ctx_.config->limits.close_timeout.count()) + 500;
   uv_timer_start(stop_deadline_.get(), &Worker::on_stop_deadline, deadline, 0);
   if (live_.empty() && subscribers_.empty()) {
     close_all();
+  }
+}
+
+// SIGQUIT (from the master: a newer generation accepts now, or wsgate
+// stops gracefully): stop accepting and let sessions end by themselves. The
+// sockets stay open in the master, so connections queued on them are
+// accepted by the newer generation, never dropped.
+void Worker::drain() {
+  if (draining_ || ctx_.stopping) {
+    return;
+  }
+  draining_ = true;
+  listeners_.clear();
+  LOG_INFO("draining: no new connections; %zu sessions and %zu subscribers may finish", live_.size(),
+           subscribers_.size());
+  if (idle()) {
+    close_all();
+  }
+}
+
+// Polled: starts the drain when the master's SIGQUIT came before this
+// process watched for it, and past the deadline in shm closes what is left
+// with 1001, a share every tick, so the clients' reconnects are spread.
+void Worker::check_drain() {
+  const int64_t deadline = ctx_.table.slot(args_.slot).drain_deadline_ms.load(std::memory_order_acquire);
+  if (deadline == 0 || ctx_.stopping) {
+    return;
+  }
+  if (!draining_) {
+    drain();
+  }
+  const int64_t now = shm::monotonic_ms();
+  if (now < deadline || idle()) {
+    return;
+  }
+  if (drain_closing_since_ms_ == 0) {
+    drain_closing_since_ms_ = now;
+    for (auto& [key, s] : live_) {
+      drain_order_.push_back(key);
+    }
+    for (auto& [key, s] : subscribers_) {
+      drain_order_.push_back(key);
+    }
+    std::shuffle(drain_order_.begin(), drain_order_.end(), std::mt19937(static_cast<uint32_t>(getpid())));
+    LOG_INFO("drain deadline: closing %zu sessions and subscribers with 1001", drain_order_.size());
+  }
+  const int64_t spread = std::min<int64_t>(10000, ctx_.config->drain.drain_timeout.count() / 10);
+  const int64_t elapsed = now - drain_closing_since_ms_;
+  const size_t due = spread <= 0 || elapsed >= spread
+                         ? drain_order_.size()
+                         : static_cast<size_t>(drain_order_.size() * elapsed / spread) + 1;
+  for (; drain_closed_ < std::min(due, drain_order_.size()); ++drain_closed_) {
+    void* key = drain_order_[drain_closed_];
+    if (auto it = live_.find(static_cast<Session*>(key)); it != live_.end()) {
+      it->second->shut_down();
+    } else if (auto sub = subscribers_.find(static_cast<Subscriber*>(key)); sub != subscribers_.end()) {
+      sub->second->shut_down();
+    }
+  }
+  if (drain_closed_ < drain_order_.size()) {
+    return;
+  }
+  // A handshake in flight at the deadline may have become a subscriber
+  // since: it gets the same.
+  std::unordered_set<void*> done(drain_order_.begin(), drain_order_.end());
+  std::vector<Subscriber*> late;
+  for (auto& [key, sub] : subscribers_) {
+    if (!done.count(key)) {
+      late.push_back(key);
+    }
+  }
+  for (Subscriber* sub : late) {
+    drain_order_.push_back(sub);
+    ++drain_closed_;
+    sub->shut_down();
   }
 }
 
@@ -349,6 +467,8 @@ void Worker::on_health_watch(uv_timer_t* t) {
   auto* self = static_cast<Worker*>(t->data);
   if (self != nullptr) {
     self->check_backend_health();
+    self->check_published_config();
+    self->check_drain();
   }
 }
 
@@ -372,18 +492,24 @@ void Worker::check_backend_health() {
 void Worker::close_all() {
   listeners_.clear();
   hub_.close();
-  sighup_.close();
   stop_signals_.close();
   reaper_.close();
   stop_deadline_.close();
   health_watch_.close();
+  drainer_.close();
+  log_upkeep_.close();
 }
 
 }  // namespace
 
 int run_worker(const WorkerArgs& args) {
-  Worker w(args);
-  return w.run();
+  int code = kExitFatal;
+  {
+    Worker w(args);
+    code = w.run();
+  }
+  log::flush();  // sessions destroyed with the worker logged their last lines
+  return code;
 }
 
 }  // namespace wsgate::worker

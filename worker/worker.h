@@ -7,6 +7,7 @@
 
 #include "conf/config.h"
 #include "shm/channel_table.h"
+#include "shm/config_blob.h"
 #include "shm/layout.h"
 
 namespace wsgate::worker {
@@ -14,6 +15,9 @@ namespace wsgate::worker {
 struct WorkerArgs {
   const conf::Config* config = nullptr;
   shm::Table* table = nullptr;
+  // The config text the master published last: pools, backends and limits
+  // changed by a reload reach a running worker through it.
+  const shm::ConfigBlob* blob = nullptr;
   uint32_t slot = 0;
   uint32_t generation = 1;
   std::vector<int> listen_fds;  // this slot's SO_REUSEPORT sockets, already listening

@@ -30,16 +30,25 @@ struct PoolRuntime {
   std::vector<int64_t> rr_scores;
 };
 
+// The config a worker runs with, and its pools mapped onto the shared table.
+// A reload that changes pools or limits in place swaps in a new one; every
+// session keeps the one it started with alive (it points into it), so the
+// old one goes with the last session that uses it.
+struct LiveConfig {
+  std::shared_ptr<const conf::Config> config;
+  std::vector<PoolRuntime> pools;  // same order as config->pools
+};
+
 struct WorkerContext {
   uv_loop_t* loop = nullptr;
-  const conf::Config* config = nullptr;
+  const conf::Config* config = nullptr;  // live->config, for brevity
+  std::shared_ptr<LiveConfig> live;
   shm::BackendTable table;
   uint32_t slot = 0;
   BufferPool buffers;
   FrameContextPool client_frames;   // contexts that send unmasked (toward clients)
   FrameContextPool backend_frames;  // contexts that send masked (toward backends)
   std::vector<uint8_t> read_storage = std::vector<uint8_t>(64 * 1024);
-  std::vector<PoolRuntime> pools;
   StreamHub* hub = nullptr;  // null when the config has no streams
   // The config's auth blocks, with keys this worker may re-read on SIGHUP
   // (Config itself is shared read-only with the parent's image).
@@ -54,7 +63,11 @@ struct WorkerContext {
 
   ReadBuffer read_buffer() { return ReadBuffer{read_storage.data(), read_storage.size()}; }
 
-  explicit WorkerContext(shm::Table& t) : table(t) {}
+  // The whole segment, for the tables BackendTable does not cover (per-IP
+  // limits, runtime control).
+  shm::Table* shm = nullptr;
+
+  explicit WorkerContext(shm::Table& t) : table(t), shm(&t) {}
 };
 
 }  // namespace wsgate::worker
