@@ -1,89 +1,90 @@
 #include "master/listeners.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <stdexcept>
+#include <algorithm>
+
+#include "master/listen_socket.h"
 
 namespace wsgate::master {
 
 namespace {
 
-constexpr int kBacklog = 4096;
-
-int open_one(const conf::Endpoint& ep) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  int family = ep.ipv6 ? AF_INET6 : AF_INET;
-  if (ep.ipv6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(ep.port);
-    inet_pton(AF_INET6, ep.host.c_str(), &a->sin6_addr);
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(ep.port);
-    inet_pton(AF_INET, ep.host.c_str(), &a->sin_addr);
-    len = sizeof *a;
-  }
-  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    throw std::runtime_error("socket() for " + ep.to_string() + " failed (" + std::to_string(errno) + ": " +
-                             strerror(errno) + ")");
-  }
-  int one = 1;
-  const char* step = nullptr;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
-    step = "setsockopt(SO_REUSEADDR)";
-  } else if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    step = "setsockopt(SO_REUSEPORT)";
-  } else if (ep.ipv6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
-    step = "setsockopt(IPV6_V6ONLY)";
-  } else if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    step = "bind()";
-  } else if (listen(fd, kBacklog) != 0) {
-    step = "listen()";
-  }
-  if (step != nullptr) {
-    int err = errno;
-    close(fd);
-    throw std::runtime_error(std::string(step) + " on " + ep.to_string() + " failed (" + std::to_string(err) +
-                             ": " + strerror(err) + ")");
-  }
-  return fd;
-}
-
-void close_all(std::vector<std::vector<int>>& fds) {
-  for (auto& slot : fds) {
-    for (int fd : slot) {
-      close(fd);
-    }
-  }
-  fds.clear();
-}
+int open_one(const conf::Endpoint& ep) { return open_listening_socket(ep, ListenOptions{true, 4096, ""}); }
 
 }  // namespace
 
-ListenSockets::ListenSockets(const std::vector<conf::Endpoint>& endpoints, unsigned slots) {
+void ListenSockets::ensure(const std::vector<conf::Endpoint>& endpoints, unsigned workers) {
+  std::vector<std::pair<size_t, size_t>> opened;  // (group, how many fds were there before)
+  const size_t groups_before = groups_.size();
   try {
-    for (unsigned s = 0; s < slots; ++s) {
-      fds_.emplace_back();
-      for (const conf::Endpoint& ep : endpoints) {
-        fds_.back().push_back(open_one(ep));
+    for (const conf::Endpoint& ep : endpoints) {
+      auto it = std::find_if(groups_.begin(), groups_.end(), [&](const Group& g) { return g.endpoint == ep; });
+      if (it == groups_.end()) {
+        groups_.push_back(Group{ep, {}});
+        it = groups_.end() - 1;
+      }
+      const size_t g = static_cast<size_t>(it - groups_.begin());
+      opened.emplace_back(g, it->fds.size());
+      while (groups_[g].fds.size() < workers) {
+        groups_[g].fds.push_back(open_one(ep));
       }
     }
   } catch (...) {
-    close_all(fds_);  // the destructor does not run for a constructor that throws
+    for (auto [g, before] : opened) {
+      while (groups_[g].fds.size() > before) {
+        close(groups_[g].fds.back());
+        groups_[g].fds.pop_back();
+      }
+    }
+    groups_.resize(groups_before);
     throw;
   }
 }
 
-ListenSockets::~ListenSockets() { close_all(fds_); }
+std::vector<int> ListenSockets::for_worker(const std::vector<conf::Endpoint>& endpoints, unsigned index,
+                                           unsigned workers) const {
+  std::vector<int> fds;
+  for (const conf::Endpoint& ep : endpoints) {
+    for (const Group& g : groups_) {
+      if (g.endpoint == ep) {
+        for (size_t k = index; k < g.fds.size(); k += workers) {
+          fds.push_back(g.fds[k]);
+        }
+      }
+    }
+  }
+  return fds;
+}
+
+void ListenSockets::keep_only(const std::vector<conf::Endpoint>& in_use) {
+  std::vector<Group> kept;
+  for (Group& g : groups_) {
+    if (std::find(in_use.begin(), in_use.end(), g.endpoint) != in_use.end()) {
+      kept.push_back(std::move(g));
+    } else {
+      for (int fd : g.fds) {
+        close(fd);
+      }
+    }
+  }
+  groups_ = std::move(kept);
+}
+
+std::vector<int> ListenSockets::all() const {
+  std::vector<int> fds;
+  for (const Group& g : groups_) {
+    fds.insert(fds.end(), g.fds.begin(), g.fds.end());
+  }
+  return fds;
+}
+
+ListenSockets::~ListenSockets() {
+  for (const Group& g : groups_) {
+    for (int fd : g.fds) {
+      close(fd);
+    }
+  }
+}
 
 }  // namespace wsgate::master

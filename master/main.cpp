@@ -1,12 +1,16 @@
 // wsgate: parse the command line and hand over to the piece that does the work.
 #include <climits>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "conf/loader.h"
 #include "master/cli.h"
+#include "master/control_command.h"
+#include "master/privileges.h"
 #include "master/status_command.h"
 #include "master/supervisor.h"
 #include "shm/segment.h"
@@ -27,9 +31,24 @@ std::string instance_name(const std::string& config_path) {
 int run_proxy(const std::string& path) {
   wsgate::log::set_process_label("master");
   try {
-    wsgate::conf::Config config = wsgate::conf::load_config(path);
+    // Parsed from the text kept here, so the master publishes to its
+    // workers exactly what it validated.
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      wsgate::conf::load_config(path);  // the loader's message for an unreadable file
+    }
+    wsgate::conf::Config config = wsgate::conf::load_config_text(text.str(), path);
+    wsgate::master::check_can_run_as(config);  // before anything is bound or created
+    // `log.error`: from here on errors go to that file (children inherit it).
+    std::string why;
+    if (!config.log.error.empty() && !wsgate::log::open_error_log(config.log.error, &why)) {
+      LOG_ERROR("cannot start: %s", why.c_str());
+      return 1;
+    }
     std::string name = instance_name(path);
-    wsgate::master::Supervisor supervisor(std::move(config), name);
+    wsgate::master::Supervisor supervisor(std::move(config), text.str(), name);
     return supervisor.run();
   } catch (const wsgate::conf::ConfigError& e) {
     LOG_ERROR("%s", e.what());
@@ -65,6 +84,10 @@ int main(int argc, char** argv) {
       return test_config(cmd.config_path);
     case Command::Kind::status:
       return wsgate::master::run_status_command(instance_name(cmd.config_path), cmd.json, std::cout, std::cerr);
+    case Command::Kind::drain:
+    case Command::Kind::undrain:
+    case Command::Kind::rebalance:
+      return wsgate::master::run_control_command(instance_name(cmd.config_path), cmd, std::cout, std::cerr);
     case Command::Kind::run:
       return run_proxy(cmd.config_path);
     case Command::Kind::usage_error:

@@ -51,7 +51,7 @@ std::string capture(const std::string& text, const std::string& pattern) {
 // A small reader for the keys tests/support/gateway.cpp does not parse.
 Report parse_report(const std::string& json) {
   Report r;
-  std::regex worker(R"re(\{"slot":\d+,"pid":(-?\d+),[^}]*"role":"([a-z]+)"\})re");
+  std::regex worker(R"re(\{"slot":\d+,"pid":(-?\d+),[^}]*"role":"([a-z]+)"[^}]*\})re");
   for (auto it = std::sregex_iterator(json.begin(), json.end(), worker); it != std::sregex_iterator(); ++it) {
     r.pids.push_back(std::stoi((*it)[1]));
     r.roles.push_back((*it)[2]);

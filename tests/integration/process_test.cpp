@@ -23,7 +23,15 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kRoute = "routes:\n  - { path: /chat, pool: chat }\n";
 
-bool alive(int pid) { return kill(pid, 0) == 0; }
+// Running, not merely unreaped: an orphan's zombie waits for pid 1 to reap it.
+bool alive(int pid) {
+  if (kill(pid, 0) != 0) {
+    return false;
+  }
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  return paren == std::string::npos || stat.compare(paren + 2, 1, "Z") != 0;
+}
 
 std::string segment_name(const std::string& config_path) {
   char buf[PATH_MAX];
@@ -138,7 +146,7 @@ TEST(MasterKilled, WorkersExitAndARestartComesUpClean) {
   std::string config = gw->config_path();
   gw->process().send_signal(SIGKILL);
   gw->process().wait_exit();
-  auto deadline = Clock::now() + std::chrono::seconds(2);
+  auto deadline = Clock::now() + std::chrono::seconds(1);
   while ((alive(s.worker_pids[0]) || alive(s.worker_pids[1])) && Clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(20));
   }

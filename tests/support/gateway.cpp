@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +56,13 @@ Gateway::Gateway(const std::string& body, unsigned workers, std::vector<std::str
   }
 }
 
+Gateway::~Gateway() {
+  if (process_ && process_->running()) {
+    ::kill(process_->pid(), SIGTERM);
+    process_->try_wait_exit(milliseconds(8000));
+  }
+}
+
 WsClient Gateway::open(const std::string& path, const std::vector<Header>& extra_headers,
                        const std::vector<std::string>& protocols, milliseconds timeout) const {
   return WsClient::open(port_, path, extra_headers, protocols, timeout);
@@ -84,10 +92,19 @@ CommandResult run_wsgate(const std::vector<std::string>& args) {
 // regular expressions read it without a JSON library.
 Status parse_status_json(const std::string& json) {
   Status s;
-  std::regex worker(R"re(\{"slot":(\d+),"pid":(-?\d+),[^}]*"role":"([a-z]+)")re");
+  std::regex worker(R"re(\{"slot":(\d+),"pid":(-?\d+),[^}]*"role":"([a-z]+)"(,"generation":(\d+),"draining":(true|false))?)re");
   for (auto it = std::sregex_iterator(json.begin(), json.end(), worker); it != std::sregex_iterator(); ++it) {
     s.worker_pids.push_back(std::stoi((*it)[2]));
     s.roles.push_back((*it)[3]);
+    s.generations.push_back((*it)[5].matched ? std::stoi((*it)[5]) : 0);
+    s.draining.push_back((*it)[6] == "true");
+  }
+  std::smatch m;
+  if (std::regex_search(json, m, std::regex(R"re("generation":(\d+),"draining_generations":(\d+),"reloads":\{"ok":(\d+),"failed":(\d+)\})re"))) {
+    s.generation = std::stoi(m[1]);
+    s.draining_generations = std::stoi(m[2]);
+    s.reloads_ok = std::stol(m[3]);
+    s.reloads_failed = std::stol(m[4]);
   }
   std::regex channel(
       R"re(\{"stream":"([^"]*)","path":"([^"]*)","upstream":"([a-z]+)","subscribers":(-?\d+),"per_worker":\[([^\]]*)\],"messages":(\d+),"bytes":\d+,"connects":(\d+))re");
@@ -124,6 +141,16 @@ const BackendStatus* Status::find(const std::string& address) const {
     }
   }
   return nullptr;
+}
+
+std::vector<int> Status::proxies(int g) const {
+  std::vector<int> pids;
+  for (size_t i = 0; i < roles.size() && i < worker_pids.size(); ++i) {
+    if (roles[i] == "proxy" && worker_pids[i] > 0 && (g == 0 || (i < generations.size() && generations[i] == g))) {
+      pids.push_back(worker_pids[i]);
+    }
+  }
+  return pids;
 }
 
 int Status::pid_of(const std::string& role) const {

@@ -38,7 +38,14 @@ struct ChannelStatus {
 
 struct Status {
   std::vector<int> worker_pids;  // by slot
-  std::vector<std::string> roles;  // by slot: proxy, prober, feeder
+  std::vector<std::string> roles;  // by slot: proxy, prober, feeder (none: a free slot)
+  std::vector<int> generations;    // by slot
+  std::vector<bool> draining;      // by slot
+  int generation = 0;              // the one that accepts
+  int draining_generations = 0;
+  long reloads_ok = 0, reloads_failed = 0;
+  // Pids of the live proxy workers of generation `g` (0: any).
+  std::vector<int> proxies(int g = 0) const;
   std::vector<BackendStatus> backends;
   std::vector<ChannelStatus> channels;
   const BackendStatus* find(const std::string& address) const;
@@ -53,6 +60,12 @@ class Gateway {
   // `body` is the config without `listen` (workers, limits, pools, routes).
   // `env_add` ("KEY=VALUE") is added to wsgate's environment (ChildProcess).
   explicit Gateway(const std::string& body, unsigned workers = 2, std::vector<std::string> env_add = {});
+  // SIGTERM and up to 8 s for the master to finish: it waits for close
+  // replies up to close_timeout and only then unlinks its shared memory, so
+  // ChildProcess's 2 s grace would leave segments behind in /dev/shm.
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
   std::uint16_t port() const { return port_; }
   const std::string& config_path() const { return config_path_; }
   ChildProcess& process() { return *process_; }

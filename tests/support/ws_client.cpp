@@ -146,6 +146,20 @@ void WsClient::shutdown_write() {
 }
 
 WsClient WsClient::connect(std::uint16_t port, milliseconds timeout, const std::string& host) {
+  return connect_from("", port, timeout, host);
+}
+
+WsClient WsClient::open_from(const std::string& source, std::uint16_t port, const std::string& path,
+                             milliseconds timeout, const std::string& host) {
+  const auto start = Clock::now();
+  WsClient c = connect_from(source, port, timeout, host);
+  const auto left = std::chrono::duration_cast<milliseconds>(timeout - (Clock::now() - start));
+  c.handshake(path, {}, {}, std::max(left, milliseconds(1)));
+  return c;
+}
+
+WsClient WsClient::connect_from(const std::string& source, std::uint16_t port, milliseconds timeout,
+                                const std::string& host) {
   const auto deadline = Clock::now() + timeout;
   const std::string where = host + " port " + std::to_string(port);
   socklen_t len = 0;
@@ -157,6 +171,12 @@ WsClient WsClient::connect(std::uint16_t port, milliseconds timeout, const std::
   c.port_ = port;
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!source.empty()) {
+    socklen_t slen = 0;
+    const sockaddr_storage from = make_addr(source, 0, slen);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&from), slen) != 0)
+      fail("bind() to source " + source + " failed (" + errno_text(errno) + ") while connecting to " + where);
+  }
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 && errno != EINPROGRESS)
     fail("connect() to " + where + " failed (" + errno_text(errno) + ")");
   pollfd p{fd, POLLOUT, 0};

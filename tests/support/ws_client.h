@@ -126,6 +126,14 @@ class WsClient {
                        milliseconds timeout = kDefaultTimeout,
                        const std::string& host = "127.0.0.1");
 
+  // The same from a chosen local address (e.g. "127.0.0.2": any of
+  // 127.0.0.0/8 is this host), so tests can play several client IPs.
+  static WsClient connect_from(const std::string& source, std::uint16_t port,
+                               milliseconds timeout = kDefaultTimeout,
+                               const std::string& host = "127.0.0.1");
+  static WsClient open_from(const std::string& source, std::uint16_t port, const std::string& path = "/",
+                            milliseconds timeout = kDefaultTimeout, const std::string& host = "127.0.0.1");
+
   // The upgrade on an already connected socket (what open() does after connect).
   void handshake(const std::string& path, const std::vector<Header>& extra_headers,
                  const std::vector<std::string>& protocols, milliseconds timeout);
