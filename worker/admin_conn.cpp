@@ -1,6 +1,7 @@
 #include "worker/admin_conn.h"
 
 #include "shm/backend_table.h"
+#include "worker/admin_control.h"
 #include "worker/admin_routes.h"
 #include "worker/log.h"
 
@@ -66,7 +67,8 @@ void AdminConn::serve_buffered() {
         break;
     }
     const AdminRequest& req = reader_.request();
-    const AdminResponse resp = route_admin(req, *shared_.table, shared_.streams, shm::monotonic_ms());
+    const std::optional<AdminResponse> control = control_admin(req, *shared_.table);
+    const AdminResponse resp = control ? *control : route_admin(req, *shared_.table, shared_.streams, shm::monotonic_ms());
     conn_.append(format_admin_response(resp, req.keep_alive, req.method == "HEAD"));
     conn_.flush();
     received_.erase(0, reader_.consumed());

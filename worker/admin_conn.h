@@ -27,7 +27,7 @@ inline constexpr size_t kAdminHighWater = 1024 * 1024;
 
 struct AdminShared {
   uv_loop_t* loop = nullptr;
-  const shm::Table* table = nullptr;
+  shm::Table* table = nullptr;  // written only by the control paths (worker/admin_control.h)
   const shm::StreamsHeader* streams = nullptr;
   BufferPool buffers;
   std::vector<uint8_t> read_storage = std::vector<uint8_t>(16 * 1024);

@@ -9,7 +9,9 @@ namespace {
 constexpr const char* kIndex =
     "wsgate admin endpoint\n"
     "  GET /metrics  Prometheus text format 0.0.4\n"
-    "  GET /status   the JSON of `wsgate status --json`\n";
+    "  GET /status   the JSON of `wsgate status --json`\n"
+    "  POST /drain?backend=POOL/HOST:PORT[&rate=N]   POST /undrain?backend=...\n"
+    "  POST /rebalance[?rate=N]   POST /rebalance/cancel\n";
 }
 
 AdminResponse route_admin(const AdminRequest& req, const shm::Table& table, const shm::StreamsHeader* streams,

@@ -250,5 +250,58 @@ TEST(Control, ErrorsNameTheProblem) {
   EXPECT_NE(r.out.find("warning: no other backend"), std::string::npos) << r.out;
 }
 
+// The admin endpoint's POST paths (worker/admin_control.h).
+HttpResponse admin_request(std::uint16_t port, const std::string& method, const std::string& target) {
+  WsClient c = WsClient::connect(port);
+  c.send_raw(method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  return c.read_http_response();
+}
+
+TEST(Control, TheAdminEndpointDrainsUndrainsAndRebalances) {
+  EchoBackend a{"a"}, b{"b"};
+  const std::uint16_t admin = free_port();
+  Gateway gw("admin: 127.0.0.1:" + std::to_string(admin) + "\n" + pool_yaml("chat", {a.port(), b.port()}) + kRoute, 2);
+  gw.process().wait_for_output("admin endpoint for slot");
+  std::vector<WsClient> clients;
+  for (int i = 0; i < 10; ++i) {
+    clients.push_back(gw.open("/chat"));
+    ASSERT_TRUE(clients.back().handshake_ok()) << clients.back().handshake_error();
+  }
+  ASSERT_EQ(sessions_on(gw, b), 5);
+
+  HttpResponse r = admin_request(admin, "POST", "/drain?backend=" + name_of(b) + "&rate=100");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"state\":\"draining\""), std::string::npos) << r.body;
+  const Status st = gw.wait_status([&](const Status& s) {
+    const BackendStatus* x = s.find("127.0.0.1:" + std::to_string(b.port()));
+    return x != nullptr && x->state == "draining" && x->sessions == 0;
+  });
+  EXPECT_EQ(st.find("127.0.0.1:" + std::to_string(b.port()))->sessions, 0);
+  for (int i = 0; i < 4; ++i) {
+    WsClient c = gw.open("/chat");
+    ASSERT_TRUE(c.handshake_ok()) << c.handshake_error();
+    EXPECT_EQ(whoami(c), "a") << "a new session landed on the draining backend";
+  }
+
+  r = admin_request(admin, "POST", "/undrain?backend=" + name_of(b));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(gw.wait_status([&](const Status& s) {
+                return s.find("127.0.0.1:" + std::to_string(b.port()))->state == "up";
+              }).find("127.0.0.1:" + std::to_string(b.port()))->state,
+            "up");
+  r = admin_request(admin, "POST", "/rebalance?rate=50");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"rebalance\":"), std::string::npos) << r.body;
+
+  // What is refused, and why.
+  EXPECT_EQ(admin_request(admin, "POST", "/drain?backend=chat/127.0.0.1:1").status, 404);
+  EXPECT_EQ(admin_request(admin, "POST", "/drain?backend=" + name_of(b) + "&rate=fast").status, 400);
+  EXPECT_EQ(admin_request(admin, "POST", "/drain").status, 400);
+  const HttpResponse get = admin_request(admin, "GET", "/drain?backend=" + name_of(b));
+  EXPECT_EQ(get.status, 405);
+  EXPECT_EQ(get.header("Allow").value_or(""), "POST");
+  EXPECT_EQ(admin_request(admin, "POST", "/rebalance/cancel").status, 200);
+}
+
 }  // namespace
 }  // namespace wsgate::test
