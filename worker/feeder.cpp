@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <bitset>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -99,7 +100,9 @@ class Feeder final : public FeedUpstreamHost {
   FrameContextPool unmasked_;
   CaptureSink encoded_;
   FrameCodec encoder_;
-  uint64_t wake_mask_ = 0;  // proxy slots to wake after this batch
+  // Proxy slots to wake after this batch: any of the kMaxSlots (a reload's
+  // new generation takes slots above the first ones).
+  std::bitset<shm::kMaxSlots> to_wake_;
   bool stopping_ = false;
   std::mt19937_64 rng_;
 };
@@ -340,21 +343,21 @@ void Feeder::on_upstream_message(FeedUpstream& u, uint8_t op, const std::string&
   shm::ChannelEntry& e = table_.entry(ch);
   for (uint32_t slot = 0; slot < args_.worker_fds.size(); ++slot) {
     if (e.subscribers[slot].load(std::memory_order_relaxed) > 0) {
-      wake_mask_ |= uint64_t{1} << slot;
+      to_wake_.set(slot);
     }
   }
 }
 
 void Feeder::on_upstream_batch_end(FeedUpstream&) {
-  for (uint32_t slot = 0; wake_mask_ != 0 && slot < args_.worker_fds.size(); ++slot) {
-    if ((wake_mask_ & (uint64_t{1} << slot)) != 0) {
+  for (uint32_t slot = 0; to_wake_.any() && slot < args_.worker_fds.size() && slot < to_wake_.size(); ++slot) {
+    if (to_wake_.test(slot)) {
       uint64_t one = 1;
       if (write(args_.worker_fds[slot], &one, sizeof one) < 0 && errno != EAGAIN) {
         LOG_WARN("cannot wake worker %u (%s)", slot, strerror(errno));
       }
     }
   }
-  wake_mask_ = 0;
+  to_wake_.reset();
 }
 
 void Feeder::on_upstream_down(FeedUpstream& u, bool was_up, const std::string& why) {
