@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -143,6 +144,9 @@ struct Route {
 struct Drain {
   Duration drain_timeout = std::chrono::minutes(5);
   uint32_t max_generations = 2;  // draining at once; one more shortens the oldest's drain
+  // The window over which what is left at the deadline gets its 1001, so
+  // the clients do not all reconnect in the same instant: a tenth, at most 10 s.
+  Duration spread() const { return std::min<Duration>(std::chrono::seconds(10), drain_timeout / 10); }
   bool operator==(const Drain&) const = default;
 };
 

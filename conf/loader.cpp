@@ -459,8 +459,9 @@ YAML::Node parse_yaml(const std::string& text, const std::string& file) {
   return documents.front();
 }
 
-// The whole file, or ConfigError with the errno text.
-std::string read_file(const std::string& path) {
+}  // namespace
+
+std::string read_config_file(const std::string& path) {
   int error = 0;
   auto text = read_whole_file(path, &error);
   if (!text) {
@@ -469,13 +470,11 @@ std::string read_file(const std::string& path) {
   return std::move(*text);
 }
 
-}  // namespace
-
 Config load_config_text(const std::string& text, const std::string& file) {
   const YAML::Node root = parse_yaml(text, file);
   return parse_document(Field{file, root, "", line_of(root.Mark())});
 }
 
-Config load_config(const std::string& path) { return load_config_text(read_file(path), path); }
+Config load_config(const std::string& path) { return load_config_text(read_config_file(path), path); }
 
 }  // namespace wsgate::conf

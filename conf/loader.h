@@ -32,6 +32,10 @@ class ConfigError : public std::runtime_error {
 // line 0 when no line applies).
 Config load_config(const std::string& path);
 
+// The file's whole text, or ConfigError with the errno text: for a caller
+// that keeps the text it validated (the master publishes it to workers).
+std::string read_config_file(const std::string& path);
+
 // Same, from text already in memory; `file` is used in messages and to
 // resolve relative keys_file paths (against its directory).
 Config load_config_text(const std::string& text, const std::string& file);

@@ -1,8 +1,6 @@
 // wsgate: parse the command line and hand over to the piece that does the work.
 #include <climits>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -33,13 +31,8 @@ int run_proxy(const std::string& path) {
   try {
     // Parsed from the text kept here, so the master publishes to its
     // workers exactly what it validated.
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (!in) {
-      wsgate::conf::load_config(path);  // the loader's message for an unreadable file
-    }
-    wsgate::conf::Config config = wsgate::conf::load_config_text(text.str(), path);
+    const std::string text = wsgate::conf::read_config_file(path);
+    wsgate::conf::Config config = wsgate::conf::load_config_text(text, path);
     wsgate::master::check_can_run_as(config);  // before anything is bound or created
     // `log.error`: from here on errors go to that file (children inherit it).
     std::string why;
@@ -48,7 +41,7 @@ int run_proxy(const std::string& path) {
       return 1;
     }
     std::string name = instance_name(path);
-    wsgate::master::Supervisor supervisor(std::move(config), text.str(), name);
+    wsgate::master::Supervisor supervisor(std::move(config), text, name);
     return supervisor.run();
   } catch (const wsgate::conf::ConfigError& e) {
     LOG_ERROR("%s", e.what());

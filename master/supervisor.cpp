@@ -486,8 +486,7 @@ void Supervisor::begin_quit() {
   quitting_ = true;
   const int64_t now = shm::monotonic_ms();
   const int64_t drain = config_->drain.drain_timeout.count();
-  const int64_t spread = std::min<int64_t>(10000, drain / 10);
-  stop_deadline_ms_ = now + drain + spread + config_->limits.close_timeout.count() + 2000;
+  stop_deadline_ms_ = now + drain + config_->drain.spread().count() + config_->limits.close_timeout.count() + 2000;
   LOG_INFO("SIGQUIT received: no new connections; sessions may finish within %lld ms", static_cast<long long>(drain));
   listeners_.keep_only({});
   status_sent_ = status_text();

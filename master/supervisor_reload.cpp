@@ -3,10 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "conf/loader.h"
 #include "master/privileges.h"
@@ -25,22 +21,6 @@ constexpr int64_t kStartTimeoutMs = 15000;
 
 bool any_pool_checked(const conf::Config& config) {
   return std::any_of(config.pools.begin(), config.pools.end(), [](const conf::Pool& p) { return p.health.has_value(); });
-}
-
-// The window over which a drain's leftovers are closed, so a generation's
-// clients do not all reconnect in the same instant. Workers compute the same.
-int64_t drain_spread_ms(const conf::Config& config) {
-  return std::min<int64_t>(10000, config.drain.drain_timeout.count() / 10);
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw conf::ConfigError(path, 0, "", std::string("cannot read file: ") + strerror(errno));
-  }
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
 }
 
 }  // namespace
@@ -188,7 +168,7 @@ void Supervisor::handle_sighup() {
   std::string text;
   std::shared_ptr<const conf::Config> fresh;
   try {
-    text = read_text(config_->file);
+    text = conf::read_config_file(config_->file);
     fresh = std::make_shared<const conf::Config>(conf::load_config_text(text, config_->file));
     check_can_run_as(*fresh);  // a master that is not root cannot switch its new workers' user
   } catch (const conf::ConfigError& e) {
@@ -413,7 +393,7 @@ void Supervisor::abort_starting(const std::string& why) {
 void Supervisor::drain_generation(Generation& g, int64_t deadline_ms) {
   g.state = GenState::draining;
   g.deadline_ms = deadline_ms;
-  g.kill_at_ms = deadline_ms + drain_spread_ms(*g.config) + g.config->limits.close_timeout.count() + 2000;
+  g.kill_at_ms = deadline_ms + g.config->drain.spread().count() + g.config->limits.close_timeout.count() + 2000;
   shm::Table& t = *segment_.table();
   for (uint32_t s : g.slots) {
     Slot& slot = slots_[s];

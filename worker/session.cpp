@@ -300,7 +300,11 @@ void Session::start_stream(const ClientRequest& req) {
     answer(HttpError{414, "a stream channel path is at most " + std::to_string(shm::kChannelPathLen - 1) + " bytes", {}});
     return;
   }
-  SubscriberStart start{route_, live_, channel, std::nullopt, client_ip_};
+  SubscriberStart start;
+  start.route = route_;
+  start.live = live_;
+  start.channel_path = channel;
+  start.client_ip = client_ip_;
   start.ip_lease = std::move(ip_lease_);  // the subscriber holds the connection now
   const bool key_first = route_->auth_index && ctx_.auths[*route_->auth_index].from == conf::AuthFrom::first_message;
   if (!key_first) {

@@ -162,10 +162,10 @@ class Session final : public TcpConnOwner {
   static void on_timer(uv_timer_t* t);
 
   WorkerContext& ctx_;
+  SessionHost& host_;
   // The config this session started with: route_, pool_ and pool_rt_ point
   // into it, so a reload that swaps the worker's config cannot free them.
   std::shared_ptr<LiveConfig> live_;
-  SessionHost& host_;
   Stage stage_ = Stage::request;
   Keepalive keepalive_;  // 4 bytes, in what was padding after stage_
   std::unique_ptr<Side> client_;

@@ -431,7 +431,7 @@ void Worker::check_drain() {
     std::shuffle(drain_order_.begin(), drain_order_.end(), std::mt19937(static_cast<uint32_t>(getpid())));
     LOG_INFO("drain deadline: closing %zu sessions and subscribers with 1001", drain_order_.size());
   }
-  const int64_t spread = std::min<int64_t>(10000, ctx_.config->drain.drain_timeout.count() / 10);
+  const int64_t spread = ctx_.config->drain.spread().count();
   const int64_t elapsed = now - drain_closing_since_ms_;
   const size_t due = spread <= 0 || elapsed >= spread
                          ? drain_order_.size()

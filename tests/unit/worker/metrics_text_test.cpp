@@ -80,7 +80,7 @@ TEST_F(MetricsFixture, EveryLineIsValidAndFamiliesAreGrouped) {
   EXPECT_EQ(p.types.at("wsgate_backend_sessions"), "gauge");
   EXPECT_EQ(p.types.at("wsgate_reloads_total"), "counter");
   for (const auto& [family, type] : p.types) {
-    EXPECT_TRUE(type != "counter" || family.size() > 6 && family.substr(family.size() - 6) == "_total") << family;
+    EXPECT_TRUE(type != "counter" || (family.size() > 6 && family.substr(family.size() - 6) == "_total")) << family;
   }
 }
 
