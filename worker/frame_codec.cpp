@@ -6,6 +6,7 @@
 #include <new>
 
 #include "worker/random_bytes.h"
+#include "worker/ws_mask.h"
 
 namespace wsgate::worker {
 
@@ -38,27 +39,46 @@ void FrameContextPool::release(std::unique_ptr<Entry> entry) {
   }
 }
 
+uint8_t* FrameContextPool::scratch() {
+  if (!scratch_) {
+    scratch_ = std::make_unique_for_overwrite<uint8_t[]>(kScratchSize);
+  }
+  return scratch_.get();
+}
+
 FrameCodec::FrameCodec(ByteSink& out, bool mask_output, FrameContextPool& pool)
     : pool_(pool), out_(out), mask_output_(mask_output) {}
 
 FrameCodec::~FrameCodec() {
   // A context in the middle of a frame holds state no other codec may
   // inherit: only clean ones go back to the pool.
-  if (entry_ && fed_ == consumed_ && !in_frame_ && out_left_ == 0) {
-    pool_.release(std::move(entry_));
-  }
+  release_if_idle();
 }
 
-wslay_frame_context_ptr FrameCodec::context() {
-  if (!entry_) {
-    entry_ = pool_.acquire(this);
+wslay_frame_context_ptr FrameCodec::in_context() {
+  if (!in_entry_) {
+    in_entry_ = pool_.acquire(this);
   }
-  return entry_->ctx;
+  return in_entry_->ctx;
+}
+
+wslay_frame_context_ptr FrameCodec::out_context() {
+  if (!out_entry_) {
+    out_entry_ = pool_.acquire(this);
+  }
+  return out_entry_->ctx;
 }
 
 void FrameCodec::release_if_idle() {
-  if (entry_ && fed_ == consumed_ && !in_frame_ && out_left_ == 0) {
-    pool_.release(std::move(entry_));
+  if (in_entry_spent_) {
+    in_entry_.reset();
+    in_entry_spent_ = false;
+  }
+  if (in_entry_ && fed_ == consumed_ && !in_frame_) {
+    pool_.release(std::move(in_entry_));
+  }
+  if (out_entry_ && out_left_ == 0) {
+    pool_.release(std::move(out_entry_));
   }
 }
 
@@ -80,31 +100,113 @@ ssize_t FrameCodec::on_wslay_send(const uint8_t* data, size_t len, int, void* us
 
 ssize_t FrameCodec::on_wslay_recv(uint8_t* buf, size_t len, int, void* user) {
   FrameCodec* self = static_cast<FrameContextPool::Entry*>(user)->codec;
-  if (self->in_left_ == 0) {
+  size_t n = std::min({len, self->in_left_, self->wslay_read_limit()});
+  if (n == 0) {
     return 0;  // wslay turns this into WSLAY_ERR_WANT_READ
   }
-  size_t n = len < self->in_left_ ? len : self->in_left_;
   std::memcpy(buf, self->in_, n);
   self->in_ += n;
   self->in_left_ -= n;
   self->fed_ += n;
+  self->fed_this_feed_ += n;
   return static_cast<ssize_t>(n);
 }
 
-int FrameCodec::on_wslay_genmask(uint8_t* buf, size_t len, void*) {
+int FrameCodec::on_wslay_genmask(uint8_t* buf, size_t len, void* user) {
   fill_random(buf, len);
+  FrameCodec* self = static_cast<FrameContextPool::Entry*>(user)->codec;
+  std::memcpy(self->out_key_, buf, std::min(len, sizeof self->out_key_));
   return 0;
+}
+
+size_t FrameCodec::wslay_read_limit() const {
+  // At a frame boundary with wslay's buffer empty, the input starts with a
+  // header. If its length field says a large frame, wslay gets the header and
+  // four payload bytes only (four: they show the whole masking key), so the
+  // rest can go direct. Only a hint: wslay still parses the header, and a
+  // header that is not all here yet is simply read the usual way.
+  if (in_frame_ || fed_ != consumed_ || in_left_ < 2) {
+    return SIZE_MAX;
+  }
+  const uint8_t len7 = in_[1] & 0x7f;
+  const size_t key = (in_[1] & 0x80) != 0 ? 4 : 0;
+  size_t header = 0;
+  if (len7 == 127) {
+    header = 10 + key;
+  } else if (len7 == 126 && in_left_ >= 4 && ((uint64_t{in_[2]} << 8) | in_[3]) >= kDirectMin) {
+    header = 4 + key;
+  }
+  return header != 0 && in_left_ >= header + 4 ? header + 4 : SIZE_MAX;
 }
 
 void FrameCodec::feed(const uint8_t* data, size_t n) {
   assert(in_left_ == 0 && "previous input not consumed");
   in_ = data;
   in_left_ = n;
+  fed_this_feed_ = 0;
+}
+
+void FrameCodec::maybe_go_direct(const FrameChunk& chunk) {
+  // Only where wslay holds nothing but the frame's position: its buffer is
+  // empty, so the rest of the frame is exactly what comes next from in_.
+  const uint64_t rest = chunk.head.length - in_frame_seen_;
+  if (chunk.ends_frame || rest < kDirectMin || fed_ != consumed_) {
+    return;
+  }
+  if (chunk.head.masked) {
+    // The key, from the chunk's bytes as they came (still in the caller's
+    // buffer, just before in_) and as wslay unmasked them.
+    if (chunk.size < 4 || fed_this_feed_ < chunk.size) {
+      return;
+    }
+    const uint8_t* wire = in_ - chunk.size;
+    const uint64_t first = in_frame_seen_ - chunk.size;
+    for (size_t i = 0; i < 4; ++i) {
+      in_key_[(first + i) % 4] = static_cast<uint8_t>(wire[i] ^ chunk.data[i]);
+    }
+  }
+  direct_in_left_ = rest;
+  direct_in_head_ = chunk.head;
+  in_entry_spent_ = true;  // inside a frame: no other codec may inherit it
+}
+
+FrameCodec::Next FrameCodec::next_direct(FrameChunk& out) {
+  size_t n = static_cast<size_t>(std::min<uint64_t>(direct_in_left_, in_left_));
+  if (n == 0) {
+    return Next::need_more;
+  }
+  out.head = direct_in_head_;
+  if (direct_in_head_.masked) {
+    n = std::min(n, FrameContextPool::kScratchSize);
+    uint8_t* plain = pool_.scratch();
+    mask_copy(plain, in_, n, in_key_, in_frame_seen_);
+    out.data = plain;
+  } else {
+    out.data = in_;
+  }
+  out.size = n;
+  out.starts_frame = false;
+  in_ += n;
+  in_left_ -= n;
+  in_frame_seen_ += n;
+  direct_in_left_ -= n;
+  out.ends_frame = direct_in_left_ == 0;
+  if (out.ends_frame) {
+    in_frame_ = false;
+  }
+  return Next::chunk;
 }
 
 FrameCodec::Next FrameCodec::next(FrameChunk& out) {
+  if (in_entry_spent_) {
+    in_entry_.reset();
+    in_entry_spent_ = false;
+  }
+  if (direct_in_left_ > 0) {
+    return next_direct(out);
+  }
   wslay_frame_iocb iocb{};
-  ssize_t r = wslay_frame_recv(context(), &iocb);
+  ssize_t r = wslay_frame_recv(in_context(), &iocb);
   if (r == WSLAY_ERR_WANT_READ) {
     return Next::need_more;
   }
@@ -125,6 +227,8 @@ FrameCodec::Next FrameCodec::next(FrameChunk& out) {
   out.ends_frame = in_frame_seen_ == iocb.payload_length;
   if (out.ends_frame) {
     in_frame_ = false;
+  } else {
+    maybe_go_direct(out);
   }
   return Next::chunk;
 }
@@ -132,8 +236,27 @@ FrameCodec::Next FrameCodec::next(FrameChunk& out) {
 void FrameCodec::send(const FrameHead& head, const uint8_t* data, size_t size) {
   if (out_left_ == 0) {
     out_left_ = head.length;
+    if (head.length >= kDirectMin) {
+      // wslay writes the header (and draws the key, see on_wslay_genmask);
+      // the payload is ours.
+      wslay_frame_iocb iocb{};
+      iocb.fin = head.fin ? 1 : 0;
+      iocb.rsv = head.rsv;
+      iocb.opcode = head.opcode;
+      iocb.payload_length = head.length;
+      iocb.mask = mask_output_ ? 1 : 0;
+      [[maybe_unused]] ssize_t r = wslay_frame_send(out_context(), &iocb);
+      assert(r == 0);
+      out_entry_.reset();  // inside a frame: no other codec may inherit it
+      direct_out_ = true;
+      out_offset_ = 0;
+    }
   }
   assert(size <= out_left_);
+  if (direct_out_) {
+    send_direct(data, size);
+    return;
+  }
   wslay_frame_iocb iocb{};
   iocb.fin = head.fin ? 1 : 0;
   iocb.rsv = head.rsv;
@@ -142,10 +265,29 @@ void FrameCodec::send(const FrameHead& head, const uint8_t* data, size_t size) {
   iocb.mask = mask_output_ ? 1 : 0;
   iocb.data = data;
   iocb.data_length = size;
-  [[maybe_unused]] ssize_t r = wslay_frame_send(context(), &iocb);
+  [[maybe_unused]] ssize_t r = wslay_frame_send(out_context(), &iocb);
   // The send callback never refuses bytes, so wslay finishes each call.
   assert(r == static_cast<ssize_t>(size));
   out_left_ -= size;
+}
+
+void FrameCodec::send_direct(const uint8_t* data, size_t size) {
+  if (!mask_output_) {
+    out_.append(data, size);
+  } else {
+    uint8_t masked[16 * 1024];
+    for (size_t done = 0; done < size;) {
+      const size_t n = std::min(size - done, sizeof masked);
+      mask_copy(masked, data + done, n, out_key_, out_offset_);
+      out_.append(masked, n);
+      out_offset_ += n;
+      done += n;
+    }
+  }
+  out_left_ -= size;
+  if (out_left_ == 0) {
+    direct_out_ = false;
+  }
 }
 
 void FrameCodec::send_control(uint8_t opcode, const uint8_t* data, size_t size) {

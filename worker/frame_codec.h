@@ -7,6 +7,15 @@
 // Why not wslay's event layer: it buffers whole messages (or, unbuffered,
 // cannot forward a frame before its end), answers pings and closes on its own
 // (a proxy must relay them end to end), and allocates ~9 KiB per side.
+//
+// Large frames (kDirectMin and up) take a direct path: wslay still parses and
+// validates every header and builds every output header (with its masking
+// key), but the payload after the first bytes bypasses it: wslay copies input
+// through a 4 KiB buffer and (un)masks one byte per loop step, which made it
+// 44% of a worker's CPU on 1 MiB messages. The payload is instead handed out
+// straight from the read buffer, or unmasked eight bytes at a time
+// (worker/ws_mask.h), and output is masked the same way. A wslay context left
+// inside a frame that way is thrown away, and the next frame gets a clean one.
 #pragma once
 
 #include <wslay/wslay.h>
@@ -61,9 +70,15 @@ class FrameContextPool {
   void release(std::unique_ptr<Entry> entry);
   size_t idle() const { return free_.size(); }
 
+  // Where a codec unmasks a direct input chunk: valid until the next call of
+  // next() on any codec of this pool (a chunk is relayed before that).
+  static constexpr size_t kScratchSize = 64 * 1024;
+  uint8_t* scratch();
+
  private:
   static constexpr size_t kMaxIdle = 1024;
   std::vector<std::unique_ptr<Entry>> free_;
+  std::unique_ptr<uint8_t[]> scratch_;
 };
 
 class FrameCodec {
@@ -98,29 +113,53 @@ class FrameCodec {
   // else may be sent until it is.
   bool output_mid_frame() const { return out_left_ > 0; }
   bool input_mid_frame() const { return in_frame_; }
-  // Gives the wslay context back to the pool when nothing of a frame is in
-  // it (between frames both ways, every byte handed to wslay consumed).
+  // Gives the wslay contexts back to the pool when nothing of a frame is in
+  // them (input: between frames, every byte handed to wslay consumed;
+  // output: between frames).
   void release_if_idle();
-  bool holds_context() const { return entry_ != nullptr; }
+  bool holds_context() const { return in_entry_ != nullptr || out_entry_ != nullptr; }
+
+  // Frames with at least this much payload take the direct path.
+  static constexpr uint64_t kDirectMin = 1024;
 
  private:
   friend class FrameContextPool;  // binds its contexts to these callbacks
   static ssize_t on_wslay_send(const uint8_t* data, size_t len, int flags, void* user);
   static ssize_t on_wslay_recv(uint8_t* buf, size_t len, int flags, void* user);
   static int on_wslay_genmask(uint8_t* buf, size_t len, void* user);
-  wslay_frame_context_ptr context();
+  // Input and output each have their own context, so that one can be thrown
+  // away mid-frame (direct path) while the other is inside a frame.
+  wslay_frame_context_ptr in_context();
+  wslay_frame_context_ptr out_context();
+  size_t wslay_read_limit() const;
+  void maybe_go_direct(const FrameChunk& chunk);
+  Next next_direct(FrameChunk& out);
+  void send_direct(const uint8_t* data, size_t size);
 
-  std::unique_ptr<FrameContextPool::Entry> entry_;
+  std::unique_ptr<FrameContextPool::Entry> in_entry_;
+  // The input context was left inside a direct frame: thrown away at the
+  // next call, as the chunk just handed out still points into its buffer.
+  bool in_entry_spent_ = false;
+  std::unique_ptr<FrameContextPool::Entry> out_entry_;
   FrameContextPool& pool_;
   ByteSink& out_;
   bool mask_output_;
   const uint8_t* in_ = nullptr;
   size_t in_left_ = 0;
+  size_t fed_this_feed_ = 0;  // bytes of the current feed given to wslay
   bool in_frame_ = false;
   uint64_t in_frame_seen_ = 0;
   uint64_t out_left_ = 0;
   uint64_t fed_ = 0;       // bytes given to wslay's input buffer
   uint64_t consumed_ = 0;  // header and payload bytes wslay has handed back
+  // Direct input: the rest of the current frame, read past wslay.
+  uint64_t direct_in_left_ = 0;
+  FrameHead direct_in_head_;
+  uint8_t in_key_[4] = {};
+  // Direct output: the current frame's payload is masked here.
+  bool direct_out_ = false;
+  uint64_t out_offset_ = 0;
+  uint8_t out_key_[4] = {};
 };
 
 }  // namespace wsgate::worker

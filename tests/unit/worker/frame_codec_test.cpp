@@ -830,5 +830,169 @@ TEST(FrameCodecRoundTrip, OutputOfOneCodecIsInputOfAnother) {
   expect_frames(frames_of(o.chunks), want);
 }
 
+
+// ------------------------------------------------------------ direct path
+// Frames of FrameCodec::kDirectMin bytes and more bypass wslay after their
+// header: the same bytes must come out, whatever the cuts.
+
+// Large and small frames around the threshold, controls between fragments.
+std::vector<WireFrame> large_stream(bool mask) {
+  const size_t min = FrameCodec::kDirectMin;
+  std::vector<WireFrame> fs;
+  fs.push_back(frame(0x2, pattern(min - 1, 21), mask));
+  fs.push_back(frame(0x2, pattern(min, 22), mask));
+  fs.push_back(frame(0x1, pattern(min + 5, 23), mask, false));
+  fs.push_back(frame(0x9, bytes_of("ping in between"), mask));
+  fs.push_back(frame(0x0, pattern(2 * min + 3, 24), mask, true, 2));
+  fs.push_back(frame(0x2, bytes_of("small"), mask));
+  fs.push_back(frame(0x2, pattern(min + 1, 25), mask));
+  return fs;
+}
+
+TEST(FrameCodecDirect, LargeFramesSplitAtEveryOffsetYieldTheSameFrames) {
+  for (bool mask : {false, true}) {
+    std::vector<WireFrame> want = large_stream(mask);
+    Bytes wire = concat(want);
+    for (size_t cut = 1; cut < wire.size(); ++cut) {
+      SCOPED_TRACE(std::string(mask ? "masked" : "unmasked") + ", cut at " + std::to_string(cut));
+      Outcome o = run_fresh(wire, {cut});
+      ASSERT_FALSE(o.protocol_error);
+      expect_frames(frames_of(o.chunks), want);
+      if (HasFatalFailure() || HasNonfatalFailure()) {
+        return;
+      }
+    }
+  }
+}
+
+TEST(FrameCodecDirect, LargeFramesSplitTwiceYieldTheSameFrames) {
+  for (bool mask : {false, true}) {
+    std::vector<WireFrame> want = large_stream(mask);
+    Bytes wire = concat(want);
+    for (size_t a = 1; a < wire.size(); a += 97) {
+      for (size_t b = a + 1; b < wire.size(); b += 89) {
+        SCOPED_TRACE(std::string(mask ? "masked" : "unmasked") + ", cuts at " + std::to_string(a) + ", " +
+                     std::to_string(b));
+        Outcome o = run_fresh(wire, {a, b});
+        ASSERT_FALSE(o.protocol_error);
+        expect_frames(frames_of(o.chunks), want);
+        if (HasNonfatalFailure()) {
+          return;
+        }
+      }
+    }
+  }
+}
+
+TEST(FrameCodecDirect, LargeFramesByteByByte) {
+  for (bool mask : {false, true}) {
+    SCOPED_TRACE(mask ? "masked" : "unmasked");
+    std::vector<WireFrame> want = large_stream(mask);
+    Bytes wire = concat(want);
+    Outcome o = run_fresh(wire, every_byte(wire.size()));
+    ASSERT_FALSE(o.protocol_error);
+    expect_frames(frames_of(o.chunks), want);
+  }
+}
+
+TEST(FrameCodecDirect, AWholeLargeFrameComesInFewChunksNotWslaysFourKiB) {
+  for (bool mask : {false, true}) {
+    SCOPED_TRACE(mask ? "masked" : "unmasked");
+    WireFrame f = frame(0x2, pattern(60000, 26), mask);
+    Outcome o = run_fresh(encode(f), {});
+    ASSERT_FALSE(o.protocol_error);
+    // wslay's part (the header and four bytes), then the rest in one piece.
+    ASSERT_EQ(o.chunks.size(), 2u);
+    EXPECT_EQ(o.chunks[0].data.size(), 4u);
+    std::vector<InFrame> got = frames_of(o.chunks);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_TRUE(got[0].payload == f.payload);
+  }
+}
+
+TEST(FrameCodecDirect, AnInputContextIsNotKeptInsideADirectFrameNorAfterIt) {
+  FrameContextPool pool;
+  VecSink sink;
+  FrameCodec codec(sink, false, pool);
+  WireFrame f = frame(0x2, pattern(5000, 27), true);
+  Bytes wire = encode(f);
+  codec.feed(wire.data(), 3000);
+  FrameChunk c;
+  while (codec.next(c) == FrameCodec::Next::chunk) {
+  }
+  EXPECT_TRUE(codec.input_mid_frame());
+  EXPECT_FALSE(codec.holds_context()) << "a direct frame needs no wslay context";
+  codec.feed(wire.data() + 3000, wire.size() - 3000);
+  while (codec.next(c) == FrameCodec::Next::chunk) {
+  }
+  EXPECT_FALSE(codec.input_mid_frame());
+  codec.release_if_idle();
+  EXPECT_FALSE(codec.holds_context());
+  // The next frame is parsed by a clean context.
+  Bytes small = encode(frame(0x1, bytes_of("after"), true));
+  Outcome o = run(codec, small, {});
+  ASSERT_FALSE(o.protocol_error);
+  ASSERT_EQ(o.chunks.size(), 1u);
+  EXPECT_EQ(o.chunks[0].data, bytes_of("after"));
+}
+
+TEST(FrameCodecDirect, LargeOutputFramesGetFreshKeysAndTheirPayload) {
+  for (bool mask : {false, true}) {
+    SCOPED_TRACE(mask ? "masked" : "unmasked");
+    VecSink sink;
+    FrameCodec codec(sink, mask, test_pool(mask));
+    std::vector<Bytes> sent;
+    for (size_t n : {FrameCodec::kDirectMin, size_t{70000}, size_t{3000}}) {
+      sent.push_back(pattern(n, static_cast<uint32_t>(n)));
+      codec.send(FrameHead{true, 0, 0x2, n, false}, sent.back().data(), n);
+      EXPECT_FALSE(codec.output_mid_frame());
+    }
+    const Bytes ctl = bytes_of("after");
+    codec.send_control(0x9, ctl.data(), ctl.size());
+    std::vector<Decoded> ds = decode_all(sink.bytes);
+    ASSERT_EQ(ds.size(), 4u);
+    for (size_t i = 0; i < sent.size(); ++i) {
+      EXPECT_EQ(ds[i].mask, mask);
+      EXPECT_TRUE(ds[i].payload == sent[i]) << "frame " << i;
+    }
+    EXPECT_EQ(ds[3].payload, ctl);
+    if (mask) {
+      EXPECT_NE(std::memcmp(ds[0].key, ds[1].key, 4), 0);
+      EXPECT_NE(std::memcmp(ds[1].key, ds[2].key, 4), 0);
+    }
+  }
+}
+
+TEST(FrameCodecDirect, RoundTripOfLargeFramesThroughTwoCodecs) {
+  VecSink wire;
+  FrameCodec writer(wire, true, test_pool(true));
+  std::vector<WireFrame> want = large_stream(true);
+  for (const WireFrame& f : want) {
+    if (f.opcode & 0x8) {
+      writer.send_control(f.opcode, f.payload.data(), f.payload.size());
+    } else {
+      // In odd pieces, so the key offset carries over between calls.
+      for (size_t off = 0; off < f.payload.size() || off == 0;) {
+        size_t n = std::min<size_t>(f.payload.size() - off, 333);
+        writer.send(FrameHead{f.fin, f.rsv, f.opcode, f.payload.size(), false}, f.payload.data() + off, n);
+        off += n;
+        if (n == 0) {
+          break;
+        }
+      }
+    }
+  }
+  for (size_t piece : {size_t{1}, size_t{700}, wire.bytes.size()}) {
+    SCOPED_TRACE("pieces of " + std::to_string(piece));
+    std::vector<size_t> cuts;
+    for (size_t c = piece; c < wire.bytes.size(); c += piece) {
+      cuts.push_back(c);
+    }
+    Outcome o = run_fresh(wire.bytes, cuts);
+    ASSERT_FALSE(o.protocol_error);
+    expect_frames(frames_of(o.chunks), want);
+  }
+}
+
 }  // namespace
 }  // namespace wsgate::worker

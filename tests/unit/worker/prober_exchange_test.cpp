@@ -282,7 +282,7 @@ TEST_F(Exchange, TheFirstFailureIsKept) {
   EXPECT_EQ(feed(switching()), Phase::failed);
 }
 
-TEST(ExchangeMemory, ManyChecksKeepAtMostOneIdleFrameContext) {
+TEST(ExchangeMemory, ManyChecksKeepAtMostTwoIdleFrameContexts) {
   FrameContextPool frames;
   for (int i = 0; i < 200; ++i) {
     StringSink out;
@@ -296,7 +296,7 @@ TEST(ExchangeMemory, ManyChecksKeepAtMostOneIdleFrameContext) {
     ex.on_bytes(reinterpret_cast<const uint8_t*>(end.data()), end.size());
     ASSERT_EQ(ex.phase(), Phase::done) << i;
   }
-  EXPECT_LE(frames.idle(), 1u);
+  EXPECT_LE(frames.idle(), 2u) << "one for input, one for output, reused by every check";
 }
 
 }  // namespace
