@@ -76,6 +76,7 @@ class TcpConn final : public ByteSink {
   static void on_write(uv_write_t* req, int status);
   static void on_shutdown(uv_shutdown_t* req, int status);
   void start_write();
+  int try_send(const uint8_t* data, size_t n);
   void do_shutdown();
 
   uv_loop_t* loop_;
