@@ -141,9 +141,12 @@ void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
     case Stage::request:
       on_request_bytes(data, n);
       break;
+    case Stage::dialing:
     case Stage::upstream:
       if (s.is_backend) {
         on_upstream_bytes(data, n);
+      } else {
+        on_held_client_bytes(data, n);
       }
       break;
     case Stage::relaying:
@@ -218,13 +221,22 @@ void Session::on_request_bytes(const uint8_t* data, size_t n) {
       answer(hs_->reader.error());
       return;
     case RequestReader::Status::done:
-      // Frames sent right behind the request wait in the kernel's buffer,
-      // bounded by it, until a backend has accepted (H9).
-      client_->conn->stop_reading();
+      // The client stays registered for reading: stopping and restarting it
+      // costs libuv three epoll_ctl() calls per session. Clients wait for
+      // the 101, so it rarely fires; frames sent right behind the request
+      // (H9) are held, one read's worth, in on_held_client_bytes().
       hs_->header_size = hs_->reader.header_size();
       on_request(request());
       return;
   }
+}
+
+// Client bytes that came while a backend is being dialed: kept behind the
+// request and relayed after the 101 (H9). One read's worth at most: reading
+// stops, and the rest waits in the kernel's buffer, bounded by it.
+void Session::on_held_client_bytes(const uint8_t* data, size_t n) {
+  hs_->received.append(reinterpret_cast<const char*>(data), n);
+  client_->conn->stop_reading();
 }
 
 const conf::Route* Session::find_route(const std::string& path) const {
@@ -399,6 +411,11 @@ void Session::dial(size_t i) {
                        reinterpret_cast<const sockaddr*>(&pool_rt_->addresses[i]), &Session::on_connected);
     if (r == 0) {
       hs_->connect = req.release();  // libuv owns it until on_connected
+      // Reading from now on registers the socket once for both directions,
+      // where starting it after the connect costs two more epoll_ctl() calls.
+      // libuv reports the connect first; a failed one closes the socket.
+      // (A refusal here is harmless: on_dial_done() starts reading again.)
+      (void)backend_->conn->start_reading();
     }
   }
   if (r != 0) {
@@ -427,7 +444,9 @@ void Session::on_dial_done(int status) {
   }
   uv_tcp_nodelay(backend_->conn->tcp(), 1);
   stage_ = Stage::upstream;
-  hs_->key = make_ws_key();
+  uint8_t key_bytes[16];
+  fill_random(key_bytes, sizeof key_bytes);  // pooled: no getrandom() per session
+  hs_->key = ws_key_from_bytes(key_bytes);
   hs_->upstream_received.clear();
   hs_->response = std::make_unique<ResponseReader>();
   backend_->conn->append(build_upstream_request(request(), client_ip_, hs_->key));

@@ -87,6 +87,7 @@ class Session final : public TcpConnOwner {
   // --- handshake with the client ---
   bool admit_address();
   void on_request_bytes(const uint8_t* data, size_t n);
+  void on_held_client_bytes(const uint8_t* data, size_t n);
   void on_request(const ClientRequest& req);
   void start_stream(const ClientRequest& req);
   const conf::Route* find_route(const std::string& path) const;

@@ -51,10 +51,12 @@ std::string base64_encode(const void* data, size_t size) {
 }  // namespace
 
 std::string make_ws_key() {
-  std::array<unsigned char, kKeyBytes> bytes{};
-  fill_random(bytes.data(), bytes.size());
-  return base64_encode(bytes.data(), bytes.size());
+  uint8_t bytes[kKeyBytes];
+  fill_random(bytes, sizeof bytes);
+  return ws_key_from_bytes(bytes);
 }
+
+std::string ws_key_from_bytes(const uint8_t (&random)[kKeyBytes]) { return base64_encode(random, kKeyBytes); }
 
 std::string ws_accept_for(std::string_view key) {
   boost::beast::detail::sha1_context ctx;

@@ -34,6 +34,14 @@ TEST(WsKey, MakeWsKeyIsAValidKey) {
   EXPECT_TRUE(is_valid_ws_key(key)) << key;
 }
 
+TEST(WsKey, KeyFromBytesIsTheirBase64) {
+  // RFC 6455 section 4.1's sample nonce.
+  const uint8_t nonce[16] = {'t', 'h', 'e', ' ', 's', 'a', 'm', 'p', 'l', 'e', ' ', 'n', 'o', 'n', 'c', 'e'};
+  EXPECT_EQ(ws_key_from_bytes(nonce), "dGhlIHNhbXBsZSBub25jZQ==");
+  const uint8_t zeros[16] = {};
+  EXPECT_EQ(ws_key_from_bytes(zeros), "AAAAAAAAAAAAAAAAAAAAAA==");
+}
+
 TEST(WsKey, MakeWsKeyIsFreshEachTime) {
   std::set<std::string> keys;
   for (int i = 0; i < 64; ++i) keys.insert(make_ws_key());
