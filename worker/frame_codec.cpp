@@ -107,8 +107,8 @@ ssize_t FrameCodec::on_wslay_recv(uint8_t* buf, size_t len, int, void* user) {
   std::memcpy(buf, self->in_, n);
   self->in_ += n;
   self->in_left_ -= n;
-  self->fed_ += n;
-  self->fed_this_feed_ += n;
+  self->fed_ += static_cast<uint32_t>(n);
+  self->fed_this_feed_ = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{self->fed_this_feed_} + n, UINT32_MAX));
   return static_cast<ssize_t>(n);
 }
 
@@ -165,18 +165,22 @@ void FrameCodec::maybe_go_direct(const FrameChunk& chunk) {
       in_key_[(first + i) % 4] = static_cast<uint8_t>(wire[i] ^ chunk.data[i]);
     }
   }
-  direct_in_left_ = rest;
-  direct_in_head_ = chunk.head;
+  in_direct_ = true;
+  direct_in_length_ = chunk.head.length;
+  direct_in_fin_ = chunk.head.fin;
+  direct_in_masked_ = chunk.head.masked;
+  direct_in_rsv_ = chunk.head.rsv;
+  direct_in_opcode_ = chunk.head.opcode;
   in_entry_spent_ = true;  // inside a frame: no other codec may inherit it
 }
 
 FrameCodec::Next FrameCodec::next_direct(FrameChunk& out) {
-  size_t n = static_cast<size_t>(std::min<uint64_t>(direct_in_left_, in_left_));
+  size_t n = static_cast<size_t>(std::min<uint64_t>(direct_in_length_ - in_frame_seen_, in_left_));
   if (n == 0) {
     return Next::need_more;
   }
-  out.head = direct_in_head_;
-  if (direct_in_head_.masked) {
+  out.head = FrameHead{direct_in_fin_, direct_in_rsv_, direct_in_opcode_, direct_in_length_, direct_in_masked_};
+  if (direct_in_masked_) {
     n = std::min(n, FrameContextPool::kScratchSize);
     uint8_t* plain = pool_.scratch();
     mask_copy(plain, in_, n, in_key_, in_frame_seen_);
@@ -189,10 +193,10 @@ FrameCodec::Next FrameCodec::next_direct(FrameChunk& out) {
   in_ += n;
   in_left_ -= n;
   in_frame_seen_ += n;
-  direct_in_left_ -= n;
-  out.ends_frame = direct_in_left_ == 0;
+  out.ends_frame = in_frame_seen_ == direct_in_length_;
   if (out.ends_frame) {
     in_frame_ = false;
+    in_direct_ = false;
   }
   return Next::chunk;
 }
@@ -202,7 +206,7 @@ FrameCodec::Next FrameCodec::next(FrameChunk& out) {
     in_entry_.reset();
     in_entry_spent_ = false;
   }
-  if (direct_in_left_ > 0) {
+  if (in_direct_) {
     return next_direct(out);
   }
   wslay_frame_iocb iocb{};
@@ -220,9 +224,9 @@ FrameCodec::Next FrameCodec::next(FrameChunk& out) {
   if (!in_frame_) {
     in_frame_ = true;
     in_frame_seen_ = 0;
-    consumed_ += header_size(iocb.payload_length, iocb.mask != 0);
+    consumed_ += static_cast<uint32_t>(header_size(iocb.payload_length, iocb.mask != 0));
   }
-  consumed_ += iocb.data_length;
+  consumed_ += static_cast<uint32_t>(iocb.data_length);
   in_frame_seen_ += iocb.data_length;
   out.ends_frame = in_frame_seen_ == iocb.payload_length;
   if (out.ends_frame) {
@@ -248,13 +252,12 @@ void FrameCodec::send(const FrameHead& head, const uint8_t* data, size_t size) {
       [[maybe_unused]] ssize_t r = wslay_frame_send(out_context(), &iocb);
       assert(r == 0);
       out_entry_.reset();  // inside a frame: no other codec may inherit it
-      direct_out_ = true;
-      out_offset_ = 0;
+      out_direct_ = true;
     }
   }
   assert(size <= out_left_);
-  if (direct_out_) {
-    send_direct(data, size);
+  if (out_direct_) {
+    send_direct(head, data, size);
     return;
   }
   wslay_frame_iocb iocb{};
@@ -271,22 +274,23 @@ void FrameCodec::send(const FrameHead& head, const uint8_t* data, size_t size) {
   out_left_ -= size;
 }
 
-void FrameCodec::send_direct(const uint8_t* data, size_t size) {
+void FrameCodec::send_direct(const FrameHead& head, const uint8_t* data, size_t size) {
   if (!mask_output_) {
     out_.append(data, size);
   } else {
     uint8_t masked[16 * 1024];
+    uint64_t offset = head.length - out_left_;  // into the frame's payload
     for (size_t done = 0; done < size;) {
       const size_t n = std::min(size - done, sizeof masked);
-      mask_copy(masked, data + done, n, out_key_, out_offset_);
+      mask_copy(masked, data + done, n, out_key_, offset);
       out_.append(masked, n);
-      out_offset_ += n;
+      offset += n;
       done += n;
     }
   }
   out_left_ -= size;
   if (out_left_ == 0) {
-    direct_out_ = false;
+    out_direct_ = false;
   }
 }
 

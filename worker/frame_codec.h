@@ -134,32 +134,38 @@ class FrameCodec {
   size_t wslay_read_limit() const;
   void maybe_go_direct(const FrameChunk& chunk);
   Next next_direct(FrameChunk& out);
-  void send_direct(const uint8_t* data, size_t size);
+  void send_direct(const FrameHead& head, const uint8_t* data, size_t size);
 
+  // Laid out by size: every session has two codecs, and an idle session's
+  // memory is issue 3's target.
   std::unique_ptr<FrameContextPool::Entry> in_entry_;
-  // The input context was left inside a direct frame: thrown away at the
-  // next call, as the chunk just handed out still points into its buffer.
-  bool in_entry_spent_ = false;
   std::unique_ptr<FrameContextPool::Entry> out_entry_;
   FrameContextPool& pool_;
   ByteSink& out_;
-  bool mask_output_;
   const uint8_t* in_ = nullptr;
   size_t in_left_ = 0;
-  size_t fed_this_feed_ = 0;  // bytes of the current feed given to wslay
-  bool in_frame_ = false;
   uint64_t in_frame_seen_ = 0;
   uint64_t out_left_ = 0;
-  uint64_t fed_ = 0;       // bytes given to wslay's input buffer
-  uint64_t consumed_ = 0;  // header and payload bytes wslay has handed back
-  // Direct input: the rest of the current frame, read past wslay.
-  uint64_t direct_in_left_ = 0;
-  FrameHead direct_in_head_;
+  uint64_t direct_in_length_ = 0;  // the direct input frame's payload length
+  // Bytes given to wslay's input buffer and handed back by it (header and
+  // payload). Only their equality matters: it holds modulo 2^32 as well.
+  uint32_t fed_ = 0;
+  uint32_t consumed_ = 0;
+  uint32_t fed_this_feed_ = 0;  // of the current feed, saturating
   uint8_t in_key_[4] = {};
-  // Direct output: the current frame's payload is masked here.
-  bool direct_out_ = false;
-  uint64_t out_offset_ = 0;
   uint8_t out_key_[4] = {};
+  bool mask_output_;
+  bool in_frame_ = false;
+  // The input context was left inside a direct frame: thrown away at the
+  // next call, as the chunk just handed out still points into its buffer.
+  bool in_entry_spent_ = false;
+  bool in_direct_ = false;   // the rest of the input frame is read past wslay
+  bool out_direct_ = false;  // the output frame's payload is masked here
+  // The direct input frame's head, but for its length.
+  bool direct_in_fin_ = false;
+  bool direct_in_masked_ = false;
+  uint8_t direct_in_rsv_ = 0;
+  uint8_t direct_in_opcode_ = 0;
 };
 
 }  // namespace wsgate::worker

@@ -31,6 +31,9 @@ uint16_t MessageRules::on_frame_start(const FrameHead& h) {
     case opcode::close:
     case opcode::ping:
     case opcode::pong:
+      if (!control_) {
+        control_ = std::make_unique_for_overwrite<uint8_t[]>(125);
+      }
       return 0;  // wslay already refused length > 125 and fragmentation (F6)
     case opcode::text:
     case opcode::binary:
@@ -61,7 +64,7 @@ uint16_t MessageRules::on_frame_start(const FrameHead& h) {
 
 uint16_t MessageRules::on_payload(const uint8_t* data, size_t n) {
   if (current_is_control()) {
-    std::memcpy(control_ + control_len_, data, n);  // n <= 125 - control_len_: wslay bounds control frames
+    std::memcpy(control_.get() + control_len_, data, n);  // n <= 125 - control_len_: wslay bounds control frames
     control_len_ = static_cast<uint8_t>(control_len_ + n);
     return 0;
   }
@@ -97,7 +100,7 @@ uint16_t MessageRules::check_close_payload() const {
     return close_code::protocol_error;
   }
   Utf8Validator reason;
-  if (!reason.feed(control_ + 2, control_len_ - 2u) || !reason.complete()) {
+  if (!reason.feed(control_.get() + 2, control_len_ - 2u) || !reason.complete()) {
     return close_code::invalid_payload;
   }
   return 0;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "worker/frame_codec.h"
@@ -46,7 +47,13 @@ class MessageRules {
   // A data message has started and its last frame has not ended yet.
   bool in_message() const { return in_message_; }
   uint8_t current_opcode() const { return frame_opcode_; }
-  std::span<const uint8_t> control_payload() const { return {control_, control_len_}; }
+  std::span<const uint8_t> control_payload() const { return {control_.get(), control_len_}; }
+  // Frees the buffer a control frame's payload was kept in, once it has been
+  // acted on: an idle session holds none (it is most of this object's size).
+  void release_control() {
+    control_.reset();
+    control_len_ = 0;
+  }
 
  private:
   uint16_t check_close_payload() const;
@@ -59,7 +66,7 @@ class MessageRules {
   uint32_t fragments_ = 0;
   uint8_t frame_opcode_ = 0;
   bool frame_fin_ = false;
-  uint8_t control_[125] = {};
+  std::unique_ptr<uint8_t[]> control_;  // 125 bytes while a control frame is handled
   uint8_t control_len_ = 0;
 };
 

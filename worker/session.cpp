@@ -671,6 +671,7 @@ bool Session::relay_chunk(Side& src, Side& dst, const FrameChunk& chunk) {
     }
     if (control) {
       relay_control(src, dst);
+      src.rules.release_control();
     }
   }
   return stage_ != Stage::done && !finishing_ && !src.gone;

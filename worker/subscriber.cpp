@@ -242,6 +242,7 @@ bool Subscriber::on_chunk(const FrameChunk& chunk) {
   if (rules_.current_is_control()) {
     if (chunk.ends_frame) {
       on_control();
+      rules_.release_control();
     }
   } else {
     on_message_bytes(chunk);

@@ -627,6 +627,19 @@ TEST(MessageRulesControlPayload, SurvivesBetweenFragmentsAndDataIsNotKept) {
   EXPECT_FALSE(r.current_is_control());
 }
 
+TEST(MessageRulesControlPayload, ReleasedAfterUseAndKeptAgainByTheNextControlFrame) {
+  MessageRules r(client_limits());
+  ASSERT_EQ(cf(r, opcode::ping, bytes_of("one")), kOk);
+  EXPECT_EQ(Bytes(r.control_payload().begin(), r.control_payload().end()), bytes_of("one"));
+  r.release_control();
+  EXPECT_EQ(r.control_payload().size(), 0u);
+  // Data frames need no buffer; the next control frame gets one again.
+  ASSERT_EQ(cf(r, opcode::text, bytes_of("hi")), kOk);
+  const Bytes close = close_body(1000, bytes_of("bye"));
+  ASSERT_EQ(cf(r, opcode::close, close), kOk);
+  EXPECT_EQ(Bytes(r.control_payload().begin(), r.control_payload().end()), close);
+}
+
 // ---------------------------------------------------------------- is_valid_wire_close_code
 
 // RFC 6455 section 7.4, written out independently of the implementation:
