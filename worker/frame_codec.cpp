@@ -243,14 +243,7 @@ void FrameCodec::send(const FrameHead& head, const uint8_t* data, size_t size) {
     if (head.length >= kDirectMin) {
       // wslay writes the header (and draws the key, see on_wslay_genmask);
       // the payload is ours.
-      wslay_frame_iocb iocb{};
-      iocb.fin = head.fin ? 1 : 0;
-      iocb.rsv = head.rsv;
-      iocb.opcode = head.opcode;
-      iocb.payload_length = head.length;
-      iocb.mask = mask_output_ ? 1 : 0;
-      [[maybe_unused]] ssize_t r = wslay_frame_send(out_context(), &iocb);
-      assert(r == 0);
+      wslay_send(head, nullptr, 0);
       out_entry_.reset();  // inside a frame: no other codec may inherit it
       out_direct_ = true;
     }
@@ -260,6 +253,11 @@ void FrameCodec::send(const FrameHead& head, const uint8_t* data, size_t size) {
     send_direct(head, data, size);
     return;
   }
+  wslay_send(head, data, size);
+  out_left_ -= size;
+}
+
+void FrameCodec::wslay_send(const FrameHead& head, const uint8_t* data, size_t size) {
   wslay_frame_iocb iocb{};
   iocb.fin = head.fin ? 1 : 0;
   iocb.rsv = head.rsv;
@@ -271,7 +269,6 @@ void FrameCodec::send(const FrameHead& head, const uint8_t* data, size_t size) {
   [[maybe_unused]] ssize_t r = wslay_frame_send(out_context(), &iocb);
   // The send callback never refuses bytes, so wslay finishes each call.
   assert(r == static_cast<ssize_t>(size));
-  out_left_ -= size;
 }
 
 void FrameCodec::send_direct(const FrameHead& head, const uint8_t* data, size_t size) {

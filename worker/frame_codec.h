@@ -134,6 +134,7 @@ class FrameCodec {
   size_t wslay_read_limit() const;
   void maybe_go_direct(const FrameChunk& chunk);
   Next next_direct(FrameChunk& out);
+  void wslay_send(const FrameHead& head, const uint8_t* data, size_t size);
   void send_direct(const FrameHead& head, const uint8_t* data, size_t size);
 
   // Laid out by size: every session has two codecs, and an idle session's
