@@ -3,9 +3,8 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
-#include <cerrno>
-
 #include <cassert>
+#include <cerrno>
 #include <cstring>
 #include <string>
 
