@@ -9,6 +9,7 @@
 
 #include "shm/backend_table.h"
 #include "worker/admin_conn.h"
+#include "worker/event_loop.h"
 #include "worker/log.h"
 #include "worker/log_upkeep.h"
 #include "worker/stop_signals.h"
@@ -40,8 +41,7 @@ class AdminServer {
   static void on_reap(uv_idle_t* h);
 
   const AdminArgs& args_;
-  uv_loop_t loop_{};
-  bool loop_ok_ = false;
+  EventLoop loop_;  // before every handle's owner: destroyed after them
   AdminShared shared_;
   UvHandle<uv_tcp_t> listener_;
   UvHandle<uv_idle_t> reaper_;
@@ -58,41 +58,32 @@ AdminServer::~AdminServer() {
   reaper_.close();
   stop_signals_.close();
   log_upkeep_.close();
-  if (loop_ok_) {
-    uv_run(&loop_, UV_RUN_DEFAULT);  // runs the close callbacks, which free the handles
-    if (uv_loop_close(&loop_) != 0) {
-      LOG_WARN("uv_loop_close() found handles still open at exit");
-    }
-  }
 }
 
 int AdminServer::run() {
-  int r = uv_loop_init(&loop_);
-  if (r != 0) {
-    LOG_ERROR("uv_loop_init() failed (%s)", log::uv_error_text(r).c_str());
+  if (!loop_.init()) {
     return kExitFatal;
   }
-  loop_ok_ = true;
-  shared_.loop = &loop_;
+  shared_.loop = loop_.get();
   shared_.table = args_.table;
   shared_.streams = args_.streams;
-  if (!stop_signals_.start(&loop_, args_.master_alive_fd, [this](const char* why) { stop(why); }) ||
-      !log_upkeep_.start(&loop_) || !listen()) {
+  if (!stop_signals_.start(loop_.get(), args_.master_alive_fd, [this](const char* why) { stop(why); }) ||
+      !log_upkeep_.start(loop_.get()) || !listen()) {
     return kExitFatal;
   }
   shm::BackendTable(*args_.table).claim_slot(args_.slot, getpid(), shm::SlotRole::admin, args_.generation);
   LOG_INFO("admin endpoint for slot %u ready on %s (generation %u)", args_.slot,
            args_.config->admin ? args_.config->admin->to_string().c_str() : "?", args_.generation);
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_run(loop_.get(), UV_RUN_DEFAULT);
   return kExitOk;
 }
 
 bool AdminServer::listen() {
-  int r = uv_idle_init(&loop_, reaper_.get());
+  int r = uv_idle_init(loop_.get(), reaper_.get());
   if (r == 0) {
     reaper_.initialized();
     reaper_.get()->data = this;
-    r = uv_tcp_init(&loop_, listener_.get());
+    r = uv_tcp_init(loop_.get(), listener_.get());
   }
   if (r == 0) {
     listener_.initialized();

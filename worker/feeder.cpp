@@ -13,6 +13,7 @@
 #include "shm/backend_table.h"
 #include "shm/channel_ring.h"
 #include "shm/channel_table.h"
+#include "worker/event_loop.h"
 #include "worker/feed_upstream.h"
 #include "worker/log.h"
 #include "worker/log_upkeep.h"
@@ -84,8 +85,7 @@ class Feeder final : public FeedUpstreamHost {
   static void on_idle(uv_idle_t* h);
 
   const FeederArgs& args_;
-  uv_loop_t loop_{};
-  bool loop_ok_ = false;
+  EventLoop loop_;  // before every handle's owner: destroyed after them
   FeederResources res_;
   shm::ChannelTable table_;
   std::vector<ChannelFeed> feeds_;
@@ -115,12 +115,6 @@ Feeder::~Feeder() {
   tick_.close();
   wake_.close();
   reaper_.close();
-  if (loop_ok_) {
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop_) != 0) {
-      LOG_WARN("uv_loop_close() found handles still open at exit");
-    }
-  }
 }
 
 int Feeder::run() {
@@ -131,31 +125,28 @@ int Feeder::run() {
   LOG_INFO("feeder for slot %u ready: %u channels over %zu streams", args_.slot, table_.count(),
            args_.config->streams.size());
   tick();
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_run(loop_.get(), UV_RUN_DEFAULT);
   return kExitOk;
 }
 
 bool Feeder::setup() {
-  int r = uv_loop_init(&loop_);
-  if (r != 0) {
-    LOG_ERROR("uv_loop_init() failed (%s)", log::uv_error_text(r).c_str());
+  if (!loop_.init()) {
     return false;
   }
-  loop_ok_ = true;
-  res_.loop = &loop_;
+  res_.loop = loop_.get();
   feeds_.resize(table_.count());
-  if (!stop_signals_.start(&loop_, args_.master_alive_fd, [this](const char* why) { stop(why); }) ||
-      !log_upkeep_.start(&loop_)) {
+  if (!stop_signals_.start(loop_.get(), args_.master_alive_fd, [this](const char* why) { stop(why); }) ||
+      !log_upkeep_.start(loop_.get())) {
     return false;
   }
-  uv_timer_init(&loop_, tick_.get());
+  uv_timer_init(loop_.get(), tick_.get());
   tick_.initialized();
   tick_.get()->data = this;
   uv_timer_start(tick_.get(), &Feeder::on_tick, kTickMs, kTickMs);
-  uv_idle_init(&loop_, reaper_.get());
+  uv_idle_init(loop_.get(), reaper_.get());
   reaper_.initialized();
   reaper_.get()->data = this;
-  r = uv_poll_init(&loop_, wake_.get(), args_.wake_fd);
+  int r = uv_poll_init(loop_.get(), wake_.get(), args_.wake_fd);
   if (r == 0) {
     wake_.initialized();
     wake_.get()->data = this;

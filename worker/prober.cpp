@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "shm/backend_table.h"
+#include "worker/event_loop.h"
 #include "worker/log.h"
 #include "worker/log_upkeep.h"
 #include "worker/prober_check.h"
@@ -146,8 +147,7 @@ class Prober {
 
   const ProberArgs& args_;
   shm::BackendTable table_;
-  uv_loop_t loop_{};
-  bool loop_ok_ = false;
+  EventLoop loop_;  // before every handle's owner: destroyed after them
   ProberContext ctx_;
   StopSignals stop_signals_;
   LogUpkeep log_upkeep_;  // SIGUSR1 reopens the error log
@@ -158,30 +158,21 @@ Prober::~Prober() {
   backends_.clear();
   stop_signals_.close();
   log_upkeep_.close();
-  if (loop_ok_) {
-    uv_run(&loop_, UV_RUN_DEFAULT);  // runs the close callbacks, which free the handles
-    if (uv_loop_close(&loop_) != 0) {
-      LOG_WARN("uv_loop_close() found handles still open at exit");
-    }
-  }
 }
 
 int Prober::run() {
-  int r = uv_loop_init(&loop_);
-  if (r != 0) {
-    LOG_ERROR("uv_loop_init() failed (%s)", log::uv_error_text(r).c_str());
+  if (!loop_.init()) {
     return kExitFatal;
   }
-  loop_ok_ = true;
-  ctx_.loop = &loop_;
-  if (!stop_signals_.start(&loop_, args_.master_alive_fd, [this](const char* why) { stop(why); }) ||
-      !log_upkeep_.start(&loop_) || !setup_backends()) {
+  ctx_.loop = loop_.get();
+  if (!stop_signals_.start(loop_.get(), args_.master_alive_fd, [this](const char* why) { stop(why); }) ||
+      !log_upkeep_.start(loop_.get()) || !setup_backends()) {
     return kExitFatal;
   }
   table_.claim_slot(args_.slot, getpid(), shm::SlotRole::prober, args_.generation);
   LOG_INFO("prober for slot %u ready: checking %zu backends (generation %u)", args_.slot, backends_.size(),
            args_.generation);
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_run(loop_.get(), UV_RUN_DEFAULT);
   return kExitOk;
 }
 

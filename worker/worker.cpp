@@ -16,6 +16,7 @@
 #include "shm/backend_table.h"
 #include "worker/drainer.h"
 #include "worker/access_log.h"
+#include "worker/event_loop.h"
 #include "worker/log.h"
 #include "worker/log_upkeep.h"
 #include "worker/session.h"
@@ -61,8 +62,7 @@ class Worker final : public SessionHost, public SubscriberHost {
   void check_backend_health();
 
   const WorkerArgs& args_;
-  uv_loop_t loop_{};
-  bool loop_ok_ = false;
+  EventLoop loop_;  // before every handle's owner: destroyed after them
   WorkerContext ctx_;
   std::vector<std::unique_ptr<UvHandle<uv_tcp_t>>> listeners_;
   StopSignals stop_signals_;
@@ -90,49 +90,40 @@ Worker::~Worker() {
   subscribers_.clear();
   dead_subscribers_.clear();
   close_all();
-  if (loop_ok_) {
-    uv_run(&loop_, UV_RUN_DEFAULT);  // runs the close callbacks, which free the handles
-    if (uv_loop_close(&loop_) != 0) {
-      LOG_WARN("uv_loop_close() found handles still open at exit");
-    }
-  }
 }
 
 int Worker::run() {
   if (!setup_loop() || !setup_pools() || !setup_streams() || !setup_listeners() ||
       !stop_signals_.start(
-          &loop_, args_.master_alive_fd, [this](const char* why) { stop(why); }, [this] { drain(); })) {
+          loop_.get(), args_.master_alive_fd, [this](const char* why) { stop(why); }, [this] { drain(); })) {
     return kExitFatal;
   }
   if (!drainer_.start(ctx_)) {
     return kExitFatal;
   }
-  if (!log_upkeep_.start(&loop_) || !log::open_configured_access_log(args_.config->log)) {
+  if (!log_upkeep_.start(loop_.get()) || !log::open_configured_access_log(args_.config->log)) {
     return kExitFatal;
   }
   ctx_.table.claim_slot(args_.slot, getpid(), shm::SlotRole::proxy, args_.generation);
   LOG_INFO("worker for slot %u ready (generation %u)", args_.slot, args_.generation);
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_run(loop_.get(), UV_RUN_DEFAULT);
   return kExitOk;
 }
 
 bool Worker::setup_loop() {
-  int r = uv_loop_init(&loop_);
-  if (r != 0) {
-    LOG_ERROR("uv_loop_init() failed (%s)", log::uv_error_text(r).c_str());
+  if (!loop_.init()) {
     return false;
   }
-  loop_ok_ = true;
-  ctx_.loop = &loop_;
+  ctx_.loop = loop_.get();
   ctx_.config = args_.config;
   ctx_.slot = args_.slot;
-  uv_idle_init(&loop_, reaper_.get());
+  uv_idle_init(loop_.get(), reaper_.get());
   reaper_.initialized();
   reaper_.get()->data = this;
-  uv_timer_init(&loop_, stop_deadline_.get());
+  uv_timer_init(loop_.get(), stop_deadline_.get());
   stop_deadline_.initialized();
   stop_deadline_.get()->data = this;
-  uv_timer_init(&loop_, health_watch_.get());
+  uv_timer_init(loop_.get(), health_watch_.get());
   health_watch_.initialized();
   health_watch_.get()->data = this;
   return true;
@@ -248,7 +239,7 @@ bool Worker::setup_streams() {
   setup.slot = args_.slot;
   setup.wake_fd = args_.stream_wake_fd;
   setup.feeder_fd = args_.feeder_wake_fd;
-  if (!hub_.start(&loop_, std::move(setup))) {
+  if (!hub_.start(loop_.get(), std::move(setup))) {
     return false;
   }
   ctx_.hub = &hub_;
@@ -276,7 +267,7 @@ void Worker::retire(Subscriber& s) {
 bool Worker::setup_listeners() {
   for (int fd : args_.listen_fds) {
     auto h = std::make_unique<UvHandle<uv_tcp_t>>();
-    int r = uv_tcp_init(&loop_, h->get());
+    int r = uv_tcp_init(loop_.get(), h->get());
     if (r == 0) {
       h->initialized();
       h->get()->data = this;
