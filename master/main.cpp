@@ -12,7 +12,7 @@
 #include "master/status_command.h"
 #include "master/supervisor.h"
 #include "shm/segment.h"
-#include "worker/log.h"
+#include "worker/log/log.h"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <cstring>
 
 #include "conf/loader.h"
-#include "worker/log.h"
-#include "worker/worker.h"
+#include "worker/log/log.h"
+#include "worker/edge/worker.h"
 
 namespace wsgate::master {
 

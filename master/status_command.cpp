@@ -9,9 +9,9 @@
 #include "shm/channel_table.h"
 #include "shm/stream_segment.h"
 #include "shm/segment.h"
-#include "worker/control_report.h"
-#include "worker/status_json.h"
-#include "worker/status_names.h"
+#include "worker/report/control_report.h"
+#include "worker/report/status_json.h"
+#include "worker/report/status_names.h"
 
 namespace wsgate::master {
 

@@ -16,7 +16,7 @@
 
 #include "conf/config.h"
 #include "shm/stream_segment.h"
-#include "worker/stream_plan.h"
+#include "worker/feeder/stream_plan.h"
 
 namespace wsgate::master {
 

@@ -15,11 +15,11 @@
 #include "master/privileges.h"
 #include "shm/backend_table.h"
 #include "shm/channel_table.h"
-#include "worker/log.h"
-#include "worker/feeder.h"
-#include "worker/prober.h"
-#include "worker/admin_server.h"
-#include "worker/worker.h"
+#include "worker/log/log.h"
+#include "worker/feeder/feeder.h"
+#include "worker/prober/prober.h"
+#include "worker/admin/admin_server.h"
+#include "worker/edge/worker.h"
 
 namespace wsgate::master {
 

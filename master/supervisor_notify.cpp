@@ -3,7 +3,7 @@
 
 #include "master/supervisor.h"
 #include "shm/backend_table.h"
-#include "worker/log.h"
+#include "worker/log/log.h"
 
 namespace wsgate::master {
 

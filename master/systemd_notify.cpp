@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "shm/backend_table.h"
-#include "worker/log.h"
+#include "worker/log/log.h"
 
 namespace wsgate::master {
 

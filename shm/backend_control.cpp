@@ -17,7 +17,7 @@ constexpr auto kRelaxed = std::memory_order_relaxed;
 constexpr auto kUp = static_cast<uint32_t>(BackendState::up);
 constexpr auto kRunning = static_cast<uint32_t>(RebalanceState::running);
 // Workers poll every 100 ms, so the pace lets a tick's worth go at once
-// (worker/drainer.cpp spreads them over the tick with jitter). A tolerance
+// (worker/edge/drainer.cpp spreads them over the tick with jitter). A tolerance
 // any shorter would lose the credit left between two ticks and pace below
 // the rate (25/s would come out at 20/s).
 constexpr int64_t kPaceWindowMs = 100;

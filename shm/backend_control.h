@@ -5,7 +5,7 @@
 //
 // The operator's side (`wsgate drain|undrain|rebalance`, the admin endpoint,
 // the master for a backend removed by a reload) calls start_* / cancel_*;
-// every proxy worker polls (worker/drainer.cpp) and moves its own sessions,
+// every proxy worker polls (worker/edge/drainer.cpp) and moves its own sessions,
 // taking turns from one GCRA per operation, so the pace is global.
 #pragma once
 

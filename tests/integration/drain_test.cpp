@@ -250,7 +250,7 @@ TEST(Control, ErrorsNameTheProblem) {
   EXPECT_NE(r.out.find("warning: no other backend"), std::string::npos) << r.out;
 }
 
-// The admin endpoint's POST paths (worker/admin_control.h).
+// The admin endpoint's POST paths (worker/admin/admin_control.h).
 HttpResponse admin_request(std::uint16_t port, const std::string& method, const std::string& target) {
   WsClient c = WsClient::connect(port);
   c.send_raw(method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");

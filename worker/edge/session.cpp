@@ -1,0 +1,1194 @@
+#include "worker/edge/session.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "worker/log/log.h"
+#include "worker/net/random_bytes.h"
+#include "worker/proxy/routing.h"
+#include "worker/stream/stream_auth.h"
+#include "worker/ws/ws_key.h"
+
+namespace wsgate::worker {
+
+namespace {
+// Output beyond this stops reading the peer that feeds it until it drains;
+// with one 64 KiB read in progress, a direction never holds much more.
+constexpr size_t kHighWater = 256 * 1024;
+// How long a refused client may keep sending before its socket is closed,
+// so the error response is not destroyed by a reset (nginx's lingering close).
+constexpr conf::Duration kLinger = std::chrono::seconds(2);
+// A keep-alive ping waits while the client's output is inside a frame; it
+// is tried again this often until the frame is done.
+constexpr conf::Duration kPingRetry = std::chrono::milliseconds(100);
+
+int64_t ms(conf::Duration d) { return d.count(); }
+}  // namespace
+
+// A connect request outlives an abandoned attempt: libuv still calls back
+// (UV_ECANCELED) after the handle closes, so it points back only while wanted.
+struct ConnectReq {
+  uv_connect_t req{};
+  Session* owner = nullptr;
+};
+
+struct Session::Handshake {
+  explicit Handshake(uint64_t max_header) : reader(max_header) {}
+  std::string received;  // the request, then the client's early frames (H9)
+  RequestReader reader;
+  size_t header_size = 0;
+  std::vector<bool> tried;  // per pool backend: already dialed for this client
+  uint32_t attempts = 0;
+  ConnectReq* connect = nullptr;
+  std::string key;  // the Sec-WebSocket-Key sent to the backend
+  std::string upstream_received;
+  std::unique_ptr<ResponseReader> response;
+  std::string last_5xx;  // a backend's 5xx, passed on if no other backend does better
+  std::vector<std::unique_ptr<Side>> abandoned;  // failed attempts' sides, freed with the session
+};
+
+Session::Side::Side(Session& s, bool backend, const RuleLimits& limits)
+    : conn(std::make_unique<TcpConn>(s.ctx_.loop, s.ctx_.buffers, s.ctx_.read_buffer(), s)),
+      rules(limits),
+      is_backend(backend) {}
+
+Session::Session(WorkerContext& ctx, SessionHost& host) : ctx_(ctx), host_(host), live_(ctx.live) {
+  if (uv_timer_init(ctx_.loop, timer_.get()) == 0) {
+    timer_.initialized();
+    timer_.get()->data = this;
+  }
+}
+
+Session::~Session() {
+  end_stats();
+  release_backend();
+  if (hs_ && hs_->connect != nullptr) {
+    hs_->connect->owner = nullptr;
+  }
+  if (connection_counted_) {
+    ctx_.table.add_connection(ctx_.slot, -1);
+  }
+}
+
+// ---------------------------------------------------------------- accept
+
+bool Session::accept(uv_stream_t* server) {
+  client_ = std::make_unique<Side>(*this, false, RuleLimits{});
+  if (!timer_.is_initialized() || client_->conn->init() != 0 || uv_accept(server, client_->conn->stream()) != 0) {
+    return false;
+  }
+  uv_tcp_nodelay(client_->conn->tcp(), 1);
+  ctx_.table.add_connection(ctx_.slot, 1);
+  connection_counted_ = true;
+  hs_ = std::make_unique<Handshake>(ctx_.config->limits.max_header);
+  client_ip_ = client_->conn->peer_name(false);
+  stats_.accepted_ms = uv_now(ctx_.loop);
+  if (log::access_log_enabled()) {
+    stats_.client = client_->conn->peer_name(true);  // gone once the peer closed
+  }
+  if (!admit_address()) {
+    return true;  // refused (503/429): the answer is on its way
+  }
+  arm_timer(ctx_.config->limits.handshake_timeout, [](Session& s) {
+    s.answer(HttpError{408, "the request was not complete within handshake_timeout", {}});
+  });
+  int r = client_->conn->start_reading();
+  if (r != 0) {
+    LOG_WARN("read_start() failed (%s) on a new client connection", log::uv_error_text(r).c_str());
+    retire();
+  }
+  return true;
+}
+
+// limits.*_per_ip, over all workers, before the request is read: a client
+// over them costs one early answer, a complete HTTP response; its request
+// bytes are read and dropped behind it (answer_raw()).
+bool Session::admit_address() {
+  const conf::Limits& lim = ctx_.config->limits;
+  if (lim.max_connections_per_ip == 0 && lim.handshake_rate_per_ip == 0) {
+    return true;  // off: not even the peer's address is asked for
+  }
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(client_->conn->tcp(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return true;  // gone already: the read that follows finds out
+  }
+  IpVerdict v = admit_client_ip(ctx_.shm->ips, ctx_.slot, lim, reinterpret_cast<sockaddr*>(&ss));
+  if (v.refusal) {
+    answer(*v.refusal);
+    return false;
+  }
+  ip_lease_ = std::move(v.lease);
+  return true;
+}
+
+// ---------------------------------------------------------------- connection events
+
+Session::Side& Session::side_of(TcpConn& c) {
+  return client_ && client_->conn.get() == &c ? *client_ : *backend_;
+}
+
+void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
+  Side& s = side_of(c);
+  if (!s.is_backend) {
+    keepalive_.heard(uv_now(ctx_.loop));  // any bytes at all: the client is there
+  }
+  if (reconnecting_ && !s.is_backend) {
+    hold_client_bytes(data, n);
+    return;
+  }
+  switch (stage_) {
+    case Stage::request:
+      on_request_bytes(data, n);
+      break;
+    case Stage::dialing:
+    case Stage::upstream:
+      if (s.is_backend) {
+        on_upstream_bytes(data, n);
+      } else {
+        on_held_client_bytes(data, n);
+      }
+      break;
+    case Stage::relaying:
+    case Stage::closing:
+      pump(s, data, n);
+      break;
+    default:
+      break;  // answering: a refused client's further bytes are not processed (H5)
+  }
+}
+
+void Session::on_conn_eof(TcpConn& c) {
+  Side& s = side_of(c);
+  if (reconnecting_ && !s.is_backend) {
+    retire();  // the client left while we looked for another backend
+    return;
+  }
+  switch (stage_) {
+    case Stage::upstream:
+      if (s.is_backend) {
+        on_upstream_eof();
+      }
+      break;
+    case Stage::relaying:
+    case Stage::closing:
+      side_gone(s, s.is_backend ? close_code::internal_error : close_code::going_away);
+      break;
+    case Stage::dialing:
+      break;  // the client left; noticed again when relaying starts
+    default:
+      stats_.note_closer(log::Closer::client);
+      retire();  // a client that leaves before or after its error answer
+  }
+}
+
+void Session::on_conn_error(TcpConn& c, int uv_status, const char* while_doing) {
+  Side& s = side_of(c);
+  if (uv_status != UV_ECONNRESET && uv_status != UV_EPIPE) {
+    LOG_WARN("%s %s failed (%s), client %s", while_doing, s.is_backend ? "backend" : "client",
+             log::uv_error_text(uv_status).c_str(), client_ ? client_->conn->peer_name(true).c_str() : "?");
+  }
+  if (s.is_backend && stage_ == Stage::upstream) {
+    attempt_failed(std::string(while_doing) + " failed (" + log::uv_error_text(uv_status) + ")");
+  } else {
+    on_conn_eof(c);
+  }
+}
+
+void Session::on_conn_flushed(TcpConn& c) {
+  if (stage_ != Stage::relaying && stage_ != Stage::closing) {
+    return;
+  }
+  if (finishing_) {
+    retire_if_flushed();
+    return;
+  }
+  Side& feeder = other(side_of(c));
+  if (feeder.paused && !feeder.gone) {
+    feeder.paused = false;
+    feeder.conn->start_reading();
+  }
+}
+
+// ---------------------------------------------------------------- client handshake
+
+void Session::on_request_bytes(const uint8_t* data, size_t n) {
+  hs_->received.append(reinterpret_cast<const char*>(data), n);
+  switch (hs_->reader.parse(hs_->received)) {
+    case RequestReader::Status::need_more:
+      return;
+    case RequestReader::Status::error:
+      answer(hs_->reader.error());
+      return;
+    case RequestReader::Status::done:
+      // The client stays registered for reading: stopping and restarting it
+      // costs libuv three epoll_ctl() calls per session. Clients wait for
+      // the 101, so it rarely fires; frames sent right behind the request
+      // (H9) are held, one read's worth, in on_held_client_bytes().
+      hs_->header_size = hs_->reader.header_size();
+      on_request(request());
+      return;
+  }
+}
+
+// Client bytes that came while a backend is being dialed: kept behind the
+// request and relayed after the 101 (H9). One read's worth at most: reading
+// stops, and the rest waits in the kernel's buffer, bounded by it.
+void Session::on_held_client_bytes(const uint8_t* data, size_t n) {
+  hs_->received.append(reinterpret_cast<const char*>(data), n);
+  client_->conn->stop_reading();
+}
+
+const conf::Route* Session::find_route(const std::string& path) const {
+  const conf::Route* best = nullptr;
+  for (const conf::Route& r : live_->config->routes) {
+    if (path.compare(0, r.path.size(), r.path) == 0 && (best == nullptr || r.path.size() > best->path.size())) {
+      best = &r;
+    }
+  }
+  return best;
+}
+
+void Session::on_request(const ClientRequest& req) {
+  if (log::access_log_enabled()) {
+    stats_.path = req.path;
+  }
+  route_ = find_route(req.path);
+  if (route_ == nullptr) {
+    answer(HttpError{404, "no route for " + req.path, {}});
+    return;
+  }
+  if (!origin_allowed(route_->origins, req.origin)) {
+    answer(HttpError{403, "origin " + req.origin + " is not allowed on " + route_->path, {}});
+    return;
+  }
+  if (ctx_.table.slot(ctx_.slot).connections.load(std::memory_order_relaxed) > ctx_.config->limits.max_connections) {
+    answer(HttpError{503, "too many connections (max_connections)", {{"Retry-After", "1"}}});
+    return;
+  }
+  if (route_->auth_index) {
+    const conf::Auth& auth = ctx_.auths[*route_->auth_index];
+    std::string why;
+    if (!handshake_auth_ok(auth, req, why)) {
+      LOG_INFO("answered 401 to client %s on %s: %s", client_ip_.c_str(), route_->path.c_str(), why.c_str());
+      HttpError e{401, "a valid key is required", {}};
+      if (auth.from == conf::AuthFrom::header) {
+        e.headers.emplace_back("WWW-Authenticate", "Bearer");
+      }
+      answer(e);
+      return;
+    }
+  }
+  if (route_->is_stream()) {
+    start_stream(req);
+    return;
+  }
+  pool_ = &live_->config->pools[route_->pool_index];
+  pool_rt_ = &live_->pools[route_->pool_index];
+  if (!ctx_.table.admit_handshake(static_cast<uint32_t>(route_->pool_index), pool_->max_handshake_rate,
+                                  shm::monotonic_us())) {
+    // Storm control: new sessions beyond the pool's rate wait; live ones are untouched.
+    answer(HttpError{503, "pool " + pool_->name + " is over max_handshake_rate", {{"Retry-After", "1"}}});
+    return;
+  }
+  if (pool_->on_backend_loss == conf::LossPolicy::reconnect) {
+    saved_request_ = std::make_unique<ClientRequest>(req);
+  }
+  hs_->tried.assign(pool_->backends.size(), false);
+  try_next_backend();
+}
+
+// A stream route: wsgate answers the upgrade itself and the connection
+// becomes a subscriber. Its channel is counted before the 101, so a full
+// channel table is a 503 the client can retry, not a close after upgrading.
+void Session::start_stream(const ClientRequest& req) {
+  const conf::Stream& stream = live_->config->streams[route_->stream_index];
+  if (ctx_.hub == nullptr) {
+    answer(HttpError{503, "streams are not running in this worker", {{"Retry-After", "1"}}});
+    return;
+  }
+  std::string channel = stream.channels == conf::ChannelMode::per_path ? req.path : "";
+  if (channel.size() >= shm::kChannelPathLen) {
+    answer(HttpError{414, "a stream channel path is at most " + std::to_string(shm::kChannelPathLen - 1) + " bytes", {}});
+    return;
+  }
+  SubscriberStart start;
+  start.route = route_;
+  start.live = live_;
+  start.channel_path = channel;
+  start.client_ip = client_ip_;
+  start.ip_lease = std::move(ip_lease_);  // the subscriber holds the connection now
+  const bool key_first = route_->auth_index && ctx_.auths[*route_->auth_index].from == conf::AuthFrom::first_message;
+  if (!key_first) {
+    HttpError err;
+    start.joined = ctx_.hub->reserve(route_->stream_index, channel, err);
+    if (!start.joined) {
+      answer(err);
+      return;
+    }
+  }
+  std::string early = hs_->received.substr(hs_->header_size);
+  std::string response = format_switching_protocols(req, "");
+  count_handshake(101);
+  stats_.ended = true;  // the subscriber logs itself
+  start.accepted_ms = stats_.accepted_ms;
+  start.client = std::move(stats_.client);
+  uv_timer_stop(timer_.get());
+  stage_ = Stage::done;
+  std::unique_ptr<TcpConn> conn = std::move(client_->conn);
+  client_.reset();
+  host_.adopt_subscriber(std::move(conn), std::move(start), response, std::move(early));
+  host_.retire(*this);
+}
+
+// ---------------------------------------------------------------- backend choice and dial
+
+std::optional<size_t> Session::pick_backend() {
+  int64_t now = shm::monotonic_ms();
+  std::vector<Candidate> c(pool_rt_->backend_ids.size());
+  for (size_t i = 0; i < c.size(); ++i) {
+    uint32_t id = pool_rt_->backend_ids[i];
+    c[i] = Candidate{ctx_.table.sessions(id), effective_weight(i, now),
+                     !hs_->tried[i] && ctx_.table.available(id, now)};
+  }
+  return pool_->balance == conf::Balance::round_robin ? pick_round_robin(c, pool_rt_->rr_scores)
+                                                      : pick_least_conn(c, pool_rt_->cursor);
+}
+
+// Weights are scaled by 100 so slow_start can ramp a backend that just came
+// back from 1% to its full weight without flooding it (storm control).
+uint32_t Session::effective_weight(size_t i, int64_t now) const {
+  uint64_t full = uint64_t{pool_->backends[i].weight} * 100;
+  int64_t ramp = ms(pool_->slow_start);
+  int64_t since = ctx_.table.backend(pool_rt_->backend_ids[i]).up_since_ms.load(std::memory_order_relaxed);
+  if (ramp <= 0 || since <= 0 || now - since >= ramp) {
+    return static_cast<uint32_t>(full);
+  }
+  return static_cast<uint32_t>(std::max<uint64_t>(1, full * static_cast<uint64_t>(now - since) / ramp));
+}
+
+void Session::try_next_backend() {
+  std::optional<size_t> pick;
+  if (hs_->attempts <= pool_->retries) {
+    pick = pick_backend();
+  }
+  if (!pick && reconnecting_) {
+    give_up_reconnect(close_code::service_restart, "no other backend of pool " + pool_->name + " accepted");
+    return;
+  }
+  if (!pick) {
+    if (hs_->attempts > 0 && !hs_->last_5xx.empty()) {
+      answer_raw(hs_->last_5xx, 502);
+    } else if (hs_->attempts > 0) {
+      answer(HttpError{502, "no backend of pool " + pool_->name + " accepted the upgrade (" +
+                                std::to_string(hs_->attempts) + " tried)", {}});
+    } else {
+      int64_t now = shm::monotonic_ms(), soonest = 0;
+      for (uint32_t id : pool_rt_->backend_ids) {
+        int64_t d = ctx_.table.down_for_ms(id, now);
+        soonest = soonest == 0 ? d : std::min(soonest, d);
+      }
+      std::string retry = std::to_string(std::max<int64_t>(1, (soonest + 999) / 1000));
+      answer(HttpError{503, "no healthy backend in pool " + pool_->name, {{"Retry-After", retry}}});
+    }
+    return;
+  }
+  hs_->tried[*pick] = true;
+  ++hs_->attempts;
+  counted_ = *pick;  // counted from now: sessions still dialing steer others away
+  ctx_.table.add_session(ctx_.slot, pool_rt_->backend_ids[*pick], 1);
+  dial(*pick);
+}
+
+void Session::dial(size_t i) {
+  stage_ = Stage::dialing;
+  backend_ = std::make_unique<Side>(*this, true, RuleLimits{});
+  int r = backend_->conn->init();
+  if (r == 0) {
+    auto req = std::make_unique<ConnectReq>();
+    req->owner = this;
+    r = uv_tcp_connect(&req->req, backend_->conn->tcp(),
+                       reinterpret_cast<const sockaddr*>(&pool_rt_->addresses[i]), &Session::on_connected);
+    if (r == 0) {
+      hs_->connect = req.release();  // libuv owns it until on_connected
+      // Reading from now on registers the socket once for both directions,
+      // where starting it after the connect costs two more epoll_ctl() calls.
+      // libuv reports the connect first; a failed one closes the socket.
+      // (A refusal here is harmless: on_dial_done() starts reading again.)
+      (void)backend_->conn->start_reading();
+    }
+  }
+  if (r != 0) {
+    attempt_failed("connect() failed (" + log::uv_error_text(r) + ")");
+    return;
+  }
+  arm_timer(pool_->connect_timeout, [](Session& s) {
+    s.attempt_failed("connect() timed out after " + std::to_string(ms(s.pool_->connect_timeout)) + " ms");
+  });
+}
+
+void Session::on_connected(uv_connect_t* raw, int status) {
+  std::unique_ptr<ConnectReq> req(reinterpret_cast<ConnectReq*>(raw));
+  Session* self = req->owner;
+  if (self == nullptr) {
+    return;  // that attempt was abandoned (timeout, shutdown) and its socket closed
+  }
+  self->hs_->connect = nullptr;
+  self->on_dial_done(status);
+}
+
+void Session::on_dial_done(int status) {
+  if (status != 0) {
+    attempt_failed("connect() failed (" + log::uv_error_text(status) + ")");
+    return;
+  }
+  uv_tcp_nodelay(backend_->conn->tcp(), 1);
+  stage_ = Stage::upstream;
+  uint8_t key_bytes[16];
+  fill_random(key_bytes, sizeof key_bytes);  // pooled: no getrandom() per session
+  hs_->key = ws_key_from_bytes(key_bytes);
+  hs_->upstream_received.clear();
+  hs_->response = std::make_unique<ResponseReader>();
+  backend_->conn->append(build_upstream_request(request(), client_ip_, hs_->key));
+  backend_->conn->flush();
+  int r = backend_->conn->start_reading();
+  if (r != 0) {
+    attempt_failed("read_start() failed (" + log::uv_error_text(r) + ")");
+    return;
+  }
+  arm_timer(pool_->connect_timeout, [](Session& s) {
+    s.attempt_failed("no answer to the upgrade request within " + std::to_string(ms(s.pool_->connect_timeout)) +
+                     " ms");
+  });
+}
+
+void Session::on_upstream_bytes(const uint8_t* data, size_t n) {
+  hs_->upstream_received.append(reinterpret_cast<const char*>(data), n);
+  switch (hs_->response->parse(hs_->upstream_received)) {
+    case ResponseReader::Status::need_more:
+      return;
+    case ResponseReader::Status::error:
+      attempt_failed("invalid answer to the upgrade: " + hs_->response->error());
+      return;
+    case ResponseReader::Status::done:
+      judge_upstream();
+      return;
+  }
+}
+
+void Session::on_upstream_eof() {
+  if (hs_->response->on_eof() == ResponseReader::Status::done) {
+    judge_upstream();
+  } else {
+    attempt_failed("closed the connection before answering the upgrade");
+  }
+}
+
+void Session::judge_upstream() {
+  UpstreamVerdict v = hs_->response->judge(request(), hs_->key);
+  uint32_t id = pool_rt_->backend_ids[*counted_];
+  switch (v.kind) {
+    case UpstreamVerdict::Kind::upgraded:
+      if (reconnecting_ && v.protocol != protocol_) {
+        // The client already speaks protocol_; another one cannot take over.
+        attempt_failed("chose subprotocol \"" + v.protocol + "\" instead of \"" + protocol_ + "\"");
+        return;
+      }
+      ctx_.table.record_success(id);
+      if (reconnecting_) {
+        resume_relay(hs_->upstream_received.substr(hs_->response->consumed()));
+        return;
+      }
+      protocol_ = v.protocol;
+      start_relay(format_switching_protocols(request(), v.protocol));
+      return;
+    case UpstreamVerdict::Kind::pass_through:
+      if (v.status >= 500) {
+        hs_->last_5xx = std::move(v.client_response);
+        attempt_failed("answered the upgrade with " + std::to_string(v.status));
+        return;
+      }
+      // The backend's own refusal (403, 426, ...) is its answer to give (B1).
+      ctx_.table.record_success(id);
+      answer_raw(v.client_response, v.status);
+      return;
+    case UpstreamVerdict::Kind::bad_gateway:
+      attempt_failed("invalid answer to the upgrade: " + v.why);
+      return;
+  }
+}
+
+std::string Session::backend_label() const {
+  if (!counted_) {
+    return "-";
+  }
+  return pool_->name + "/" + pool_->backends[*counted_].endpoint.to_string();
+}
+
+// Drops the dial in progress: its connect request no longer calls back
+// here, and its connection is closed now but freed with the session, since
+// this may run inside that connection's own callback.
+void Session::abandon_attempt() {
+  if (hs_->connect != nullptr) {
+    hs_->connect->owner = nullptr;
+    hs_->connect = nullptr;
+  }
+  if (backend_) {
+    backend_->conn->close();
+    hs_->abandoned.push_back(std::move(backend_));
+  }
+}
+
+void Session::attempt_failed(const std::string& why) {
+  LOG_WARN("%s while upgrading to backend \"%s\" (attempt %u of %u), client %s, path %s", why.c_str(),
+           backend_label().c_str(), hs_->attempts, pool_->retries + 1, client_ip_.c_str(),
+           request().path.c_str());  // not the query: it may carry an auth key
+  ctx_.table.record_failure(pool_rt_->backend_ids[*counted_], shm::monotonic_ms(), ms(pool_->fail_timeout), why);
+  release_backend();
+  abandon_attempt();
+  hs_->response.reset();
+  try_next_backend();
+}
+
+void Session::release_backend() {
+  register_relaying(false);
+  if (counted_ && pool_rt_ != nullptr) {
+    ctx_.table.add_session(ctx_.slot, pool_rt_->backend_ids[*counted_], -1);
+    counted_.reset();
+  }
+}
+
+// ---------------------------------------------------------------- relay
+
+void Session::start_relay(const std::string& response_101) {
+  count_handshake(101);
+  shm::bump(ctx_.table.metrics_row(ctx_.slot).backend_upgrades[pool_rt_->backend_ids[*counted_]]);
+  stats_.backend = static_cast<uint32_t>(*counted_);
+  stage_ = Stage::relaying;
+  uv_timer_stop(timer_.get());
+  register_relaying(true);
+  const conf::Limits& lim = ctx_.config->limits;
+  client_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, true, route_->validate_utf8});
+  backend_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, false, route_->validate_utf8});
+  client_->codec = std::make_unique<FrameCodec>(*client_, false, ctx_.client_frames);
+  backend_->codec = std::make_unique<FrameCodec>(*backend_, true, ctx_.backend_frames);
+  client_->conn->append(response_101);
+  client_->conn->flush();
+
+  std::unique_ptr<Handshake> hs = std::move(hs_);
+  keepalive_.heard(uv_now(ctx_.loop));
+  relay_early_bytes(std::string_view(hs->upstream_received).substr(hs->response->consumed()),
+                    std::string_view(hs->received).substr(hs->header_size));
+  arm_keepalive();
+}
+
+// What each peer sent before relaying began (frames right behind a 101, or
+// client bytes held during a reconnect) goes first, backend side first so the
+// client sees it right after the 101; then both connections are read.
+void Session::relay_early_bytes(std::string_view from_backend, std::string_view from_client) {
+  if (!from_backend.empty()) {
+    pump(*backend_, reinterpret_cast<const uint8_t*>(from_backend.data()), from_backend.size());
+  }
+  if (!from_client.empty() && stage_ == Stage::relaying) {
+    pump(*client_, reinterpret_cast<const uint8_t*>(from_client.data()), from_client.size());
+  }
+  for (Side* s : {client_.get(), backend_.get()}) {
+    if (stage_ != Stage::done && !s->gone && !s->paused) {
+      s->conn->start_reading();
+    }
+  }
+}
+
+void Session::pump(Side& src, const uint8_t* data, size_t n) {
+  if (src.gone || finishing_ || !src.codec) {
+    return;
+  }
+  Side& dst = other(src);
+  const FlowCount before = src.is_backend ? stats_.down : stats_.up;
+  src.codec->feed(data, n);
+  FrameChunk chunk;
+  for (;;) {
+    FrameCodec::Next r = src.codec->next(chunk);
+    if (r == FrameCodec::Next::need_more) {
+      break;
+    }
+    if (r == FrameCodec::Next::protocol_error) {
+      fail_side(src, close_code::protocol_error, "invalid frame header");
+      break;
+    }
+    if (!relay_chunk(src, dst, chunk)) {
+      break;
+    }
+  }
+  src.codec->discard_input();
+  publish_flow(src, before);
+  if (stage_ == Stage::done) {
+    return;
+  }
+  dst.conn->flush();
+  src.conn->flush();
+  src.codec->release_if_idle();
+  dst.codec->release_if_idle();
+  if (!src.gone && !src.paused && dst.conn->pending() > kHighWater) {
+    src.paused = true;
+    src.conn->stop_reading();
+  }
+}
+
+bool Session::relay_chunk(Side& src, Side& dst, const FrameChunk& chunk) {
+  MessageRules& rules = src.rules;
+  uint16_t code = chunk.starts_frame ? rules.on_frame_start(chunk.head) : 0;
+  if (code == 0) {
+    code = rules.on_payload(chunk.data, chunk.size);
+  }
+  if (code != 0) {
+    fail_side(src, code, chunk.head.masked == src.is_backend ? "frame masking is wrong" : "invalid frame");
+    return false;
+  }
+  bool control = rules.current_is_control();
+  bool forward = !src.close_received && !dst.close_sent && !dst.gone;
+  if (drop_client_message_ && !src.is_backend && !control) {
+    // The lost backend got the start of this message; the new one must not
+    // get its middle. Dropped whole, up to and including its last frame.
+    forward = false;
+    if (chunk.ends_frame && chunk.head.fin) {
+      drop_client_message_ = false;
+    }
+  }
+  if (!control && forward) {
+    if (chunk.size > 0 || chunk.head.length == 0) {
+      dst.codec->send(chunk.head, chunk.data, chunk.size);
+    }
+    FlowCount& flow = src.is_backend ? stats_.down : stats_.up;
+    flow.bytes += chunk.size;
+    flow.messages += chunk.ends_frame && chunk.head.fin ? 1 : 0;
+  }
+  if (chunk.ends_frame) {
+    code = rules.on_frame_end();
+    if (code != 0) {
+      fail_side(src, code, "invalid frame");
+      return false;
+    }
+    if (control) {
+      relay_control(src, dst);
+      src.rules.release_control();
+    }
+  }
+  return stage_ != Stage::done && !finishing_ && !src.gone;
+}
+
+void Session::relay_control(Side& src, Side& dst) {
+  std::span<const uint8_t> payload = src.rules.control_payload();
+  uint8_t op = src.rules.current_opcode();
+  // src is between frames here, so every frame relayed from it to a dst that
+  // is still open is complete and a control frame can go out whole, in order.
+  if (op != opcode::close) {
+    if (op == opcode::pong && !src.is_backend && is_keepalive_pong(payload)) {
+      return;  // the answer to wsgate's own ping: the backend never asked for it
+    }
+    if (!src.close_received && !dst.close_sent && !dst.gone) {
+      dst.codec->send_control(op, payload.data(), payload.size());
+    }
+    return;
+  }
+  src.close_received = true;
+  src.close_payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
+  const uint16_t code = close_code_of(payload.data(), payload.size());
+  count_close(src, false, code);
+  stats_.note_closer(src.is_backend ? log::Closer::backend : log::Closer::client);
+  if (!dst.close_sent && !dst.gone) {
+    // Relayed as sent, code and reason: the other peer's answer comes back the same way.
+    dst.codec->send_control(opcode::close, payload.data(), payload.size());
+    dst.close_sent = true;
+    count_close(dst, true, code);
+    enter_closing();
+  } else if (dst.gone) {
+    echo_close(src);
+  }
+  maybe_finish();
+}
+
+// ---------------------------------------------------------------- backend loss
+
+const ClientRequest& Session::request() const {
+  return reconnecting_ ? *saved_request_ : hs_->reader.request();
+}
+
+void Session::register_relaying(bool on) {
+  if (on == registered_ || !counted_) {
+    return;
+  }
+  auto& set = ctx_.relaying_on[pool_rt_->backend_ids[*counted_]];
+  if (on) {
+    set.insert(this);
+  } else {
+    set.erase(this);
+  }
+  registered_ = on;
+}
+
+void Session::on_backend_lost(const std::string& why, bool count_failure) {
+  if (stage_ != Stage::relaying || reconnecting_ || !counted_) {
+    return;
+  }
+  uint32_t id = pool_rt_->backend_ids[*counted_];
+  LOG_INFO("backend \"%s\" lost (%s), client %s", backend_label().c_str(), why.c_str(),
+           client_->conn->peer_name(true).c_str());
+  if (count_failure) {
+    ctx_.table.record_failure(id, shm::monotonic_ms(), ms(pool_->fail_timeout), why);
+  }
+  backend_->gone = true;
+  backend_->conn->close();  // a frozen backend keeps its socket open: let it go
+  size_t lost = *counted_;
+  release_backend();
+  if (pool_->on_backend_loss == conf::LossPolicy::reconnect && can_move()) {
+    start_reconnect();
+    hs_->tried[lost] = true;
+    try_next_backend();
+    return;
+  }
+  stats_.note_closer(log::Closer::backend);
+  schedule_loss_close();
+}
+
+// Closes caused by one loss are spread over loss_spread with jitter, so
+// thousands of clients do not reconnect in the same millisecond.
+void Session::schedule_loss_close() {
+  int64_t spread = ms(pool_->loss_spread);
+  uint32_t r = 0;
+  fill_random(reinterpret_cast<uint8_t*>(&r), sizeof r);
+  int64_t delay = spread > 0 ? static_cast<int64_t>(r % static_cast<uint64_t>(spread)) : 0;
+  arm_timer(conf::Duration(delay), [](Session& s) {
+    s.send_close(*s.client_, close_code::service_restart, "backend lost");
+    s.maybe_finish();
+  });
+}
+
+// A session can move to another backend only between messages toward the
+// client: the new backend cannot finish a message the lost one started.
+bool Session::can_move() const {
+  return saved_request_ && !ctx_.stopping && !client_->gone && !client_->close_received && !client_->close_sent &&
+         !client_->codec->output_mid_frame() && !backend_->rules.in_message();
+}
+
+void Session::start_reconnect() {
+  reconnecting_ = true;
+  drop_client_message_ = client_->rules.in_message() || client_->codec->input_mid_frame();
+  if (drop_client_message_) {
+    ++ctx_.messages_dropped;
+  }
+  hs_ = std::make_unique<Handshake>(ctx_.config->limits.max_header);
+  hs_->tried.assign(pool_->backends.size(), false);
+  hs_->abandoned.push_back(std::move(backend_));
+  // The client keeps sending meanwhile; its bytes wait in held_ (bounded).
+}
+
+void Session::hold_client_bytes(const uint8_t* data, size_t n) {
+  if (held_.size() + n > pool_->reconnect_buffer) {
+    ++ctx_.messages_dropped;
+    give_up_reconnect(close_code::try_later, "reconnect_buffer full");
+    return;
+  }
+  held_.append(reinterpret_cast<const char*>(data), n);
+}
+
+void Session::resume_relay(const std::string& leftover) {
+  const conf::Limits& lim = ctx_.config->limits;
+  backend_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, false, route_->validate_utf8});
+  backend_->codec = std::make_unique<FrameCodec>(*backend_, true, ctx_.backend_frames);
+  stage_ = Stage::relaying;
+  reconnecting_ = false;
+  uv_timer_stop(timer_.get());
+  register_relaying(true);
+  stats_.backend = static_cast<uint32_t>(*counted_);
+  ++ctx_.sessions_moved;
+  LOG_INFO("session of client %s moved to backend \"%s\"", client_->conn->peer_name(true).c_str(),
+           backend_label().c_str());
+  // Runs inside the new backend's read callback: the handshake state goes
+  // once this returns; nothing below touches it.
+  std::unique_ptr<Handshake> hs = std::move(hs_);
+  std::string held = std::move(held_);
+  held_ = std::string();
+  relay_early_bytes(leftover, held);
+  arm_keepalive();  // the client's silence counts from before the move
+}
+
+void Session::give_up_reconnect(uint16_t code, const std::string& why) {
+  LOG_INFO("cannot move the session of client %s: %s; closing it with %u", client_->conn->peer_name(true).c_str(),
+           why.c_str(), code);
+  release_backend();
+  abandon_attempt();
+  // A stand-in for the lost backend: gone, so the close logic below waits
+  // only for the client. hs_ stays until the session ends: this may run
+  // inside a callback of a connection it holds.
+  backend_ = std::make_unique<Side>(*this, true, RuleLimits{});
+  backend_->gone = true;
+  reconnecting_ = false;
+  stage_ = Stage::relaying;
+  held_.clear();
+  stats_.note_closer(log::Closer::backend);
+  send_close(*client_, code, "backend lost");
+  maybe_finish();
+}
+
+// ---------------------------------------------------------------- runtime control
+
+// The move waits on the session's own timer (jitter chosen by the drainer),
+// which keep-alive gives up meanwhile; the pending action marks it due, so
+// no other member is needed.
+bool Session::schedule_move(uint64_t delay_ms) {
+  if (stage_ != Stage::relaying || reconnecting_ || !counted_ || timer_action_ == &Session::on_move_due) {
+    return false;
+  }
+  arm_timer(conf::Duration(static_cast<int64_t>(delay_ms)), &Session::on_move_due);
+  return true;
+}
+
+void Session::on_move_due(Session& s) {
+  s.timer_action_ = nullptr;  // no longer due: once moved, it may be moved again
+  s.move_off();
+  if (s.stage_ == Stage::relaying && !s.reconnecting_) {
+    s.arm_keepalive();  // still here (it could not move): keep-alive has the timer back
+  }
+}
+
+// Like a lost backend (on_backend_lost), except that the backend is fine:
+// it gets a close 1001 rather than a dropped connection, and no health
+// failure is counted.
+void Session::move_off() {
+  if (stage_ != Stage::relaying || reconnecting_ || !counted_) {
+    return;
+  }
+  if (pool_->on_backend_loss == conf::LossPolicy::reconnect && can_move() && !backend_->codec->output_mid_frame()) {
+    LOG_INFO("moving the session of client %s off backend \"%s\"", client_->conn->peer_name(true).c_str(),
+             backend_label().c_str());
+    backend_->codec->send_close(close_code::going_away, "session moved");
+    count_close(*backend_, true, close_code::going_away);
+    backend_->conn->flush();
+    backend_->gone = true;
+    backend_->conn->close();
+    const size_t from = *counted_;
+    release_backend();
+    start_reconnect();
+    hs_->tried[from] = true;
+    try_next_backend();
+    return;
+  }
+  send_close(*client_, close_code::service_restart, "moved off its backend: reconnect");
+  send_close(*backend_, close_code::going_away, "session moved");
+  maybe_finish();
+}
+
+// ---------------------------------------------------------------- closing
+
+void Session::enter_closing() {
+  if (stage_ == Stage::relaying) {
+    stage_ = Stage::closing;
+    arm_timer(ctx_.config->limits.close_timeout, [](Session& s) {
+      LOG_INFO("close handshake not finished within close_timeout, client %s; dropping both connections",
+               s.client_->conn->peer_name(true).c_str());
+      s.retire();
+    });
+  }
+}
+
+void Session::send_close(Side& s, uint16_t code, std::string_view reason) {
+  if (s.close_sent || s.gone) {
+    return;
+  }
+  if (s.codec->output_mid_frame()) {
+    // A close cannot be put inside a frame that is half sent; the only
+    // honest end left is the TCP close.
+    s.gone = true;
+    s.conn->stop_reading();
+    return;
+  }
+  s.codec->send_close(code, reason);
+  s.close_sent = true;
+  count_close(s, true, code);
+  stats_.note_closer(log::Closer::wsgate);  // unless a peer began it
+  s.conn->flush();
+  enter_closing();
+}
+
+void Session::fail_side(Side& offender, uint16_t code, const char* why) {
+  LOG_INFO("%s from %s %s: closing it with %u", why, offender.is_backend ? "backend" : "client",
+           offender.is_backend ? backend_label().c_str() : client_->conn->peer_name(true).c_str(), code);
+  send_close(offender, code, "");
+  offender.gone = true;  // checklist: stop reading from the offender
+  offender.conn->stop_reading();
+  Side& o = other(offender);
+  if (offender.is_backend) {
+    send_close(o, close_code::bad_gateway, "backend protocol error");
+  } else {
+    send_close(o, close_code::going_away, "client protocol error");
+  }
+  maybe_finish();
+}
+
+// Nobody is left to answer `s`'s close: wsgate echoes it (RFC 6455 5.5.1),
+// rather than inventing a code of its own for a close the peer began.
+void Session::echo_close(Side& s) {
+  if (!s.close_sent && !s.gone && !s.codec->output_mid_frame()) {
+    s.codec->send_control(opcode::close, reinterpret_cast<const uint8_t*>(s.close_payload.data()),
+                          s.close_payload.size());
+    s.close_sent = true;
+    count_close(s, true,
+                close_code_of(reinterpret_cast<const uint8_t*>(s.close_payload.data()), s.close_payload.size()));
+    s.conn->flush();
+  }
+}
+
+void Session::side_gone(Side& s, uint16_t other_code) {
+  if (s.is_backend && !s.close_received && stage_ == Stage::relaying && !client_->close_received &&
+      !client_->close_sent) {
+    on_backend_lost("its connection dropped mid-session", true);
+    return;
+  }
+  stats_.note_closer(s.is_backend ? log::Closer::backend : log::Closer::client);
+  s.gone = true;
+  s.conn->stop_reading();
+  if (other(s).close_received) {
+    echo_close(other(s));  // it was already closing: its own close is the answer
+  } else if (!s.close_received) {
+    send_close(other(s), other_code, s.is_backend ? "backend went away" : "client went away");
+  }
+  maybe_finish();
+}
+
+bool Session::side_done(const Side& s) const { return s.gone || (s.close_sent && s.close_received); }
+
+void Session::maybe_finish() {
+  if (stage_ == Stage::done || finishing_) {
+    return;
+  }
+  if (side_done(*backend_)) {
+    // The backend's session is over even while the client's close handshake
+    // is not: routing must stop counting it now, not close_timeout later.
+    release_backend();
+  }
+  if (!side_done(*client_) || !side_done(*backend_)) {
+    return;
+  }
+  // Both close handshakes are over: let the last frames reach the wire, then close.
+  finishing_ = true;
+  client_->conn->stop_reading();
+  backend_->conn->stop_reading();
+  client_->conn->flush();
+  backend_->conn->flush();
+  retire_if_flushed();
+}
+
+void Session::retire_if_flushed() {
+  // A flush that the socket took whole completes without a callback, so this
+  // is asked both here and from on_conn_flushed.
+  if (client_->conn->pending() == 0 && (!backend_ || backend_->conn->pending() == 0)) {
+    retire();
+  }
+}
+
+void Session::answer(const HttpError& e) {
+  if (e.status >= 500 || e.status == 408) {
+    LOG_INFO("answered %d to client %s: %s", e.status, client_ip_.c_str(), e.why.c_str());
+  }
+  answer_raw(format_http_error(e), e.status);
+}
+
+void Session::answer_raw(const std::string& response, int status) {
+  count_handshake(status);
+  stats_.note_closer(log::Closer::wsgate);
+  release_backend();
+  if (hs_ && hs_->connect != nullptr) {
+    hs_->connect->owner = nullptr;
+    hs_->connect = nullptr;
+  }
+  if (backend_) {
+    backend_->conn->close();
+  }
+  stage_ = Stage::answering;
+  client_->conn->append(response);
+  client_->conn->flush();
+  client_->conn->shutdown_after_flush();
+  // Keep reading (and discarding) until the client closes, so unread bytes
+  // do not turn our close into a reset that eats the answer.
+  client_->conn->start_reading();
+  arm_timer(kLinger, [](Session& s) { s.retire(); });
+}
+
+void Session::shut_down() {
+  switch (stage_) {
+    case Stage::request:
+    case Stage::dialing:
+    case Stage::upstream:
+      answer(HttpError{503, "wsgate is shutting down", {{"Retry-After", "1"}}});
+      return;
+    case Stage::relaying:
+      send_close(*client_, close_code::going_away, "wsgate is shutting down");
+      send_close(*backend_, close_code::going_away, "wsgate is shutting down");
+      maybe_finish();
+      return;
+    default:
+      return;
+  }
+}
+
+void Session::retire() {
+  if (stage_ == Stage::done) {
+    return;
+  }
+  release_backend();
+  end_stats();  // logged when it ends, not when it is freed
+  stage_ = Stage::done;
+  uv_timer_stop(timer_.get());
+  if (hs_ && hs_->connect != nullptr) {
+    hs_->connect->owner = nullptr;
+    hs_->connect = nullptr;
+  }
+  client_->conn->close();
+  if (backend_) {
+    backend_->conn->close();
+  }
+  host_.retire(*this);
+}
+
+// ---------------------------------------------------------------- keep-alive
+
+// While relaying, the timer is free unless a reconnect or a loss close holds
+// it; closing stages arm close_timeout over it, which ends the keep-alive.
+bool Session::keepalive_owns_timer() const {
+  return route_->ping_interval != conf::Duration::zero() && stage_ == Stage::relaying && !reconnecting_ &&
+         !finishing_ && !client_->gone && backend_ && !backend_->gone;
+}
+
+// Lazy: the timer is not moved on every read. It fires when a ping would be
+// due had nothing been heard since it was armed, and is armed again for the
+// rest of the interval if something was: one wake-up per quiet client per
+// ping_interval, none at all for pinging off.
+void Session::arm_keepalive() {
+  if (!keepalive_owns_timer()) {
+    return;
+  }
+  uint64_t due = keepalive_.until_ping(uv_now(ctx_.loop), route_->ping_interval);
+  arm_timer(conf::Duration(static_cast<int64_t>(due)), &Session::on_ping_due);
+}
+
+void Session::on_ping_due(Session& s) {
+  if (!s.keepalive_owns_timer()) {
+    return;
+  }
+  uint64_t now = uv_now(s.ctx_.loop);
+  if (s.keepalive_.until_ping(now, s.route_->ping_interval) > 0) {
+    s.arm_keepalive();  // heard from meanwhile
+    return;
+  }
+  if (s.client_->paused) {
+    // Not read while the backend drains (backpressure): the client's
+    // silence is ours, not its own, and says nothing about it.
+    s.keepalive_.heard(now);
+    s.arm_keepalive();
+    return;
+  }
+  if (s.client_->codec->output_mid_frame()) {
+    s.arm_timer(kPingRetry, &Session::on_ping_due);  // a ping cannot go inside a frame
+    return;
+  }
+  s.send_keepalive_ping();
+}
+
+void Session::send_keepalive_ping() {
+  std::string payload = keepalive_ping_payload(++ctx_.keepalive_pings);
+  client_->codec->send_control(opcode::ping, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  client_->codec->release_if_idle();
+  keepalive_.ping_sent();
+  arm_timer(route_->pong_timeout, &Session::on_pong_due);
+  client_->conn->flush();  // a failed write ends the session from here: nothing after it
+}
+
+void Session::on_pong_due(Session& s) {
+  if (!s.keepalive_owns_timer()) {
+    return;
+  }
+  if (s.keepalive_.half_open()) {
+    s.drop_half_open_client();
+  } else {
+    s.arm_keepalive();
+  }
+}
+
+// Nothing at all from the client within pong_timeout of a ping: its end is
+// gone without a word (cable pulled, machine off). A close frame is tried
+// but not waited for, its TCP connection is closed, and the backend gets
+// 1001 through side_gone(), which also stops counting the session.
+void Session::drop_half_open_client() {
+  LOG_INFO("client %s sent nothing within pong_timeout (%lld ms) of a ping: closing it as half-open",
+           client_->conn->peer_name(true).c_str(), static_cast<long long>(ms(route_->pong_timeout)));
+  send_close(*client_, close_code::going_away, "ping timeout");
+  if (stage_ == Stage::done) {
+    return;  // writing the close failed, and that ended the session
+  }
+  client_->conn->close();
+  side_gone(*client_, close_code::going_away);
+}
+
+// ---------------------------------------------------------------- timer
+
+void Session::arm_timer(conf::Duration d, void (*on_fire)(Session&)) {
+  timer_action_ = on_fire;
+  uv_timer_start(timer_.get(), &Session::on_timer, static_cast<uint64_t>(ms(d)), 0);
+}
+
+void Session::on_timer(uv_timer_t* t) {
+  auto* self = static_cast<Session*>(t->data);
+  if (self != nullptr && self->timer_action_ != nullptr && self->stage_ != Stage::done) {
+    self->timer_action_(*self);
+  }
+}
+
+
+// ---------------------------------------------------------------- observability
+
+void Session::count_handshake(int status) {
+  stats_.status = status;
+  shm::bump(ctx_.table.metrics_row(ctx_.slot).handshakes[shm::http_status_index(static_cast<unsigned>(status))]);
+}
+
+void Session::count_close(const Side& s, bool sent, uint16_t code) {
+  worker::count_close(ctx_.table.metrics_row(ctx_.slot), stats_, s.is_backend ? shm::Peer::backend : shm::Peer::client,
+                      sent, code);
+}
+
+// Once per read: what relay_chunk() counted since `before` goes to the row.
+void Session::publish_flow(const Side& src, const FlowCount& before) {
+  const FlowCount& now = src.is_backend ? stats_.down : stats_.up;
+  if (now.bytes == before.bytes && now.messages == before.messages) {
+    return;
+  }
+  const auto flow = static_cast<size_t>(src.is_backend ? shm::Flow::backend_to_client : shm::Flow::client_to_backend);
+  shm::MetricsRow& row = ctx_.table.metrics_row(ctx_.slot);
+  shm::bump(row.messages[flow], now.messages - before.messages);
+  shm::bump(row.bytes[flow], now.bytes - before.bytes);
+}
+
+// A connection that sent no complete request and got no answer (a port
+// scan, a load balancer's TCP check) is not a session and is not logged.
+void Session::end_stats() {
+  if (stats_.ended) {
+    return;
+  }
+  stats_.ended = true;
+  if (stats_.status == 101) {
+    shm::bump(ctx_.table.metrics_row(ctx_.slot).sessions_closed);
+  }
+  if (stats_.status == 0 || !log::access_log_enabled()) {
+    return;
+  }
+  const std::string backend = pool_ != nullptr && stats_.backend < pool_->backends.size()
+                                  ? pool_->backends[stats_.backend].endpoint.to_string()
+                                  : std::string();
+  log::AccessRecord r = stats_.access_record(uv_now(ctx_.loop));
+  r.pool = pool_ != nullptr ? std::string_view(pool_->name) : std::string_view();
+  r.backend = backend;
+  log::write_access(r);
+}
+
+}  // namespace wsgate::worker

@@ -1,0 +1,202 @@
+// One client connection from accept to the last close, in the order data
+// flows: read the request -> route -> dial a backend (with retries) -> its
+// 101 -> relay frames both ways -> close both sides with the right codes.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "worker/ws/client_handshake.h"
+#include "worker/ws/frame_codec.h"
+#include "worker/conn/ip_limit.h"
+#include "worker/conn/keepalive.h"
+#include "worker/ws/message_rules.h"
+#include "worker/conn/session_stats.h"
+#include "worker/stream/subscriber.h"
+#include "worker/net/tcp_conn.h"
+#include "worker/ws/upstream_handshake.h"
+#include "worker/net/uv_handle.h"
+#include "worker/conn/worker_context.h"
+
+namespace wsgate::worker {
+
+class SessionHost {
+ public:
+  // The session is done: destroy it soon, never from inside its own callbacks.
+  virtual void retire(Session& s) = 0;
+  // A stream route's client passed its handshake: from here on it is a
+  // subscriber, served by wsgate itself. Takes the connection.
+  virtual void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start,
+                                const std::string& response_101, std::string early) = 0;
+
+ protected:
+  ~SessionHost() = default;
+};
+
+class Session final : public TcpConnOwner {
+ public:
+  Session(WorkerContext& ctx, SessionHost& host);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Takes the next connection from `server`; false when there was none.
+  bool accept(uv_stream_t* server);
+  // Graceful stop: sessions still in the handshake get 503, relaying ones a
+  // close 1001 on both sides.
+  void shut_down();
+  // The backend this session relays to was found down (health checks, or its
+  // connection dropped): apply the pool's on_backend_loss policy.
+  // `count_failure`: the loss is a passive health signal (a dropped
+  // connection), not the prober's verdict already in shm.
+  void on_backend_lost(const std::string& why, bool count_failure);
+  // Runtime control (worker/edge/drainer.cpp: drain, rebalance): moves this
+  // relaying session off its backend in `delay_ms` — to another backend
+  // without the client noticing in pools with on_backend_loss: reconnect,
+  // else with close 1012 so the client reconnects elsewhere. False when it is
+  // not relaying or a move is already due.
+  bool schedule_move(uint64_t delay_ms);
+
+ private:
+  enum class Stage { request, dialing, upstream, relaying, closing, answering, done };
+
+  // One WebSocket peer while relaying: its connection, framing and rules.
+  struct Side final : ByteSink {
+    Side(Session& s, bool is_backend, const RuleLimits& limits);
+    // The codec writes into the connection's output queue.
+    void append(const uint8_t* data, size_t n) override { conn->append(data, n); }
+    std::unique_ptr<TcpConn> conn;
+    std::unique_ptr<FrameCodec> codec;
+    MessageRules rules;
+    bool is_backend;
+    bool close_received = false;
+    std::string close_payload;  // what its close frame carried: echoed if nobody else answers
+    bool close_sent = false;
+    bool gone = false;     // no more reading: EOF, error, or we gave up on it
+    bool paused = false;   // reading stopped for backpressure
+  };
+
+  // --- TcpConnOwner ---
+  void on_conn_read(TcpConn& c, const uint8_t* data, size_t n) override;
+  void on_conn_eof(TcpConn& c) override;
+  void on_conn_error(TcpConn& c, int uv_status, const char* while_doing) override;
+  void on_conn_flushed(TcpConn& c) override;
+
+  // --- handshake with the client ---
+  bool admit_address();
+  void on_request_bytes(const uint8_t* data, size_t n);
+  void on_held_client_bytes(const uint8_t* data, size_t n);
+  void on_request(const ClientRequest& req);
+  void start_stream(const ClientRequest& req);
+  const conf::Route* find_route(const std::string& path) const;
+
+  // --- backend choice and dial ---
+  void try_next_backend();
+  std::optional<size_t> pick_backend();
+  uint32_t effective_weight(size_t pool_backend, int64_t now) const;
+  void dial(size_t pool_backend);
+  static void on_connected(uv_connect_t* req, int status);
+  void on_dial_done(int status);
+  void on_upstream_bytes(const uint8_t* data, size_t n);
+  void on_upstream_eof();
+  void judge_upstream();
+  void attempt_failed(const std::string& why);
+  void abandon_attempt();
+  void release_backend();
+  std::string backend_label() const;
+
+  // --- relay ---
+  void start_relay(const std::string& response_101);
+  void relay_early_bytes(std::string_view from_backend, std::string_view from_client);
+  void pump(Side& src, const uint8_t* data, size_t n);
+  bool relay_chunk(Side& src, Side& dst, const FrameChunk& chunk);
+  void relay_control(Side& src, Side& dst);
+  Side& other(Side& s) { return &s == client_.get() ? *backend_ : *client_; }
+  Side& side_of(TcpConn& c);
+
+  // --- backend loss ---
+  bool can_move() const;
+  void start_reconnect();
+  void resume_relay(const std::string& leftover);
+  void give_up_reconnect(uint16_t code, const std::string& why);
+  void schedule_loss_close();
+  void register_relaying(bool on);
+  void hold_client_bytes(const uint8_t* data, size_t n);
+  const ClientRequest& request() const;
+
+  static void on_move_due(Session& s);
+  void move_off();
+
+  // --- closing ---
+  void enter_closing();
+  void send_close(Side& s, uint16_t code, std::string_view reason);
+  void echo_close(Side& s);
+  void fail_side(Side& offender, uint16_t code, const char* why);
+  void side_gone(Side& s, uint16_t other_code);
+  void maybe_finish();
+  bool side_done(const Side& s) const;
+  void retire_if_flushed();
+  void answer(const HttpError& e);
+  void answer_raw(const std::string& response, int status);
+  void retire();
+
+  // --- observability: metrics row and access log ---
+  void count_handshake(int status);
+  void count_close(const Side& s, bool sent, uint16_t code);
+  void publish_flow(const Side& src, const FlowCount& before);
+  void end_stats();  // once: sessions_closed and the access-log line
+
+  // --- keep-alive toward the client (routes[].ping_interval) ---
+  bool keepalive_owns_timer() const;
+  void arm_keepalive();
+  static void on_ping_due(Session& s);
+  static void on_pong_due(Session& s);
+  void send_keepalive_ping();
+  void drop_half_open_client();
+
+  // --- timer ---
+  // One timer per session, owned by one phase at a time: handshake_timeout,
+  // the dial, a loss close, close_timeout, or (relaying) the keep-alive.
+  void arm_timer(conf::Duration d, void (*on_fire)(Session&));
+  static void on_timer(uv_timer_t* t);
+
+  WorkerContext& ctx_;
+  SessionHost& host_;
+  // The config this session started with: route_, pool_ and pool_rt_ point
+  // into it, so a reload that swaps the worker's config cannot free them.
+  std::shared_ptr<LiveConfig> live_;
+  Stage stage_ = Stage::request;
+  Keepalive keepalive_;  // 4 bytes, in what was padding after stage_
+  std::unique_ptr<Side> client_;
+  std::unique_ptr<Side> backend_;
+  UvHandle<uv_timer_t> timer_;
+  void (*timer_action_)(Session&) = nullptr;
+
+  // Handshake state, released once relaying starts.
+  struct Handshake;
+  std::unique_ptr<Handshake> hs_;
+
+  // The backend this session counts against in shm (pool-relative index).
+  std::optional<size_t> counted_;
+  const conf::Route* route_ = nullptr;
+  const conf::Pool* pool_ = nullptr;
+  PoolRuntime* pool_rt_ = nullptr;
+  bool connection_counted_ = false;
+  // Kept only in pools with on_backend_loss: reconnect, to replay the upgrade.
+  std::unique_ptr<ClientRequest> saved_request_;
+  std::string client_ip_;
+  IpLease ip_lease_;            // limits.max_connections_per_ip
+  std::string protocol_;        // the subprotocol the client was given
+  std::string held_;            // client bytes read while reconnecting
+  bool reconnecting_ = false;
+  bool drop_client_message_ = false;  // the rest of a message the lost backend got part of
+  bool registered_ = false;     // in WorkerContext::relaying_on[counted backend]
+  bool finishing_ = false;  // both close handshakes done; flushing before the close
+  SessionStats stats_;
+};
+
+}  // namespace wsgate::worker

@@ -1,0 +1,509 @@
+#include "worker/edge/worker.h"
+
+#include <uv.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "conf/loader.h"
+#include "conf/reload_plan.h"
+#include "shm/backend_table.h"
+#include "worker/edge/drainer.h"
+#include "worker/log/access_log.h"
+#include "worker/net/event_loop.h"
+#include "worker/log/log.h"
+#include "worker/net/log_upkeep.h"
+#include "worker/edge/session.h"
+#include "worker/net/stop_signals.h"
+#include "worker/stream/stream_hub.h"
+#include "worker/stream/subscriber.h"
+#include "worker/net/uv_handle.h"
+#include "worker/conn/worker_context.h"
+
+namespace wsgate::worker {
+
+namespace {
+
+class Worker final : public SessionHost, public SubscriberHost {
+ public:
+  explicit Worker(const WorkerArgs& args) : args_(args), ctx_(*args.table) {}
+  ~Worker();
+  int run();
+
+ private:
+  bool setup_loop();
+  bool setup_pools();
+  bool setup_streams();
+  std::shared_ptr<LiveConfig> build_live(std::shared_ptr<const conf::Config> config);
+  void install(std::shared_ptr<LiveConfig> live);
+  void check_published_config();
+  bool setup_listeners();
+  void stop(const char* why);
+  void drain();
+  void check_drain();
+  bool idle() const { return live_.empty() && subscribers_.empty(); }
+  void retire(Session& s) override;
+  void retire(Subscriber& s) override;
+  void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start, const std::string& response_101,
+                        std::string early) override;
+  void bury();
+  void close_all();
+
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_idle(uv_idle_t* h);
+  static void on_stop_deadline(uv_timer_t* t);
+  static void on_health_watch(uv_timer_t* t);
+  void check_backend_health();
+
+  const WorkerArgs& args_;
+  EventLoop loop_;  // before every handle's owner: destroyed after them
+  WorkerContext ctx_;
+  std::vector<std::unique_ptr<UvHandle<uv_tcp_t>>> listeners_;
+  StopSignals stop_signals_;
+  LogUpkeep log_upkeep_;  // SIGUSR1 reopens the logs; the access log is flushed every second
+  UvHandle<uv_idle_t> reaper_;
+  UvHandle<uv_timer_t> stop_deadline_;
+  UvHandle<uv_timer_t> health_watch_;
+  Drainer drainer_;  // runtime control: drains and rebalances
+  uint64_t seen_config_ = 0;  // the published config's sequence this worker has looked at
+  // Draining (SIGQUIT, or an old generation after a reload): no accepting;
+  // at the deadline in shm what is left gets 1001, spread over a window.
+  bool draining_ = false;
+  int64_t drain_closing_since_ms_ = 0;  // 0 until the deadline passed
+  std::vector<void*> drain_order_;      // sessions and subscribers, shuffled
+  size_t drain_closed_ = 0;
+  std::vector<uint32_t> seen_changes_;  // per backend: state_changes last acted on
+  std::unordered_map<Session*, std::unique_ptr<Session>> live_;
+  std::vector<std::unique_ptr<Session>> graveyard_;
+  StreamHub hub_;
+  std::unordered_map<Subscriber*, std::unique_ptr<Subscriber>> subscribers_;
+  std::vector<std::unique_ptr<Subscriber>> dead_subscribers_;
+};
+
+Worker::~Worker() {
+  subscribers_.clear();
+  dead_subscribers_.clear();
+  close_all();
+}
+
+int Worker::run() {
+  if (!setup_loop() || !setup_pools() || !setup_streams() || !setup_listeners() ||
+      !stop_signals_.start(
+          loop_.get(), args_.master_alive_fd, [this](const char* why) { stop(why); }, [this] { drain(); })) {
+    return kExitFatal;
+  }
+  if (!drainer_.start(ctx_)) {
+    return kExitFatal;
+  }
+  if (!log_upkeep_.start(loop_.get()) || !log::open_configured_access_log(args_.config->log)) {
+    return kExitFatal;
+  }
+  ctx_.table.claim_slot(args_.slot, getpid(), shm::SlotRole::proxy, args_.generation);
+  LOG_INFO("worker for slot %u ready (generation %u)", args_.slot, args_.generation);
+  uv_run(loop_.get(), UV_RUN_DEFAULT);
+  return kExitOk;
+}
+
+bool Worker::setup_loop() {
+  if (!loop_.init()) {
+    return false;
+  }
+  ctx_.loop = loop_.get();
+  ctx_.config = args_.config;
+  ctx_.slot = args_.slot;
+  uv_idle_init(loop_.get(), reaper_.get());
+  reaper_.initialized();
+  reaper_.get()->data = this;
+  uv_timer_init(loop_.get(), stop_deadline_.get());
+  stop_deadline_.initialized();
+  stop_deadline_.get()->data = this;
+  uv_timer_init(loop_.get(), health_watch_.get());
+  health_watch_.initialized();
+  health_watch_.get()->data = this;
+  return true;
+}
+
+// Maps each configured backend to its row in the shared table by pool and
+// address, and resolves its socket address once. Null (logged) when a row
+// is missing or an address does not parse.
+std::shared_ptr<LiveConfig> Worker::build_live(std::shared_ptr<const conf::Config> config) {
+  auto live = std::make_shared<LiveConfig>();
+  live->config = std::move(config);
+  for (const conf::Pool& pool : live->config->pools) {
+    PoolRuntime rt;
+    for (const conf::Backend& b : pool.backends) {
+      std::string address = b.endpoint.to_string();
+      auto id = ctx_.table.find_backend(pool.name, address);
+      if (!id) {
+        LOG_ERROR("backend %s of pool %s is missing from the shared table", address.c_str(), pool.name.c_str());
+        return nullptr;
+      }
+      sockaddr_storage ss{};
+      int r = b.endpoint.ipv6 ? uv_ip6_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in6*>(&ss))
+                              : uv_ip4_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in*>(&ss));
+      if (r != 0) {
+        LOG_ERROR("cannot use address %s of pool %s (%s)", address.c_str(), pool.name.c_str(),
+                  log::uv_error_text(r).c_str());
+        return nullptr;
+      }
+      rt.backend_ids.push_back(*id);
+      rt.addresses.push_back(ss);
+    }
+    live->pools.push_back(std::move(rt));
+  }
+  return live;
+}
+
+// From here on new sessions use `live`; running ones keep theirs.
+void Worker::install(std::shared_ptr<LiveConfig> live) {
+  ctx_.live = std::move(live);
+  ctx_.config = ctx_.live->config.get();
+  const uint32_t backends = ctx_.table.backend_count();
+  ctx_.relaying_on.resize(std::max<size_t>(ctx_.relaying_on.size(), backends));
+  while (seen_changes_.size() < backends) {
+    seen_changes_.push_back(ctx_.table.backend(static_cast<uint32_t>(seen_changes_.size()))
+                                .state_changes.load(std::memory_order_acquire));
+  }
+}
+
+bool Worker::setup_pools() {
+  // The config lives in the master's image, copied into this process at
+  // fork(): nothing to free, hence the empty deleter.
+  auto live = build_live(std::shared_ptr<const conf::Config>(args_.config, [](const conf::Config*) {}));
+  if (!live) {
+    return false;
+  }
+  install(std::move(live));
+  ctx_.auths = args_.config->auths;
+  seen_config_ = args_.blob != nullptr ? args_.blob->sequence() : 0;
+  uv_timer_start(health_watch_.get(), &Worker::on_health_watch, 100, 100);
+  return true;
+}
+
+// A reload that changes pools, backends, limits or auth keys only: the
+// master updated the table and published the text; this worker parses it
+// (re-reading the keys files) and swaps it in. Polled with the health watch.
+void Worker::check_published_config() {
+  if (args_.blob == nullptr || draining_ || ctx_.stopping || args_.blob->sequence() == seen_config_) {
+    return;
+  }
+  auto published = args_.blob->read();
+  if (!published) {
+    return;  // being written: next tick
+  }
+  seen_config_ = published->second;
+  conf::Config fresh;
+  try {
+    fresh = conf::load_config_text(published->first, args_.config->file);
+  } catch (const conf::ConfigError& e) {
+    LOG_ERROR("reload: the published configuration does not load in this worker (%s); keeping the running one",
+              e.what());
+    return;
+  }
+  const conf::ReloadPlan plan = conf::plan_reload(*ctx_.config, fresh);
+  if (plan.kind != conf::ReloadKind::in_place) {
+    return;  // nothing for this worker, or a new generation replaces it
+  }
+  auto live = build_live(std::make_shared<const conf::Config>(std::move(fresh)));
+  if (!live) {
+    LOG_ERROR("reload: keeping the running configuration");
+    return;
+  }
+  // Same auth rules (else it would be a new generation): only the keys move,
+  // in place, so subscribers' pointers to their auth block stay valid.
+  for (size_t i = 0; i < ctx_.auths.size() && i < live->config->auths.size(); ++i) {
+    if (ctx_.auths[i].keys != live->config->auths[i].keys) {
+      ctx_.auths[i].keys = live->config->auths[i].keys;
+      LOG_INFO("auth %s: %zu keys from %s", ctx_.auths[i].name.c_str(), ctx_.auths[i].keys.size(),
+               ctx_.auths[i].keys_file.c_str());
+    }
+  }
+  install(std::move(live));
+  LOG_INFO("reload applied in place (%s)", plan.summary().c_str());
+}
+
+bool Worker::setup_streams() {
+  if (args_.streams == nullptr) {
+    return true;
+  }
+  StreamSetup setup;
+  setup.config = args_.config;
+  setup.header = args_.streams;
+  setup.ranges = args_.stream_ranges;
+  setup.slot = args_.slot;
+  setup.wake_fd = args_.stream_wake_fd;
+  setup.feeder_fd = args_.feeder_wake_fd;
+  if (!hub_.start(loop_.get(), std::move(setup))) {
+    return false;
+  }
+  ctx_.hub = &hub_;
+  return true;
+}
+
+void Worker::adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start, const std::string& response_101,
+                              std::string early) {
+  auto s = std::make_unique<Subscriber>(ctx_, hub_, *this, std::move(conn), std::move(start));
+  Subscriber* key = s.get();
+  subscribers_.emplace(key, std::move(s));
+  key->start(response_101, early);
+}
+
+void Worker::retire(Subscriber& s) {
+  auto it = subscribers_.find(&s);
+  if (it == subscribers_.end()) {
+    return;
+  }
+  dead_subscribers_.push_back(std::move(it->second));
+  subscribers_.erase(it);
+  uv_idle_start(reaper_.get(), &Worker::on_idle);
+}
+
+bool Worker::setup_listeners() {
+  for (int fd : args_.listen_fds) {
+    auto h = std::make_unique<UvHandle<uv_tcp_t>>();
+    int r = uv_tcp_init(loop_.get(), h->get());
+    if (r == 0) {
+      h->initialized();
+      h->get()->data = this;
+      r = uv_tcp_open(h->get(), fd);
+    }
+    if (r == 0) {
+      r = uv_listen(h->stream(), SOMAXCONN, &Worker::on_connection);
+    }
+    if (r != 0) {
+      LOG_ERROR("cannot serve listening socket fd %d (%s)", fd, log::uv_error_text(r).c_str());
+      return false;
+    }
+    listeners_.push_back(std::move(h));
+  }
+  return true;
+}
+
+void Worker::on_connection(uv_stream_t* server, int status) {
+  auto* self = static_cast<Worker*>(server->data);
+  if (self == nullptr) {
+    return;
+  }
+  if (status != 0) {
+    LOG_WARN("accept() failed (%s)", log::uv_error_text(status).c_str());
+    return;
+  }
+  auto s = std::make_unique<Session>(self->ctx_, *self);
+  if (!s->accept(server)) {
+    return;  // the connection went away before we took it
+  }
+  Session* key = s.get();
+  self->live_.emplace(key, std::move(s));
+}
+
+void Worker::retire(Session& s) {
+  auto it = live_.find(&s);
+  if (it == live_.end()) {
+    return;
+  }
+  // Destroyed on the next loop turn, never inside its own callbacks.
+  graveyard_.push_back(std::move(it->second));
+  live_.erase(it);
+  uv_idle_start(reaper_.get(), &Worker::on_idle);
+}
+
+void Worker::on_idle(uv_idle_t* h) {
+  auto* self = static_cast<Worker*>(h->data);
+  if (self != nullptr) {
+    self->bury();
+  }
+}
+
+void Worker::bury() {
+  uv_idle_stop(reaper_.get());
+  std::vector<std::unique_ptr<Session>> dead = std::move(graveyard_);
+  dead.clear();
+  std::vector<std::unique_ptr<Subscriber>> gone = std::move(dead_subscribers_);
+  gone.clear();
+  if ((ctx_.stopping || draining_) && idle()) {
+    close_all();
+  }
+}
+
+void Worker::on_stop_deadline(uv_timer_t* t) {
+  auto* self = static_cast<Worker*>(t->data);
+  if (self == nullptr) {
+    return;
+  }
+  LOG_WARN("%zu sessions and %zu subscribers still open at the stop deadline; closing them", self->live_.size(),
+           self->subscribers_.size());
+  self->live_.clear();
+  self->subscribers_.clear();
+  self->close_all();
+}
+
+// Graceful stop: no new connections, every session closed with 1001 (or 503
+// while still in its handshake), then exit once all are gone or at the deadline.
+void Worker::stop(const char* why) {
+  if (ctx_.stopping) {
+    return;
+  }
+  ctx_.stopping = true;
+  LOG_INFO("stopping (%s): %zu sessions and %zu subscribers to close", why, live_.size(), subscribers_.size());
+  listeners_.clear();
+  std::vector<Session*> open;
+  for (auto& [key, s] : live_) {
+    open.push_back(key);
+  }
+  for (Session* s : open) {
+    s->shut_down();
+  }
+  std::vector<Subscriber*> subs;
+  for (auto& [key, s] : subscribers_) {
+    subs.push_back(key);
+  }
+  for (Subscriber* s : subs) {
+    s->shut_down();
+  }
+  // Without a master (kill -9) nothing else will clean up after this
+  // process: it leaves within a quarter second instead of waiting for replies.
+  // By content: a constexpr pointer to a literal may point at a different
+  // copy of it in each translation unit.
+  const uint64_t deadline = std::string_view(why) == StopSignals::kMasterGone
+                                ? 250
+                                : static_cast<uint64_t>(ctx_.config->limits.close_timeout.count()) + 500;
+  uv_timer_start(stop_deadline_.get(), &Worker::on_stop_deadline, deadline, 0);
+  if (live_.empty() && subscribers_.empty()) {
+    close_all();
+  }
+}
+
+// SIGQUIT (from the master: a newer generation accepts now, or wsgate
+// stops gracefully): stop accepting and let sessions end by themselves. The
+// sockets stay open in the master, so connections queued on them are
+// accepted by the newer generation, never dropped.
+void Worker::drain() {
+  if (draining_ || ctx_.stopping) {
+    return;
+  }
+  draining_ = true;
+  listeners_.clear();
+  LOG_INFO("draining: no new connections; %zu sessions and %zu subscribers may finish", live_.size(),
+           subscribers_.size());
+  if (idle()) {
+    close_all();
+  }
+}
+
+// Polled: starts the drain when the master's SIGQUIT came before this
+// process watched for it, and past the deadline in shm closes what is left
+// with 1001, a share every tick, so the clients' reconnects are spread.
+void Worker::check_drain() {
+  const int64_t deadline = ctx_.table.slot(args_.slot).drain_deadline_ms.load(std::memory_order_acquire);
+  if (deadline == 0 || ctx_.stopping) {
+    return;
+  }
+  if (!draining_) {
+    drain();
+  }
+  const int64_t now = shm::monotonic_ms();
+  if (now < deadline || idle()) {
+    return;
+  }
+  if (drain_closing_since_ms_ == 0) {
+    drain_closing_since_ms_ = now;
+    for (auto& [key, s] : live_) {
+      drain_order_.push_back(key);
+    }
+    for (auto& [key, s] : subscribers_) {
+      drain_order_.push_back(key);
+    }
+    std::shuffle(drain_order_.begin(), drain_order_.end(), std::mt19937(static_cast<uint32_t>(getpid())));
+    LOG_INFO("drain deadline: closing %zu sessions and subscribers with 1001", drain_order_.size());
+  }
+  const int64_t spread = ctx_.config->drain.spread().count();
+  const int64_t elapsed = now - drain_closing_since_ms_;
+  const size_t due = spread <= 0 || elapsed >= spread
+                         ? drain_order_.size()
+                         : static_cast<size_t>(drain_order_.size() * elapsed / spread) + 1;
+  for (; drain_closed_ < std::min(due, drain_order_.size()); ++drain_closed_) {
+    void* key = drain_order_[drain_closed_];
+    if (auto it = live_.find(static_cast<Session*>(key)); it != live_.end()) {
+      it->second->shut_down();
+    } else if (auto sub = subscribers_.find(static_cast<Subscriber*>(key)); sub != subscribers_.end()) {
+      sub->second->shut_down();
+    }
+  }
+  if (drain_closed_ < drain_order_.size()) {
+    return;
+  }
+  // A handshake in flight at the deadline may have become a subscriber
+  // since: it gets the same.
+  std::unordered_set<void*> done(drain_order_.begin(), drain_order_.end());
+  std::vector<Subscriber*> late;
+  for (auto& [key, sub] : subscribers_) {
+    if (!done.count(key)) {
+      late.push_back(key);
+    }
+  }
+  for (Subscriber* sub : late) {
+    drain_order_.push_back(sub);
+    ++drain_closed_;
+    sub->shut_down();
+  }
+}
+
+// The prober (or a worker's passive count) takes a backend down in shm; the
+// sessions relaying to it here must learn it, or a frozen backend would hold
+// them until their clients give up. Polled: a load per backend every 100 ms.
+void Worker::on_health_watch(uv_timer_t* t) {
+  auto* self = static_cast<Worker*>(t->data);
+  if (self != nullptr) {
+    self->check_backend_health();
+    self->check_published_config();
+    self->check_drain();
+  }
+}
+
+void Worker::check_backend_health() {
+  for (uint32_t id = 0; id < seen_changes_.size(); ++id) {
+    uint32_t changes = ctx_.table.backend(id).state_changes.load(std::memory_order_acquire);
+    if (changes == seen_changes_[id]) {
+      continue;
+    }
+    seen_changes_[id] = changes;
+    if (ctx_.table.health(id) != shm::BackendState::down || ctx_.relaying_on[id].empty()) {
+      continue;
+    }
+    std::vector<Session*> lost(ctx_.relaying_on[id].begin(), ctx_.relaying_on[id].end());
+    for (Session* s : lost) {
+      s->on_backend_lost("health checks found it down", false);
+    }
+  }
+}
+
+void Worker::close_all() {
+  listeners_.clear();
+  hub_.close();
+  stop_signals_.close();
+  reaper_.close();
+  stop_deadline_.close();
+  health_watch_.close();
+  drainer_.close();
+  log_upkeep_.close();
+}
+
+}  // namespace
+
+int run_worker(const WorkerArgs& args) {
+  int code = kExitFatal;
+  {
+    Worker w(args);
+    code = w.run();
+  }
+  log::flush();  // sessions destroyed with the worker logged their last lines
+  return code;
+}
+
+}  // namespace wsgate::worker

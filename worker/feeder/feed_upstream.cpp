@@ -1,0 +1,305 @@
+#include "worker/feeder/feed_upstream.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "worker/log/log.h"
+#include "worker/ws/ws_key.h"
+
+namespace wsgate::worker {
+
+namespace {
+// A source that says nothing for this long is pinged; one that answers
+// nothing for twice as long is lost (half-open: a pulled cable, a frozen peer).
+constexpr int64_t kQuietMs = 10000;
+constexpr uint64_t kTickMs = 1000;
+
+int64_t now_ms(uv_loop_t* loop) { return static_cast<int64_t>(uv_now(loop)); }
+}  // namespace
+
+// libuv calls back after a timed-out attempt's socket is closed too; the
+// request points back only while wanted.
+struct FeedUpstream::ConnectReq {
+  uv_connect_t req{};
+  FeedUpstream* owner = nullptr;
+};
+
+FeedUpstream::FeedUpstream(FeederResources& res, FeedUpstreamHost& host, FeedTarget target)
+    : res_(res), host_(host), target_(std::move(target)) {}
+
+FeedUpstream::~FeedUpstream() {
+  if (connect_ != nullptr) {
+    connect_->owner = nullptr;
+  }
+}
+
+void FeedUpstream::start() {
+  if (uv_timer_init(res_.loop, timer_.get()) != 0) {
+    fail("uv_timer_init() failed");
+    return;
+  }
+  timer_.initialized();
+  timer_.get()->data = this;
+  conn_ = std::make_unique<TcpConn>(res_.loop, res_.buffers, res_.read_buffer(), *this);
+  sockaddr_storage ss{};
+  const conf::Endpoint& ep = target_.source->endpoint;
+  int r = ep.ipv6 ? uv_ip6_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in6*>(&ss))
+                  : uv_ip4_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in*>(&ss));
+  if (r == 0) {
+    r = conn_->init();
+  }
+  if (r == 0) {
+    auto req = std::make_unique<ConnectReq>();
+    req->owner = this;
+    r = uv_tcp_connect(&req->req, conn_->tcp(), reinterpret_cast<const sockaddr*>(&ss), &FeedUpstream::on_connected);
+    if (r == 0) {
+      connect_ = req.release();
+    }
+  }
+  if (r != 0) {
+    fail("connect() failed (" + log::uv_error_text(r) + ")");
+    return;
+  }
+  arm(target_.connect_timeout);
+}
+
+void FeedUpstream::arm(conf::Duration d) {
+  uv_timer_start(timer_.get(), &FeedUpstream::on_timer, static_cast<uint64_t>(d.count()), 0);
+}
+
+void FeedUpstream::on_connected(uv_connect_t* raw, int status) {
+  std::unique_ptr<ConnectReq> req(reinterpret_cast<ConnectReq*>(raw));
+  FeedUpstream* self = req->owner;
+  if (self == nullptr) {
+    return;
+  }
+  self->connect_ = nullptr;
+  if (status != 0) {
+    self->fail("connect() failed (" + log::uv_error_text(status) + ")");
+    return;
+  }
+  uv_tcp_nodelay(self->conn_->tcp(), 1);
+  self->stage_ = Stage::upgrading;
+  self->request_.host = self->target_.source->host;
+  self->request_.target = self->target_.path;
+  self->request_.path = self->target_.path.substr(0, self->target_.path.find('?'));
+  self->request_.key = make_ws_key();
+  self->response_ = std::make_unique<ResponseReader>();
+  self->conn_->append(build_upgrade_request(
+      {self->request_.target, self->request_.host, self->request_.key, nullptr, {{"User-Agent", "wsgate-feeder"}}}));
+  self->conn_->flush();
+  if (self->conn_->start_reading() != 0) {
+    self->fail("read_start() failed");
+  }
+}
+
+void FeedUpstream::on_conn_read(TcpConn&, const uint8_t* data, size_t n) {
+  last_heard_ms_ = now_ms(res_.loop);
+  ping_outstanding_ = false;
+  if (stage_ == Stage::upgrading) {
+    on_response_bytes(data, n);
+  } else if (stage_ == Stage::relaying || stage_ == Stage::closing) {
+    on_frame_bytes(data, n);
+  }
+}
+
+void FeedUpstream::on_response_bytes(const uint8_t* data, size_t n) {
+  received_.append(reinterpret_cast<const char*>(data), n);
+  ResponseReader::Status st = response_->parse(received_);
+  if (st == ResponseReader::Status::need_more) {
+    return;
+  }
+  if (st == ResponseReader::Status::error) {
+    fail("bad upgrade response (" + response_->error() + ")");
+    return;
+  }
+  UpstreamVerdict v = response_->judge(request_, request_.key);
+  if (v.kind != UpstreamVerdict::Kind::upgraded) {
+    fail(v.kind == UpstreamVerdict::Kind::pass_through ? "answered HTTP " + std::to_string(v.status) + " instead of 101"
+                                                       : "invalid 101 (" + v.why + ")");
+    return;
+  }
+  std::string rest = received_.substr(response_->consumed());
+  received_.clear();
+  received_.shrink_to_fit();
+  response_.reset();
+  stage_ = Stage::relaying;
+  sink_ = std::make_unique<SinkTo<TcpConn>>(*conn_);
+  codec_ = std::make_unique<FrameCodec>(*sink_, true, res_.masked);
+  RuleLimits limits;
+  limits.max_message = target_.max_message;
+  limits.expect_masked = false;
+  rules_ = std::make_unique<MessageRules>(limits);
+  for (const std::string& m : target_.on_connect) {
+    codec_->send(FrameHead{true, 0, opcode::text, m.size(), true}, reinterpret_cast<const uint8_t*>(m.data()), m.size());
+  }
+  conn_->flush();
+  last_heard_ms_ = now_ms(res_.loop);
+  uv_timer_start(timer_.get(), &FeedUpstream::on_timer, kTickMs, kTickMs);
+  host_.on_upstream_up(*this);
+  if (!rest.empty() && stage_ == Stage::relaying) {
+    on_frame_bytes(reinterpret_cast<const uint8_t*>(rest.data()), rest.size());
+  }
+}
+
+void FeedUpstream::on_frame_bytes(const uint8_t* data, size_t n) {
+  codec_->feed(data, n);
+  FrameChunk chunk;
+  for (;;) {
+    FrameCodec::Next r = codec_->next(chunk);
+    if (r == FrameCodec::Next::need_more) {
+      break;
+    }
+    if (r == FrameCodec::Next::protocol_error) {
+      send_close(close_code::protocol_error, "");
+      fail("invalid frame header from the source");
+      break;
+    }
+    if (!on_chunk(chunk)) {
+      break;
+    }
+  }
+  if (stage_ == Stage::down) {
+    return;
+  }
+  codec_->discard_input();
+  codec_->release_if_idle();
+  conn_->flush();
+  host_.on_upstream_batch_end(*this);
+}
+
+bool FeedUpstream::on_chunk(const FrameChunk& chunk) {
+  uint16_t code = chunk.starts_frame ? rules_->on_frame_start(chunk.head) : 0;
+  if (code == 0) {
+    code = rules_->on_payload(chunk.data, chunk.size);
+  }
+  if (code != 0) {
+    send_close(code, "");
+    fail("the source broke the protocol (close " + std::to_string(code) + ")");
+    return false;
+  }
+  const bool control = rules_->current_is_control();
+  if (!control) {
+    if (chunk.starts_frame && chunk.head.opcode != opcode::continuation) {
+      message_op_ = chunk.head.opcode;
+      message_.clear();
+    }
+    message_.append(reinterpret_cast<const char*>(chunk.data), chunk.size);
+  }
+  if (!chunk.ends_frame) {
+    return true;
+  }
+  code = rules_->on_frame_end();
+  if (code != 0) {
+    send_close(code, "");
+    fail("the source broke the protocol (close " + std::to_string(code) + ")");
+    return false;
+  }
+  if (!control) {
+    if (chunk.head.fin && stage_ == Stage::relaying) {
+      host_.on_upstream_message(*this, message_op_, message_);
+      message_.clear();
+      if (message_.capacity() > 64 * 1024) {
+        message_.shrink_to_fit();  // one huge message does not pin its buffer
+      }
+    }
+    return stage_ != Stage::down;
+  }
+  std::span<const uint8_t> payload = rules_->control_payload();
+  switch (rules_->current_opcode()) {
+    case opcode::ping:
+      codec_->send_control(opcode::pong, payload.data(), payload.size());
+      break;
+    case opcode::close:
+      if (stage_ == Stage::relaying) {
+        codec_->send_control(opcode::close, payload.data(), std::min<size_t>(payload.size(), 2));
+        conn_->flush();
+        uint16_t c = payload.size() >= 2 ? static_cast<uint16_t>(payload[0] << 8 | payload[1]) : 1005;
+        fail("the source closed the connection (code " + std::to_string(c) + ")");
+      } else {
+        fail("");  // our close was answered
+      }
+      return false;
+    default:
+      break;
+  }
+  return true;
+}
+
+void FeedUpstream::send_close(uint16_t code, std::string_view reason) {
+  if (!codec_ || codec_->output_mid_frame()) {
+    return;
+  }
+  codec_->send_close(code, reason);
+  conn_->flush();
+}
+
+void FeedUpstream::close_gracefully() {
+  if (stage_ == Stage::relaying) {
+    stage_ = Stage::closing;
+    send_close(close_code::normal, "no subscribers");
+    uv_timer_start(timer_.get(), &FeedUpstream::on_timer, 2000, 0);
+  } else if (stage_ != Stage::down) {
+    fail("");
+  }
+}
+
+void FeedUpstream::on_conn_eof(TcpConn&) {
+  fail(stage_ == Stage::closing ? "" : "the source closed the TCP connection");
+}
+
+void FeedUpstream::on_conn_error(TcpConn&, int uv_status, const char* while_doing) {
+  fail(std::string(while_doing) + " failed (" + log::uv_error_text(uv_status) + ")");
+}
+
+void FeedUpstream::on_timer(uv_timer_t* t) {
+  auto* self = static_cast<FeedUpstream*>(t->data);
+  if (self == nullptr) {
+    return;
+  }
+  switch (self->stage_) {
+    case Stage::connecting:
+    case Stage::upgrading:
+      self->fail(std::string(self->stage_ == Stage::connecting ? "connect()" : "the upgrade") + " timed out after " +
+                 std::to_string(self->target_.connect_timeout.count()) + " ms");
+      return;
+    case Stage::closing:
+      self->fail("");
+      return;
+    case Stage::relaying: {
+      int64_t quiet = now_ms(self->res_.loop) - self->last_heard_ms_;
+      if (quiet >= 2 * kQuietMs) {
+        self->fail("the source sent nothing, not even a pong, for " + std::to_string(quiet / 1000) + " s");
+      } else if (quiet >= kQuietMs && !self->ping_outstanding_ && !self->codec_->output_mid_frame()) {
+        self->ping_outstanding_ = true;
+        self->codec_->send_control(opcode::ping, reinterpret_cast<const uint8_t*>("wsgate"), 6);
+        self->conn_->flush();
+      }
+      return;
+    }
+    case Stage::down:
+      return;
+  }
+}
+
+void FeedUpstream::fail(const std::string& why) {
+  if (stage_ == Stage::down) {
+    return;
+  }
+  bool was_up = stage_ == Stage::relaying || stage_ == Stage::closing;
+  stage_ = Stage::down;
+  if (connect_ != nullptr) {
+    connect_->owner = nullptr;
+    connect_ = nullptr;
+  }
+  if (codec_) {
+    codec_->discard_input();
+  }
+  timer_.close();
+  if (conn_) {
+    conn_->close();
+  }
+  host_.on_upstream_down(*this, was_up, why);
+}
+
+}  // namespace wsgate::worker

@@ -1,0 +1,94 @@
+// One TCP connection on the worker's loop: reads into the worker's shared
+// read buffer and hands the bytes to its owner at once; queues output in a
+// pooled buffer with at most one uv_write in flight (what arrives meanwhile is
+// sent together in the next write, so bursts cost one system call).
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "worker/net/buffer_pool.h"
+#include "worker/net/uv_handle.h"
+
+namespace wsgate::worker {
+
+class TcpConnOwner {
+ public:
+  virtual void on_conn_read(class TcpConn& c, const uint8_t* data, size_t n) = 0;
+  virtual void on_conn_eof(TcpConn& c) = 0;
+  virtual void on_conn_error(TcpConn& c, int uv_status, const char* while_doing) = 0;
+  // The output queue became empty after a write completed.
+  virtual void on_conn_flushed(TcpConn& c) = 0;
+
+ protected:
+  ~TcpConnOwner() = default;
+};
+
+struct ReadBuffer {
+  uint8_t* data;
+  size_t size;
+};
+
+class TcpConn final {
+ public:
+  TcpConn(uv_loop_t* loop, BufferPool& pool, ReadBuffer shared_read, TcpConnOwner& owner);
+  ~TcpConn();
+  TcpConn(const TcpConn&) = delete;
+  TcpConn& operator=(const TcpConn&) = delete;
+
+  // uv_tcp_init; then uv_accept() or uv_tcp_connect() on tcp().
+  int init();
+  uv_tcp_t* tcp() { return handle_.get(); }
+  uv_stream_t* stream() { return handle_.stream(); }
+  bool open() const { return handle_.is_initialized(); }
+
+  int start_reading();
+  void stop_reading();
+  bool reading() const { return reading_; }
+
+  // Appends to the output queue; call flush() once a batch is queued.
+  void append(const uint8_t* data, size_t n);
+  void append(std::string_view s) { append(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
+  void flush();
+  size_t pending() const { return out_.size() + in_flight_; }
+
+  // Half-close after the queue is written (FIN to the peer).
+  void shutdown_after_flush();
+  // Closes the handle now; queued output is dropped.
+  void close();
+
+  // Hands the connection to another owner (a session that became a stream
+  // subscriber); only between callbacks, with nothing queued for output.
+  void set_owner(TcpConnOwner& owner) { owner_ = &owner; }
+
+  // The peer's "ip" or "ip:port" for logs.
+  std::string peer_name(bool with_port) const;
+
+ private:
+  struct WriteReq;
+  struct ShutdownReq;
+  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_shutdown(uv_shutdown_t* req, int status);
+  void start_write();
+  int try_send(const uint8_t* data, size_t n);
+  void do_shutdown();
+
+  uv_loop_t* loop_;
+  UvHandle<uv_tcp_t> handle_;
+  BufferPool& pool_;
+  ReadBuffer read_buf_;
+  TcpConnOwner* owner_;
+  Bytes out_;
+  size_t in_flight_ = 0;
+  WriteReq* write_req_ = nullptr;  // owned by libuv while in flight; we only clear its back pointer
+  ShutdownReq* shutdown_req_ = nullptr;
+  bool reading_ = false;
+  bool shutdown_wanted_ = false;
+};
+
+}  // namespace wsgate::worker
