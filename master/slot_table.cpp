@@ -27,7 +27,7 @@ std::string SlotTable::label(uint32_t slot) const {
 
 std::optional<uint32_t> SlotTable::take(shm::SlotRole role) {
   for (uint32_t s = 0; s < slots_.size(); ++s) {
-    if (slots_[s].free()) {
+    if (slots_[s].is_free()) {
       slots_[s] = Slot{};
       slots_[s].role = role;
       publish_count();
@@ -95,7 +95,7 @@ std::optional<uint32_t> SlotTable::find_current(shm::SlotRole role) const {
 }
 
 uint32_t SlotTable::free_count() const {
-  return static_cast<uint32_t>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.free(); }));
+  return static_cast<uint32_t>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.is_free(); }));
 }
 
 bool SlotTable::any_alive() const {

@@ -35,7 +35,7 @@ struct Slot {
   std::shared_ptr<StreamSet> streams;  // proxy and feeder: the set they use
 
   bool alive() const { return pid > 0; }
-  bool free() const { return role == shm::SlotRole::none && pid == 0; }
+  bool is_free() const { return role == shm::SlotRole::none && pid == 0; }
 };
 
 // What becomes of a slot whose process died without being retired.

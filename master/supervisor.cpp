@@ -161,9 +161,9 @@ void Supervisor::begin_quit() {
   stopping_ = true;
   quitting_ = true;
   const int64_t now = shm::monotonic_ms();
-  const int64_t drain = config_->drain.drain_timeout.count();
-  stop_deadline_ms_ = now + drain + config_->drain.spread().count() + config_->limits.close_timeout.count() + 2000;
-  LOG_INFO("SIGQUIT received: no new connections; sessions may finish within %lld ms", static_cast<long long>(drain));
+  const int64_t grace = config_->drain.drain_timeout.count();
+  stop_deadline_ms_ = now + grace + config_->drain.spread().count() + config_->limits.close_timeout.count() + 2000;
+  LOG_INFO("SIGQUIT received: no new connections; sessions may finish within %lld ms", static_cast<long long>(grace));
   listeners_.keep_only({});
   status_sent_ = status_text();
   status_sent_ms_ = now;
@@ -174,7 +174,7 @@ void Supervisor::begin_quit() {
         slots_.signal(s, SIGTERM);  // never served anyone for long
       }
     } else {
-      retire_generation(*g, now + drain);
+      retire_generation(*g, now + grace);
     }
   }
 }

@@ -79,7 +79,8 @@ class Supervisor {
   void start_first_generation(const std::string& text);
   void handle_sighup();
   void reload_failed(const std::string& why);
-  bool apply_in_place(std::shared_ptr<const conf::Config> fresh, const std::string& text, const conf::ReloadPlan& plan);
+  bool apply_in_place(std::shared_ptr<const conf::Config> fresh, const std::string& text,
+                      const conf::ReloadPlan& plan);
   void start_generation(std::shared_ptr<const conf::Config> fresh, const std::string& text, const conf::ReloadPlan& plan);
   void check_starting();
   void promote(Generation& g);
@@ -87,9 +88,12 @@ class Supervisor {
   void reload_done();
 
   // --- old generations (supervisor_retire.cpp) ---
-  // Tells `g`'s live workers to finish by `deadline_ms` (SIGQUIT); frees its
-  // slots that wait for a respawn a retiring generation never gets.
+  // `g` retires by `deadline_ms` (Generations::retire), and its workers are told.
   void retire_generation(Generation& g, int64_t deadline_ms);
+  // Tells retiring `g`'s live workers to finish by its deadline (in the
+  // table, then SIGQUIT); frees its slots that wait for a respawn a retiring
+  // generation never gets.
+  void tell_retiring(const Generation& g);
   void limit_retiring();
   void check_retire_deadlines();
   void forget_finished_generations();

@@ -185,7 +185,7 @@ void Supervisor::promote(Generation& g) {
     for (uint32_t s : old->slots) {
       connections += segment_.table()->slots[s].connections.load();
     }
-    retire_generation(*old, old->deadline_ms);
+    tell_retiring(*old);  // the plan retired it at promotion
   }
   listeners_.keep_only(g.config->listen);
   sync_prober(old == nullptr || old->config->pools != g.config->pools);

@@ -12,13 +12,17 @@ namespace wsgate::master {
 
 void Supervisor::retire_generation(Generation& g, int64_t deadline_ms) {
   Generations::retire(g, deadline_ms);
+  tell_retiring(g);
+}
+
+void Supervisor::tell_retiring(const Generation& g) {
   shm::Table& t = *segment_.table();
   for (uint32_t s : g.slots) {
     const Slot& slot = slots_[s];
     if (slot.role != shm::SlotRole::proxy || slot.generation != g.id) {
       continue;
     }
-    t.slots[s].drain_deadline_ms.store(deadline_ms, std::memory_order_release);
+    t.slots[s].drain_deadline_ms.store(g.deadline_ms, std::memory_order_release);
     if (!slots_.signal(s, SIGQUIT)) {
       slots_.free(s);  // waiting for a respawn that a retiring generation never gets
     }

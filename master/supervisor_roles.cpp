@@ -10,7 +10,8 @@ namespace wsgate::master {
 namespace {
 
 bool any_pool_checked(const conf::Config& config) {
-  return std::any_of(config.pools.begin(), config.pools.end(), [](const conf::Pool& p) { return p.health.has_value(); });
+  return std::any_of(config.pools.begin(), config.pools.end(),
+                     [](const conf::Pool& p) { return p.health.has_value(); });
 }
 
 }  // namespace

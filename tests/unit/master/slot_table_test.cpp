@@ -55,7 +55,7 @@ TEST_F(SlotTableTest, FreeReleasesTheSlotAndLowersTheCount) {
   slots[last].generation = 4;
   shm::BackendTable(*shared).claim_slot(last, 1234, SlotRole::feeder, 4);
   slots.free(last);
-  EXPECT_TRUE(slots[last].free());
+  EXPECT_TRUE(slots[last].is_free());
   EXPECT_EQ(slots[last].generation, 0u);
   EXPECT_EQ(published_count(), 1u);
   EXPECT_EQ(shared->slots[last].pid.load(), 0);
@@ -69,7 +69,7 @@ TEST_F(SlotTableTest, RetiringALiveProcessSignalsItAndKeepsTheSlotUntilItExits) 
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0], std::make_pair(pid_t{4242}, SIGTERM));
   EXPECT_TRUE(slots[s].retire);
-  EXPECT_FALSE(slots[s].free());
+  EXPECT_FALSE(slots[s].is_free());
   EXPECT_FALSE(slots.find_current(SlotRole::prober).has_value());  // a new prober may be taken meanwhile
 }
 
@@ -77,7 +77,7 @@ TEST_F(SlotTableTest, RetiringASlotWithoutAProcessFreesItNow) {
   const uint32_t s = *slots.take(SlotRole::feeder);
   slots.retire(s);
   EXPECT_TRUE(sent.empty());
-  EXPECT_TRUE(slots[s].free());
+  EXPECT_TRUE(slots[s].is_free());
 }
 
 TEST_F(SlotTableTest, RestartSignalsOnlyALiveProcessAndIsConsumedByTheRefill) {
