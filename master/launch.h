@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "conf/config.h"
 #include "master/listeners.h"
