@@ -9,7 +9,7 @@
 
 #include "conf/loader.h"
 #include "worker/log/log.h"
-#include "worker/edge/worker.h"
+#include "worker/net/exit_codes.h"
 
 namespace wsgate::master {
 

@@ -6,7 +6,7 @@
 //
 // A reload that keeps the streams keeps the set (and its feeder and its
 // upstream connections); one that changes them makes a new set for the new
-// generation while the old one keeps feeding the generation that drains.
+// generation while the old one keeps feeding the generation that retires.
 #pragma once
 
 #include <cstdint>

@@ -1,18 +1,23 @@
 // The master's life: own the listening sockets and the shared table, fork
-// the worker processes into slots (proxy workers, the health prober when a
-// pool has `health`, a stream feeder per set of streams), refill a slot whose
-// process died, reload on SIGHUP and stop them all on SIGTERM/SIGINT/SIGQUIT.
-// It runs no event loop (children must not inherit one) and does no network
-// I/O: it waits for signals with sigtimedwait(). Under systemd (Type=notify)
-// it reports readiness, status, reloads and stops, and pets the watchdog from
-// that same loop, so a wedged master stops petting.
+// the role processes into slots (proxy workers, the health prober when a
+// pool has `health`, a stream feeder per set of streams, the admin endpoint),
+// refill a slot whose process died, reload on SIGHUP and stop them all on
+// SIGTERM/SIGINT/SIGQUIT. It runs no event loop (children must not inherit
+// one) and does no network I/O: it waits for signals with sigtimedwait().
+// Under systemd (Type=notify) it reports readiness, status, reloads and
+// stops, and pets the watchdog from that same loop, so a wedged master stops
+// petting.
 //
-// Generations: the proxy workers forked for one config are a generation. A
-// reload that changes what workers are built around (listen, workers,
-// routes, streams, auth rules) starts a new one on the same listening
-// sockets; once all of its workers are ready the old one stops accepting and
-// drains (SIGQUIT, deadline in shm). Pools, backends and limits change in
-// place (shm table + the published config text); no worker is replaced.
+// The pieces it drives: the slots (master/slot_table.h), the generations of
+// proxy workers and what a reload does to them (master/generations.h), and
+// one launcher per role (master/launch.h). Pools, backends and limits change
+// in place (shm table + the published config text); no worker is replaced.
+//
+// Its methods, by file: supervisor.cpp (the loop, stopping),
+// supervisor_children.cpp (spawning and refilling slots),
+// supervisor_reload.cpp (SIGHUP), supervisor_retire.cpp (old generations),
+// supervisor_roles.cpp (prober, feeder, admin), supervisor_backends.cpp
+// (the backend table), supervisor_notify.cpp (systemd).
 #pragma once
 
 #include <sys/types.h>
@@ -26,7 +31,10 @@
 #include "conf/config.h"
 #include "conf/reload_plan.h"
 #include "master/admin_socket.h"
+#include "master/generations.h"
+#include "master/launch.h"
 #include "master/listeners.h"
+#include "master/slot_table.h"
 #include "master/stream_set.h"
 #include "master/systemd_notify.h"
 #include "shm/config_blob.h"
@@ -49,71 +57,49 @@ class Supervisor {
   int run();
 
  private:
-  enum class Role { free, proxy, prober, feeder, admin };
-  struct Slot {
-    Role role = Role::free;
-    pid_t pid = 0;
-    int64_t spawned_ms = 0;
-    int quick_deaths = 0;       // consecutive deaths within a second of spawning
-    int64_t respawn_at_ms = 0;  // throttled respawn pending when nonzero
-    bool fatal = false;         // exited with kExitFatal: respawning would fail again
-    bool restart = false;       // asked to stop so it comes back with the new config
-    bool retire = false;        // asked to stop for good: free the slot when it exits
-    uint32_t generation = 0;    // proxy: its generation's id
-    uint32_t index = 0;         // proxy: its index within the generation
-    std::shared_ptr<StreamSet> streams;  // proxy and feeder: the set they use
-  };
-  enum class GenState { starting, active, draining };
-  struct Generation {
-    uint32_t id = 0;
-    std::shared_ptr<const conf::Config> config;
-    std::string text;           // the file content, published once it is active
-    std::vector<uint32_t> slots;
-    GenState state = GenState::starting;
-    int64_t started_ms = 0;
-    int64_t deadline_ms = 0;    // draining: what is left gets 1001 from this time on
-    int64_t kill_at_ms = 0;     // draining: SIGKILL what is left at this time
-    std::string changes;        // what the reload changed, for the log
-    std::shared_ptr<StreamSet> streams;
-    std::optional<AdminSocket> admin_socket;  // bound for it, taken over at the switch
-  };
-
-  // --- children (supervisor.cpp) ---
-  void spawn(uint32_t slot);
-  [[noreturn]] void become_child(uint32_t slot);
-  void reap_children();
-  void on_child_exit(uint32_t slot, int status);
-  void on_proxy_exit(uint32_t slot, int status, const std::string& what);
-  void restart_or_respawn(uint32_t slot, int status, const std::string& what);
-  void respawn_due();
-  void free_slot(uint32_t slot);
-  std::optional<uint32_t> take_free_slot(Role role);
-  void publish_slot_count();
-  std::string slot_label(uint32_t slot) const;
+  // --- stopping (supervisor.cpp) ---
   void begin_stop(int signum);
   void begin_quit();
   void kill_stragglers();
-  bool any_child_alive() const;
-  bool any_proxy_alive() const;
 
-  // --- generations and reloads (supervisor_reload.cpp) ---
-  Generation* find(GenState state);
-  const Generation* find(GenState state) const;
-  Generation* generation(uint32_t id);
+  // --- children (supervisor_children.cpp) ---
+  void spawn(uint32_t slot);
+  ChildContext child_context();
+  void reap_children();
+  void on_child_exit(uint32_t slot, int status);
+  void on_proxy_exit(uint32_t slot, int status, const std::string& what);
+  // Refills the slot with the same role: at once, or throttled when it
+  // keeps dying right after start.
+  void refill(uint32_t slot, int status, const std::string& what);
+  void respawn_due();
+  // A proxy slot for each of `g`'s workers, serving its stream set.
+  void take_proxy_slots(Generation& g);
+
+  // --- reloads (supervisor_reload.cpp) ---
   void start_first_generation(const std::string& text);
   void handle_sighup();
   void reload_failed(const std::string& why);
-  bool apply_in_place(std::shared_ptr<const conf::Config> fresh, const std::string& text, const conf::ReloadPlan& plan);
+  bool apply_in_place(std::shared_ptr<const conf::Config> fresh, const std::string& text,
+                      const conf::ReloadPlan& plan);
   void start_generation(std::shared_ptr<const conf::Config> fresh, const std::string& text, const conf::ReloadPlan& plan);
   void check_starting();
   void promote(Generation& g);
   void abort_starting(const std::string& why);
-  void drain_generation(Generation& g, int64_t deadline_ms);
-  void limit_draining();
+  void reload_done();
+
+  // --- old generations (supervisor_retire.cpp) ---
+  // `g` retires by `deadline_ms` (Generations::retire), and its workers are told.
+  void retire_generation(Generation& g, int64_t deadline_ms);
+  // Tells retiring `g`'s live workers to finish by its deadline (in the
+  // table, then SIGQUIT); frees its slots that wait for a respawn a retiring
+  // generation never gets.
+  void tell_retiring(const Generation& g);
+  void limit_retiring();
+  void check_retire_deadlines();
   void forget_finished_generations();
-  // Rows for every backend of `config` (new ones appended); with
-  // `mark_removed`, rows no longer configured are marked removed.
-  void sync_backend_table(const conf::Config& config, bool mark_removed);
+  bool generation_alive(const Generation& g) const;
+
+  // --- prober, feeder, admin (supervisor_roles.cpp) ---
   void sync_prober(bool pools_changed);
   void start_admin();
   // A socket for `fresh`'s admin address when it moved (nullopt when it did
@@ -125,8 +111,14 @@ class Supervisor {
   void retire_unused_stream_sets();
   std::shared_ptr<StreamSet> make_stream_set(std::shared_ptr<const conf::Config> config);
   void attach_feeder(const std::shared_ptr<StreamSet>& set);
+
+  // --- the backend table (supervisor_backends.cpp) ---
+  // Rows for every backend of `config` (new ones appended); with
+  // `mark_removed`, rows no longer configured are marked removed.
+  void sync_backend_table(const conf::Config& config, bool mark_removed);
+  // Whether the table and the slots can take `fresh`: checked before
+  // anything changes, so a refused reload leaves no half-applied state.
   std::optional<std::string> check_room(const conf::Config& fresh, uint32_t slots_needed) const;
-  void check_drain_deadlines();
 
   // --- systemd (supervisor_notify.cpp) ---
   // READY=1 once every proxy worker of the active generation has claimed
@@ -144,9 +136,8 @@ class Supervisor {
   AdminSocket admin_socket_;  // config `admin`: bound once, inherited by the admin role
   shm::Segment segment_;
   shm::ConfigBlob blob_;
-  std::vector<Slot> slots_;
-  std::vector<std::unique_ptr<Generation>> generations_;  // oldest first
-  uint32_t last_generation_ = 0;
+  SlotTable slots_;
+  Generations generations_;
   uint32_t last_stream_set_ = 0;
   std::vector<std::shared_ptr<StreamSet>> stream_sets_;  // every set a slot or generation still uses
   int alive_pipe_[2] = {-1, -1};

@@ -24,7 +24,7 @@ void Supervisor::notify_tick() {
     notifier_.watchdog();
     watchdog_due_ms_ = now + notifier_.watchdog_interval_ms();
   }
-  const Generation* g = find(GenState::active);
+  const Generation* g = generations_.find(GenState::active);
   if (!ready_notified_ && !stopping_ && g != nullptr && proxies_claimed(*g) == g->config->workers) {
     ready_notified_ = true;
     notify_ready();
@@ -51,7 +51,7 @@ uint32_t Supervisor::proxies_claimed(const Generation& g) const {
   const shm::Table& table = *segment_.table();
   uint32_t claimed = 0;
   for (uint32_t s : g.slots) {
-    if (slots_[s].pid > 0 && table.slots[s].pid.load(std::memory_order_acquire) == slots_[s].pid) {
+    if (slots_[s].alive() && table.slots[s].pid.load(std::memory_order_acquire) == slots_[s].pid) {
       ++claimed;
     }
   }
@@ -61,18 +61,16 @@ uint32_t Supervisor::proxies_claimed(const Generation& g) const {
 std::string Supervisor::status_text() const {
   const shm::Table& table = *segment_.table();
   uint64_t connections = 0;
-  uint32_t draining = 0;
   for (const auto& g : generations_) {
     for (uint32_t s : g->slots) {
       connections += table.slots[s].connections.load(std::memory_order_relaxed);
     }
-    draining += g->state == GenState::draining ? 1 : 0;
   }
   const std::string conns = std::to_string(connections) + (connections == 1 ? " connection" : " connections");
   if (stopping_) {
     return (quitting_ ? "draining to stop: " : "stopping: ") + conns + " left";
   }
-  const Generation* g = find(GenState::active);
+  const Generation* g = generations_.find(GenState::active);
   if (g == nullptr) {
     return "starting";
   }
@@ -84,15 +82,17 @@ std::string Supervisor::status_text() const {
   }
   const std::string up = claimed == workers ? wtext : std::to_string(claimed) + " of " + wtext + " up";
   std::string text = up + ", " + conns + ", generation " + std::to_string(g->id);
-  if (draining > 0) {
-    text += ", " + std::to_string(draining) + (draining == 1 ? " generation" : " generations") + " draining";
+  const uint32_t retiring = generations_.retiring_count();
+  if (retiring > 0) {
+    // "draining" is what operators have always read here.
+    text += ", " + std::to_string(retiring) + (retiring == 1 ? " generation" : " generations") + " draining";
   }
   return text;
 }
 
 int64_t Supervisor::wait_ms() const {
   int64_t ms = kLoopTickMs;
-  if (find(GenState::starting) != nullptr) {
+  if (generations_.find(GenState::starting) != nullptr) {
     ms = kReadyPollMs;  // a new generation takes over as soon as it is ready
   }
   if (!notifier_.enabled()) {
