@@ -18,11 +18,9 @@ AdminConn::~AdminConn() {
 }
 
 bool AdminConn::accept(uv_stream_t* server) {
-  if (uv_timer_init(shared_.loop, idle_.get()) != 0) {
+  if (idle_.init(uv_timer_init, shared_.loop, this) != 0) {
     return false;
   }
-  idle_.initialized();
-  idle_.get()->data = this;
   if (conn_.init() != 0 || uv_accept(server, conn_.stream()) != 0) {
     return false;
   }

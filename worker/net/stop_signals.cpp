@@ -17,10 +17,8 @@ bool StopSignals::start(uv_loop_t* loop, int master_alive_fd, OnStop on_stop, On
 }
 
 bool StopSignals::watch_signal(uv_loop_t* loop, UvHandle<uv_signal_t>& h, int signum) {
-  int r = uv_signal_init(loop, h.get());
+  int r = h.init(uv_signal_init, loop, this);
   if (r == 0) {
-    h.initialized();
-    h.get()->data = this;
     r = uv_signal_start(h.get(), &StopSignals::on_signal, signum);
   }
   if (r != 0) {
@@ -31,10 +29,8 @@ bool StopSignals::watch_signal(uv_loop_t* loop, UvHandle<uv_signal_t>& h, int si
 }
 
 bool StopSignals::watch_master(uv_loop_t* loop, int fd) {
-  int r = uv_pipe_init(loop, master_watch_.get(), 0);
+  int r = master_watch_.init(uv_pipe_init, loop, this, 0);
   if (r == 0) {
-    master_watch_.initialized();
-    master_watch_.get()->data = this;
     r = uv_pipe_open(master_watch_.get(), fd);
   }
   if (r == 0) {
