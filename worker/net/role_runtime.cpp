@@ -5,7 +5,7 @@
 #include <cstdarg>
 #include <cstdio>
 
-#include "shm/backend_table.h"
+#include "shm/slot_table.h"
 #include "worker/log/log.h"
 #include "worker/net/exit_codes.h"
 
@@ -32,7 +32,7 @@ void RoleRuntime::ready(const char* fmt, ...) {
   va_start(args, fmt);
   std::vsnprintf(line, sizeof line, fmt, args);
   va_end(args);
-  shm::BackendTable(*who_.table).claim_slot(who_.slot, getpid(), who_.role, who_.generation);
+  shm::SlotTable(*who_.table).claim(who_.slot, getpid(), who_.role, who_.generation);
   LOG_INFO("%s", line);
 }
 
