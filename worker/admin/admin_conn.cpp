@@ -48,7 +48,7 @@ void AdminConn::on_conn_read(TcpConn&, const uint8_t* data, size_t n) {
 
 // Answers every complete request buffered, in order, until one is missing
 // bytes or the answers queued pass the high-water mark (reading resumes when
-// they drain).
+// they are flushed).
 void AdminConn::serve_buffered() {
   while (!closing_ && !finished_ && !received_.empty()) {
     if (conn_.pending() > kAdminHighWater) {

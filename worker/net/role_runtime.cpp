@@ -11,10 +11,10 @@
 
 namespace wsgate::worker {
 
-bool RoleRuntime::start(StopSignals::OnStop on_stop, StopSignals::OnDrain on_drain,
+bool RoleRuntime::start(StopSignals::OnStop on_stop, StopSignals::OnRetire on_retire,
                         Graveyard::AfterBurial after_burial) {
   if (!loop_.init() ||
-      !stop_signals_.start(loop_.get(), who_.master_alive_fd, std::move(on_stop), std::move(on_drain)) ||
+      !stop_signals_.start(loop_.get(), who_.master_alive_fd, std::move(on_stop), std::move(on_retire)) ||
       !log_upkeep_.start(loop_.get())) {
     return false;
   }

@@ -45,10 +45,10 @@ class RoleRuntime {
   RoleRuntime& operator=(const RoleRuntime&) = delete;
 
   // Creates the loop and watches the stop signals (SIGQUIT too when
-  // `on_drain` is given), SIGUSR1 and the log flush, and sets up the
+  // `on_retire` is given), SIGUSR1 and the log flush, and sets up the
   // graveyard (`after_burial` runs after each of its turns). False, with the
   // cause logged, when any of it fails: the role exits with kExitFatal.
-  bool start(StopSignals::OnStop on_stop, StopSignals::OnDrain on_drain = {},
+  bool start(StopSignals::OnStop on_stop, StopSignals::OnRetire on_retire = {},
              Graveyard::AfterBurial after_burial = {});
 
   uv_loop_t* loop() { return loop_.get(); }

@@ -8,11 +8,11 @@
 
 namespace wsgate::worker {
 
-bool StopSignals::start(uv_loop_t* loop, int master_alive_fd, OnStop on_stop, OnDrain on_drain) {
+bool StopSignals::start(uv_loop_t* loop, int master_alive_fd, OnStop on_stop, OnRetire on_retire) {
   on_stop_ = std::move(on_stop);
-  on_drain_ = std::move(on_drain);
+  on_retire_ = std::move(on_retire);
   return watch_signal(loop, sigterm_, SIGTERM) && watch_signal(loop, sigint_, SIGINT) &&
-         (!on_drain_ || watch_signal(loop, sigquit_, SIGQUIT)) &&
+         (!on_retire_ || watch_signal(loop, sigquit_, SIGQUIT)) &&
          (master_alive_fd < 0 || watch_master(loop, master_alive_fd));
 }
 
@@ -55,7 +55,7 @@ void StopSignals::on_signal(uv_signal_t* h, int signum) {
     return;
   }
   if (signum == SIGQUIT) {
-    self->on_drain_();
+    self->on_retire_();
     return;
   }
   self->on_stop_(signum == SIGTERM ? "SIGTERM" : "SIGINT");

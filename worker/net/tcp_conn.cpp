@@ -174,7 +174,7 @@ void TcpConn::on_write(uv_write_t* raw, int status) {
   if (!self->out_.empty()) {
     self->flush();
     // flush() may have written everything at once (no callback will follow)
-    // or failed (the owner knows); only a queue that is now empty drains.
+    // or failed (the owner knows); only a queue that is now empty is flushed.
     if (self->write_req_ != nullptr || !self->open() || !self->out_.empty()) {
       return;
     }
