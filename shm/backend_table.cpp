@@ -1,7 +1,6 @@
 #include "shm/backend_table.h"
 
 #include <sched.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cassert>
@@ -9,7 +8,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "shm/ip_table.h"
 
 namespace wsgate::shm {
 
@@ -17,18 +15,6 @@ namespace wsgate::shm {
 // memory is needed, so relaxed atomics suffice, except where a comment says
 // what a stronger order publishes (health transitions, the error seqlock).
 constexpr auto kRelaxed = std::memory_order_relaxed;
-
-int64_t monotonic_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t monotonic_us() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
 
 namespace {
 
@@ -130,51 +116,6 @@ void BackendTable::set_admin_state(uint32_t backend, BackendState state) {
   t_->backends[backend].admin_state.store(static_cast<uint32_t>(state), std::memory_order_release);
 }
 
-void BackendTable::set_slot_count(uint32_t n) {
-  if (n > kMaxSlots) {
-    throw std::length_error("more than " + std::to_string(kMaxSlots) + " worker slots");
-  }
-  t_->header.slot_count.store(n, std::memory_order_release);
-}
-
-void BackendTable::claim_slot(uint32_t slot, int pid, SlotRole role, uint32_t generation) {
-  WorkerSlot& s = t_->slots[slot];
-  s.role.store(static_cast<uint32_t>(role), kRelaxed);
-  s.generation.store(generation, kRelaxed);
-  s.pid.store(pid, std::memory_order_release);
-}
-
-void BackendTable::add_session(uint32_t slot, uint32_t backend, int32_t delta) {
-  assert(slot < kMaxSlots && backend < kMaxBackends);
-  auto& cell = t_->rows[slot].sessions[backend];
-  [[maybe_unused]] int32_t before = cell.fetch_add(delta, kRelaxed);
-  assert(before + delta >= 0 && "session count went negative: a close was counted twice");
-}
-
-void BackendTable::add_connection(uint32_t slot, int32_t delta) {
-  t_->slots[slot].connections.fetch_add(static_cast<uint32_t>(delta), kRelaxed);
-}
-
-void BackendTable::clear_slot(uint32_t slot) {
-  for (auto& cell : t_->rows[slot].sessions) {
-    cell.store(0, kRelaxed);
-  }
-  WorkerSlot& s = t_->slots[slot];
-  s.connections.store(0, kRelaxed);
-  s.pid.store(0, std::memory_order_release);
-  IpTable(t_->ips).clear_slot(slot);  // its clients' per-IP connection counts died with it too
-}
-
-void BackendTable::release_slot(uint32_t slot) {
-  clear_slot(slot);
-  WorkerSlot& s = t_->slots[slot];
-  s.role.store(static_cast<uint32_t>(SlotRole::none), kRelaxed);
-  s.generation.store(0, kRelaxed);
-  s.drain_deadline_ms.store(0, kRelaxed);
-}
-
-void BackendTable::note_respawn(uint32_t slot) { t_->slots[slot].respawns.fetch_add(1, kRelaxed); }
-
 bool BackendTable::record_failure(uint32_t backend, int64_t now_ms, int64_t fail_timeout_ms,
                                   std::string_view why) {
   BackendEntry& b = t_->backends[backend];
@@ -205,35 +146,6 @@ void BackendTable::record_success(uint32_t backend) {
   BackendEntry& b = t_->backends[backend];
   if (b.consecutive_failures.load(kRelaxed) != 0) {
     b.consecutive_failures.store(0, kRelaxed);
-  }
-}
-
-bool BackendTable::admit_handshake(uint32_t pool_index, uint32_t rate_per_s, int64_t now_us) {
-  if (rate_per_s == 0) {
-    return true;
-  }
-  assert(pool_index < kMaxPools && rate_per_s <= 1000000000);
-  // GCRA (ATM's virtual scheduling): each admission pushes the theoretical
-  // arrival time `tat` one emission interval T further; a request is refused
-  // when tat runs more than the burst's tolerance ahead of now. One atomic
-  // word, so no process can die holding anything.
-  // T rounded up: never above the rate; at most one part in a thousand
-  // below it for rates (<= 1000000/s) that do not divide a second evenly.
-  const int64_t now = now_us * 1000;
-  const int64_t rate = rate_per_s;
-  const int64_t interval = (1000000000 + rate - 1) / rate;
-  const int64_t burst = std::max<int64_t>(1, rate_per_s / 10);
-  const int64_t tolerance = (burst - 1) * interval;
-  std::atomic<int64_t>& tat = t_->pools[pool_index].tat_ns;
-  int64_t seen = tat.load(kRelaxed);
-  for (;;) {
-    const int64_t base = std::max(seen, now);
-    if (base - now > tolerance) {
-      return false;
-    }
-    if (tat.compare_exchange_weak(seen, base + interval, kRelaxed, kRelaxed)) {
-      return true;
-    }
   }
 }
 
@@ -307,25 +219,8 @@ uint32_t BackendTable::backend_count() const {
   return std::min(t_->header.backend_count.load(std::memory_order_acquire), kMaxBackends);
 }
 
-uint32_t BackendTable::slot_count() const {
-  return std::min(t_->header.slot_count.load(std::memory_order_acquire), kMaxSlots);
-}
-
 uint32_t BackendTable::pool_count() const {
   return std::min(t_->header.pool_count.load(std::memory_order_acquire), kMaxPools);
-}
-
-int64_t BackendTable::sessions(uint32_t backend) const {
-  int64_t sum = 0;
-  uint32_t slots = slot_count();
-  for (uint32_t s = 0; s < slots; ++s) {
-    sum += t_->rows[s].sessions[backend].load(kRelaxed);
-  }
-  return sum;
-}
-
-int32_t BackendTable::sessions_in_slot(uint32_t slot, uint32_t backend) const {
-  return t_->rows[slot].sessions[backend].load(kRelaxed);
 }
 
 bool BackendTable::available(uint32_t backend, int64_t now_ms) const {

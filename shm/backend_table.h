@@ -1,5 +1,9 @@
-// Operations on the shared Table: who may call what is stated per function;
-// shm/layout.h explains why each field has the writers it has.
+// Operations on the shared Table's backends: who may call what is stated per
+// function; shm/layout.h explains why each field has the writers it has.
+// What the table holds beyond backends has its own class (slots:
+// shm/slot_table.h, session counts: shm/session_counts.h, the handshake
+// limiter: shm/handshake_limiter.h, the clock: shm/clock.h); the methods here
+// that reach them delegate, for callers that hold a BackendTable.
 #pragma once
 
 #include <cstdint>
@@ -7,15 +11,13 @@
 #include <string>
 #include <string_view>
 
+#include "shm/clock.h"
+#include "shm/handshake_limiter.h"
 #include "shm/layout.h"
+#include "shm/session_counts.h"
+#include "shm/slot_table.h"
 
 namespace wsgate::shm {
-
-// CLOCK_MONOTONIC in milliseconds: the same clock in every process, so a
-// "down until" deadline written by one worker means the same to the others.
-int64_t monotonic_ms();
-// The same clock in microseconds, for admit_handshake().
-int64_t monotonic_us();
 
 // How active checks judge a backend, from its pool's `health` config.
 struct HealthPolicy {
@@ -43,7 +45,7 @@ class BackendTable {
   // pool's index here is its index in conf::Config::pools.
   uint32_t add_backend(std::string_view pool, std::string_view address, uint32_t weight,
                        HealthPolicy policy = {});
-  void set_slot_count(uint32_t n);
+  void set_slot_count(uint32_t n) { SlotTable(*t_).set_count(n); }
 
   // --- master, on a reload (workers may be reading) ---
   // The row of `address` in `pool`, if it was ever added: rows are never
@@ -55,21 +57,18 @@ class BackendTable {
   void set_admin_state(uint32_t backend, BackendState state);
 
   // --- the process in `slot` ---
-  void claim_slot(uint32_t slot, int pid, SlotRole role, uint32_t generation);
-  void add_session(uint32_t slot, uint32_t backend, int32_t delta);
-  void add_connection(uint32_t slot, int32_t delta);
-  // The slot's counters for /metrics (shm/metrics_layout.h): written by that
-  // process alone, never zeroed.
+  void claim_slot(uint32_t slot, int pid, SlotRole role, uint32_t generation) {
+    SlotTable(*t_).claim(slot, pid, role, generation);
+  }
+  void add_session(uint32_t slot, uint32_t backend, int32_t delta) { SessionCounts(*t_).add(slot, backend, delta); }
+  void add_connection(uint32_t slot, int32_t delta) { SlotTable(*t_).add_connection(slot, delta); }
   MetricsRow& metrics_row(uint32_t slot) { return t_->metrics[slot]; }
   const MetricsRow& metrics_row(uint32_t slot) const { return t_->metrics[slot]; }
 
   // --- master, after the process in `slot` is gone ---
-  // Zeroes the slot's row and connection count: its sessions died with it.
-  // Its column of per-IP connection counts (shm/ip_table.h) too.
-  void clear_slot(uint32_t slot);
-  // clear_slot, and the slot is no one's any more (a drained generation's).
-  void release_slot(uint32_t slot);
-  void note_respawn(uint32_t slot);
+  void clear_slot(uint32_t slot) { SlotTable(*t_).clear(slot); }
+  void release_slot(uint32_t slot) { SlotTable(*t_).release(slot); }
+  void note_respawn(uint32_t slot) { SlotTable(*t_).note_respawn(slot); }
 
   // --- any worker: passive health ---
   // A failed dial, a failed upgrade (5xx, bad 101) or a backend's TCP reset;
@@ -83,9 +82,9 @@ class BackendTable {
   void record_success(uint32_t backend);
 
   // --- any worker: backend handshakes of a pool, over all workers ---
-  // GCRA: admits `rate_per_s` on average with bursts of max(1, rate/10);
-  // false when over the rate. rate 0 admits everything. Lock-free (one CAS).
-  bool admit_handshake(uint32_t pool_index, uint32_t rate_per_s, int64_t now_us);
+  bool admit_handshake(uint32_t pool_index, uint32_t rate_per_s, int64_t now_us) {
+    return HandshakeLimiter(*t_).admit(pool_index, rate_per_s, now_us);
+  }
 
   // --- the prober ---
   // Applies one active check: counts it, and moves `health` when `rise` good
@@ -99,14 +98,16 @@ class BackendTable {
 
   // --- readers (workers, `wsgate status`) ---
   uint32_t backend_count() const;
-  uint32_t slot_count() const;
+  uint32_t slot_count() const { return SlotTable(*t_).count(); }
   uint32_t pool_count() const;
   const BackendEntry& backend(uint32_t i) const { return t_->backends[i]; }
   const WorkerSlot& slot(uint32_t i) const { return t_->slots[i]; }
   const PoolEntry& pool(uint32_t i) const { return t_->pools[i]; }
   // A backend's load: the sum of its column over every slot.
-  int64_t sessions(uint32_t backend) const;
-  int32_t sessions_in_slot(uint32_t slot, uint32_t backend) const;
+  int64_t sessions(uint32_t backend) const { return SessionCounts(*t_).total(backend); }
+  int32_t sessions_in_slot(uint32_t slot, uint32_t backend) const {
+    return SessionCounts(*t_).in_slot(slot, backend);
+  }
   // Routable: administratively up, health up, and not within a passive "down" window.
   bool available(uint32_t backend, int64_t now_ms) const;
   BackendState health(uint32_t backend) const;

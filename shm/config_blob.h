@@ -9,10 +9,12 @@
 // a write sees the sequence move and tries again.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
+
+#include "shm/named_mapping.h"
 
 namespace wsgate::shm {
 
@@ -22,9 +24,6 @@ class ConfigBlob {
 
   // Creates "<name>" (replacing a stale one: the table's owner check ran first).
   static ConfigBlob create(const std::string& name);
-  ConfigBlob(ConfigBlob&&) noexcept;
-  ConfigBlob& operator=(ConfigBlob&&) noexcept;
-  ~ConfigBlob();
 
   // Master: replaces the text; false when it is over kCapacity.
   bool publish(const std::string& text);
@@ -35,11 +34,12 @@ class ConfigBlob {
   std::optional<std::pair<std::string, uint64_t>> read() const;
 
  private:
-  struct Mapping;
-  ConfigBlob(std::string name, std::unique_ptr<Mapping> mapping);
-  std::string name_;
-  std::unique_ptr<Mapping> mapping_;
-  int owner_pid_ = 0;
+  explicit ConfigBlob(NamedMapping mapping) : mapping_(std::move(mapping)) {}
+  struct BlobHeader;
+  BlobHeader* header() const;
+  std::atomic<uint64_t>* words() const;
+
+  NamedMapping mapping_;
 };
 
 }  // namespace wsgate::shm

@@ -1,7 +1,5 @@
 #include "shm/gcra.h"
 
-#include <time.h>
-
 #include <algorithm>
 
 namespace wsgate::shm {
@@ -29,12 +27,6 @@ bool gcra_admit(std::atomic<int64_t>& tat, const Gcra& g, int64_t now_ns, int64_
       return true;
     }
   }
-}
-
-int64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 }  // namespace wsgate::shm

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "shm/clock.h"
+
 namespace wsgate::shm {
 
 struct Gcra {
@@ -21,7 +23,5 @@ struct Gcra {
 // `*wait_ns` (when given) is how long until one would be admitted.
 bool gcra_admit(std::atomic<int64_t>& tat, const Gcra& g, int64_t now_ns, int64_t* wait_ns = nullptr);
 
-// CLOCK_MONOTONIC in nanoseconds.
-int64_t monotonic_ns();
 
 }  // namespace wsgate::shm

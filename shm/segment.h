@@ -6,6 +6,7 @@
 #include <string>
 
 #include "shm/layout.h"
+#include "shm/named_mapping.h"
 
 namespace wsgate::shm {
 
@@ -35,24 +36,15 @@ class Segment {
   // `rebalance`), which writes only the fields shm/control_layout.h names.
   static Segment attach_read_write(const std::string& name);
 
-  Segment(Segment&&) noexcept;
-  Segment& operator=(Segment&&) noexcept;
-  ~Segment();
-
-  Table* table() { return table_; }
-  const Table* table() const { return table_; }
-  const std::string& name() const { return name_; }
+  Table* table() { return static_cast<Table*>(mapping_.address()); }
+  const Table* table() const { return static_cast<const Table*>(mapping_.address()); }
+  const std::string& name() const { return mapping_.name(); }
 
  private:
-  struct Mapping;
-  Segment(std::string name, std::unique_ptr<Mapping> mapping, bool owner);
-  static Segment attach(const std::string& name, bool writable);
+  explicit Segment(NamedMapping mapping) : mapping_(std::move(mapping)) {}
+  static Segment attach(const std::string& name, NamedMapping::Access access);
 
-  std::string name_;
-  std::unique_ptr<Mapping> mapping_;
-  Table* table_ = nullptr;
-  bool owner_ = false;
-  int owner_pid_ = 0;
+  NamedMapping mapping_;
 };
 
 }  // namespace wsgate::shm

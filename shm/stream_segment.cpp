@@ -1,21 +1,9 @@
 #include "shm/stream_segment.h"
 
-#include <unistd.h>
-
-#include <boost/interprocess/mapped_region.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
 #include <cstring>
 #include <new>
 
-#include "shm/segment_owner.h"
-
 namespace wsgate::shm {
-
-namespace bip = boost::interprocess;
-
-struct StreamSegment::Mapping {
-  bip::mapped_region region;
-};
 
 namespace {
 
@@ -61,94 +49,34 @@ StreamSegment StreamSegment::create(const std::string& name, int master_pid, con
     throw SegmentError("more than " + std::to_string(kMaxChannels) + " stream channels");
   }
   const uint64_t size = total_size(plan);
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    try {
-      bip::shared_memory_object obj(bip::create_only, name.c_str(), bip::read_write, bip::permissions(0644));
-      obj.truncate(static_cast<bip::offset_t>(size));
-      auto mapping = std::make_unique<Mapping>(Mapping{bip::mapped_region(obj, bip::read_write)});
-      auto* h = ::new (mapping->region.get_address()) StreamsHeader();
-      h->prefix.magic = kStreamsMagic;
-      h->prefix.version = kStreamsLayoutVersion;
-      h->prefix.prefix_size = sizeof(Prefix);
-      h->prefix.total_size = size;
-      h->prefix.master_pid.store(master_pid);
-      lay_out(*h, plan);
-      return StreamSegment(name, std::move(mapping), true);
-    } catch (const bip::interprocess_exception& e) {
-      if (e.get_error_code() != bip::already_exists_error || attempt > 0) {
-        throw SegmentError("cannot create shared memory /dev/shm/" + name + " (" + std::to_string(size) +
-                           " bytes for the stream rings): " + e.what());
-      }
-    }
-    int owner = existing_owner(name, kStreamsMagic);
-    if (owner != 0 && owner != master_pid && is_live_wsgate(owner)) {
-      throw SegmentError("shared memory /dev/shm/" + name + " belongs to a running wsgate (master pid " +
-                         std::to_string(owner) + "): another instance uses this config");
-    }
-    bip::shared_memory_object::remove(name.c_str());
-  }
-  throw SegmentError("cannot create shared memory /dev/shm/" + name);
+  NamedMapping mapping = NamedMapping::create_exclusive(name, size, 0644, kStreamsMagic, master_pid,
+                                                        " (" + std::to_string(size) + " bytes for the stream rings)");
+  auto* h = ::new (mapping.address()) StreamsHeader();
+  h->prefix.magic = kStreamsMagic;
+  h->prefix.version = kStreamsLayoutVersion;
+  h->prefix.prefix_size = sizeof(Prefix);
+  h->prefix.total_size = size;
+  h->prefix.master_pid.store(master_pid);
+  lay_out(*h, plan);
+  return StreamSegment(std::move(mapping));
 }
 
 StreamSegment StreamSegment::attach_read_only(const std::string& name) {
-  std::unique_ptr<Mapping> mapping;
-  try {
-    bip::shared_memory_object obj(bip::open_only, name.c_str(), bip::read_only);
-    mapping = std::make_unique<Mapping>(Mapping{bip::mapped_region(obj, bip::read_only)});
-  } catch (const bip::interprocess_exception& e) {
-    throw SegmentError("cannot open shared memory /dev/shm/" + name + ": " + e.what());
-  }
-  const auto* h = static_cast<const StreamsHeader*>(mapping->region.get_address());
-  if (mapping->region.get_size() < sizeof(StreamsHeader) || h->prefix.magic != kStreamsMagic ||
-      h->prefix.version != kStreamsLayoutVersion || h->prefix.total_size != mapping->region.get_size()) {
+  NamedMapping mapping = NamedMapping::attach(name, NamedMapping::Access::read_only);
+  const auto* h = static_cast<const StreamsHeader*>(mapping.address());
+  if (mapping.size() < sizeof(StreamsHeader) || h->prefix.magic != kStreamsMagic ||
+      h->prefix.version != kStreamsLayoutVersion || h->prefix.total_size != mapping.size()) {
     throw SegmentError("/dev/shm/" + name + " is not a stream segment of this wsgate version");
   }
-  return StreamSegment(name, std::move(mapping), false);
-}
-
-StreamSegment::StreamSegment(std::string name, std::unique_ptr<Mapping> mapping, bool owner)
-    : name_(std::move(name)),
-      mapping_(std::move(mapping)),
-      header_(static_cast<StreamsHeader*>(mapping_->region.get_address())),
-      owner_(owner),
-      owner_pid_(getpid()) {}
-
-StreamSegment::StreamSegment(StreamSegment&& other) noexcept
-    : name_(std::move(other.name_)),
-      mapping_(std::move(other.mapping_)),
-      header_(other.header_),
-      owner_(other.owner_),
-      owner_pid_(other.owner_pid_) {
-  other.header_ = nullptr;
-  other.owner_ = false;
-}
-
-StreamSegment& StreamSegment::operator=(StreamSegment&& other) noexcept {
-  if (this != &other) {
-    StreamSegment gone(std::move(*this));
-    name_ = std::move(other.name_);
-    mapping_ = std::move(other.mapping_);
-    header_ = other.header_;
-    owner_ = other.owner_;
-    owner_pid_ = other.owner_pid_;
-    other.header_ = nullptr;
-    other.owner_ = false;
-  }
-  return *this;
-}
-
-StreamSegment::~StreamSegment() {
-  if (owner_ && owner_pid_ == getpid()) {
-    bip::shared_memory_object::remove(name_.c_str());
-  }
+  return StreamSegment(std::move(mapping));
 }
 
 uint8_t* StreamSegment::ring(uint32_t channel) {
-  return reinterpret_cast<uint8_t*>(header_) + header_->channels[channel].ring_offset;
+  return reinterpret_cast<uint8_t*>(header()) + header()->channels[channel].ring_offset;
 }
 
 const uint8_t* StreamSegment::ring(uint32_t channel) const {
-  return reinterpret_cast<const uint8_t*>(header_) + header_->channels[channel].ring_offset;
+  return reinterpret_cast<const uint8_t*>(header()) + header()->channels[channel].ring_offset;
 }
 
 }  // namespace wsgate::shm

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "shm/named_mapping.h"
 #include "shm/segment.h"
 #include "shm/stream_layout.h"
 
@@ -33,25 +34,16 @@ class StreamSegment {
   // Maps an existing segment read-only (wsgate status).
   static StreamSegment attach_read_only(const std::string& name);
 
-  StreamSegment(StreamSegment&&) noexcept;
-  StreamSegment& operator=(StreamSegment&&) noexcept;
-  ~StreamSegment();
-
-  StreamsHeader* header() { return header_; }
-  const StreamsHeader* header() const { return header_; }
+  StreamsHeader* header() { return static_cast<StreamsHeader*>(mapping_.address()); }
+  const StreamsHeader* header() const { return static_cast<const StreamsHeader*>(mapping_.address()); }
   uint8_t* ring(uint32_t channel);
   const uint8_t* ring(uint32_t channel) const;
-  const std::string& name() const { return name_; }
+  const std::string& name() const { return mapping_.name(); }
 
  private:
-  struct Mapping;
-  StreamSegment(std::string name, std::unique_ptr<Mapping> mapping, bool owner);
+  explicit StreamSegment(NamedMapping mapping) : mapping_(std::move(mapping)) {}
 
-  std::string name_;
-  std::unique_ptr<Mapping> mapping_;
-  StreamsHeader* header_ = nullptr;
-  bool owner_ = false;
-  int owner_pid_ = 0;
+  NamedMapping mapping_;
 };
 
 }  // namespace wsgate::shm

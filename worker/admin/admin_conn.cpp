@@ -18,11 +18,9 @@ AdminConn::~AdminConn() {
 }
 
 bool AdminConn::accept(uv_stream_t* server) {
-  if (uv_timer_init(shared_.loop, idle_.get()) != 0) {
+  if (idle_.init(uv_timer_init, shared_.loop, this) != 0) {
     return false;
   }
-  idle_.initialized();
-  idle_.get()->data = this;
   if (conn_.init() != 0 || uv_accept(server, conn_.stream()) != 0) {
     return false;
   }
@@ -50,7 +48,7 @@ void AdminConn::on_conn_read(TcpConn&, const uint8_t* data, size_t n) {
 
 // Answers every complete request buffered, in order, until one is missing
 // bytes or the answers queued pass the high-water mark (reading resumes when
-// they drain).
+// they are flushed).
 void AdminConn::serve_buffered() {
   while (!closing_ && !finished_ && !received_.empty()) {
     if (conn_.pending() > kAdminHighWater) {

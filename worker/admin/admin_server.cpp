@@ -1,20 +1,15 @@
 #include "worker/admin/admin_server.h"
 
-#include <unistd.h>
 #include <uv.h>
 
 #include <memory>
 #include <unordered_map>
-#include <vector>
 
-#include "shm/backend_table.h"
 #include "worker/admin/admin_conn.h"
-#include "worker/net/event_loop.h"
 #include "worker/log/log.h"
-#include "worker/net/log_upkeep.h"
-#include "worker/net/stop_signals.h"
-#include "worker/net/uv_handle.h"
 #include "worker/net/exit_codes.h"
+#include "worker/net/role_runtime.h"
+#include "worker/net/uv_handle.h"
 
 namespace wsgate::worker {
 
@@ -26,7 +21,8 @@ constexpr size_t kMaxAdminConnections = 64;
 
 class AdminServer {
  public:
-  explicit AdminServer(const AdminArgs& args) : args_(args) {}
+  explicit AdminServer(const AdminArgs& args)
+      : args_(args), runtime_({args.table, args.slot, args.generation, shm::SlotRole::admin, args.master_alive_fd}) {}
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -38,56 +34,39 @@ class AdminServer {
   static void on_connection(uv_stream_t* server, int status);
   void accept_one(uv_stream_t* server);
   void retire(AdminConn& c);
-  static void on_reap(uv_idle_t* h);
 
   const AdminArgs& args_;
-  EventLoop loop_;  // before every handle's owner: destroyed after them
+  RoleRuntime runtime_;  // before every handle's owner: destroyed after them
   AdminShared shared_;
   UvHandle<uv_tcp_t> listener_;
-  UvHandle<uv_idle_t> reaper_;
-  StopSignals stop_signals_;
-  LogUpkeep log_upkeep_;
   std::unordered_map<AdminConn*, std::unique_ptr<AdminConn>> live_;
-  std::vector<std::unique_ptr<AdminConn>> graveyard_;
 };
 
 AdminServer::~AdminServer() {
-  graveyard_.clear();
+  runtime_.graveyard().clear();
   live_.clear();
   listener_.close();
-  reaper_.close();
-  stop_signals_.close();
-  log_upkeep_.close();
+  runtime_.close();
 }
 
 int AdminServer::run() {
-  if (!loop_.init()) {
+  if (!runtime_.start([this](const char* why) { stop(why); })) {
     return kExitFatal;
   }
-  shared_.loop = loop_.get();
+  shared_.loop = runtime_.loop();
   shared_.table = args_.table;
   shared_.streams = args_.streams;
-  if (!stop_signals_.start(loop_.get(), args_.master_alive_fd, [this](const char* why) { stop(why); }) ||
-      !log_upkeep_.start(loop_.get()) || !listen()) {
+  if (!listen()) {
     return kExitFatal;
   }
-  shm::BackendTable(*args_.table).claim_slot(args_.slot, getpid(), shm::SlotRole::admin, args_.generation);
-  LOG_INFO("admin endpoint for slot %u ready on %s (generation %u)", args_.slot,
-           args_.config->admin ? args_.config->admin->to_string().c_str() : "?", args_.generation);
-  uv_run(loop_.get(), UV_RUN_DEFAULT);
-  return kExitOk;
+  runtime_.ready("admin endpoint for slot %u ready on %s (generation %u)", args_.slot,
+                 args_.config->admin ? args_.config->admin->to_string().c_str() : "?", args_.generation);
+  return runtime_.run();
 }
 
 bool AdminServer::listen() {
-  int r = uv_idle_init(loop_.get(), reaper_.get());
+  int r = listener_.init(uv_tcp_init, runtime_.loop(), this);
   if (r == 0) {
-    reaper_.initialized();
-    reaper_.get()->data = this;
-    r = uv_tcp_init(loop_.get(), listener_.get());
-  }
-  if (r == 0) {
-    listener_.initialized();
-    listener_.get()->data = this;
     r = uv_tcp_open(listener_.get(), args_.listen_fd);
   }
   if (r == 0) {
@@ -122,8 +101,7 @@ void AdminServer::accept_one(uv_stream_t* server) {
   if (live_.size() >= kMaxAdminConnections) {
     LOG_WARN("more than %zu admin connections at once; closing a new one", kMaxAdminConnections);
     c->close();
-    graveyard_.push_back(std::move(c));
-    uv_idle_start(reaper_.get(), &AdminServer::on_reap);
+    runtime_.graveyard().bury(std::move(c));
     return;
   }
   AdminConn* key = c.get();
@@ -136,17 +114,8 @@ void AdminServer::retire(AdminConn& c) {
     return;
   }
   // Destroyed on the next loop turn, never inside its own callbacks.
-  graveyard_.push_back(std::move(it->second));
+  runtime_.graveyard().bury(std::move(it->second));
   live_.erase(it);
-  uv_idle_start(reaper_.get(), &AdminServer::on_reap);
-}
-
-void AdminServer::on_reap(uv_idle_t* h) {
-  auto* self = static_cast<AdminServer*>(h->data);
-  if (self != nullptr) {
-    uv_idle_stop(h);
-    self->graveyard_.clear();
-  }
 }
 
 // Nothing here holds state worth a grace period: close everything and let
@@ -157,9 +126,7 @@ void AdminServer::stop(const char* why) {
   for (auto& [key, conn] : live_) {
     conn->close();
   }
-  reaper_.close();
-  stop_signals_.close();
-  log_upkeep_.close();
+  runtime_.close();
 }
 
 }  // namespace

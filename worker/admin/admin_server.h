@@ -24,7 +24,7 @@ struct AdminArgs {
 };
 
 // Runs until SIGTERM/SIGINT or the master's death; returns kExitOk, or
-// kExitFatal (worker/edge/worker.h) when it cannot set up.
+// kExitFatal (worker/net/exit_codes.h) when it cannot set up.
 int run_admin(const AdminArgs& args);
 
 }  // namespace wsgate::worker

@@ -17,29 +17,18 @@ constexpr uint64_t kTickMs = 1000;
 int64_t now_ms(uv_loop_t* loop) { return static_cast<int64_t>(uv_now(loop)); }
 }  // namespace
 
-// libuv calls back after a timed-out attempt's socket is closed too; the
-// request points back only while wanted.
-struct FeedUpstream::ConnectReq {
-  uv_connect_t req{};
-  FeedUpstream* owner = nullptr;
-};
-
 FeedUpstream::FeedUpstream(FeederResources& res, FeedUpstreamHost& host, FeedTarget target)
     : res_(res), host_(host), target_(std::move(target)) {}
 
-FeedUpstream::~FeedUpstream() {
-  if (connect_ != nullptr) {
-    connect_->owner = nullptr;
-  }
-}
+// libuv calls back after a timed-out attempt's socket is closed too: the
+// pending connect is cut loose first.
+FeedUpstream::~FeedUpstream() { connect_.cancel(); }
 
 void FeedUpstream::start() {
-  if (uv_timer_init(res_.loop, timer_.get()) != 0) {
+  if (timer_.init(uv_timer_init, res_.loop, this) != 0) {
     fail("uv_timer_init() failed");
     return;
   }
-  timer_.initialized();
-  timer_.get()->data = this;
   conn_ = std::make_unique<TcpConn>(res_.loop, res_.buffers, res_.read_buffer(), *this);
   sockaddr_storage ss{};
   const conf::Endpoint& ep = target_.source->endpoint;
@@ -49,12 +38,7 @@ void FeedUpstream::start() {
     r = conn_->init();
   }
   if (r == 0) {
-    auto req = std::make_unique<ConnectReq>();
-    req->owner = this;
-    r = uv_tcp_connect(&req->req, conn_->tcp(), reinterpret_cast<const sockaddr*>(&ss), &FeedUpstream::on_connected);
-    if (r == 0) {
-      connect_ = req.release();
-    }
+    r = connect_.start(conn_->tcp(), reinterpret_cast<const sockaddr*>(&ss), *this);
   }
   if (r != 0) {
     fail("connect() failed (" + log::uv_error_text(r) + ")");
@@ -67,29 +51,23 @@ void FeedUpstream::arm(conf::Duration d) {
   uv_timer_start(timer_.get(), &FeedUpstream::on_timer, static_cast<uint64_t>(d.count()), 0);
 }
 
-void FeedUpstream::on_connected(uv_connect_t* raw, int status) {
-  std::unique_ptr<ConnectReq> req(reinterpret_cast<ConnectReq*>(raw));
-  FeedUpstream* self = req->owner;
-  if (self == nullptr) {
-    return;
-  }
-  self->connect_ = nullptr;
+void FeedUpstream::on_connect_done(int status) {
   if (status != 0) {
-    self->fail("connect() failed (" + log::uv_error_text(status) + ")");
+    fail("connect() failed (" + log::uv_error_text(status) + ")");
     return;
   }
-  uv_tcp_nodelay(self->conn_->tcp(), 1);
-  self->stage_ = Stage::upgrading;
-  self->request_.host = self->target_.source->host;
-  self->request_.target = self->target_.path;
-  self->request_.path = self->target_.path.substr(0, self->target_.path.find('?'));
-  self->request_.key = make_ws_key();
-  self->response_ = std::make_unique<ResponseReader>();
-  self->conn_->append(build_upgrade_request(
-      {self->request_.target, self->request_.host, self->request_.key, nullptr, {{"User-Agent", "wsgate-feeder"}}}));
-  self->conn_->flush();
-  if (self->conn_->start_reading() != 0) {
-    self->fail("read_start() failed");
+  uv_tcp_nodelay(conn_->tcp(), 1);
+  stage_ = Stage::upgrading;
+  request_.host = target_.source->host;
+  request_.target = target_.path;
+  request_.path = target_.path.substr(0, target_.path.find('?'));
+  request_.key = make_ws_key();
+  response_ = std::make_unique<ResponseReader>();
+  conn_->append(
+      build_upgrade_request({request_.target, request_.host, request_.key, nullptr, {{"User-Agent", "wsgate-feeder"}}}));
+  conn_->flush();
+  if (conn_->start_reading() != 0) {
+    fail("read_start() failed");
   }
 }
 
@@ -288,10 +266,7 @@ void FeedUpstream::fail(const std::string& why) {
   }
   bool was_up = stage_ == Stage::relaying || stage_ == Stage::closing;
   stage_ = Stage::down;
-  if (connect_ != nullptr) {
-    connect_->owner = nullptr;
-    connect_ = nullptr;
-  }
+  connect_.cancel();
   if (codec_) {
     codec_->discard_input();
   }

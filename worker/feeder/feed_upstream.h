@@ -16,6 +16,7 @@
 
 #include "conf/config.h"
 #include "worker/net/buffer_pool.h"
+#include "worker/net/pending_connect.h"
 #include "worker/net/random_bytes.h"
 #include "worker/ws/frame_codec.h"
 #include "worker/ws/message_rules.h"
@@ -79,7 +80,8 @@ class FeedUpstream final : public TcpConnOwner {
   void on_conn_error(TcpConn& c, int uv_status, const char* while_doing) override;
   void on_conn_flushed(TcpConn&) override {}
 
-  static void on_connected(uv_connect_t* req, int status);
+  friend class PendingConnect;
+  void on_connect_done(int status);
   void on_response_bytes(const uint8_t* data, size_t n);
   void on_frame_bytes(const uint8_t* data, size_t n);
   bool on_chunk(const FrameChunk& chunk);
@@ -93,8 +95,7 @@ class FeedUpstream final : public TcpConnOwner {
   FeedTarget target_;
   Stage stage_ = Stage::connecting;
   std::unique_ptr<TcpConn> conn_;
-  struct ConnectReq;
-  ConnectReq* connect_ = nullptr;
+  PendingConnect connect_;
   UvHandle<uv_timer_t> timer_;
   ClientRequest request_;  // what the 101 is judged against
   std::string received_;

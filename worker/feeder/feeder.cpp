@@ -13,14 +13,12 @@
 #include "shm/backend_table.h"
 #include "shm/channel_ring.h"
 #include "shm/channel_table.h"
-#include "worker/net/event_loop.h"
 #include "worker/feeder/feed_upstream.h"
-#include "worker/log/log.h"
-#include "worker/net/log_upkeep.h"
-#include "worker/net/stop_signals.h"
 #include "worker/feeder/stream_plan.h"
-#include "worker/net/uv_handle.h"
+#include "worker/log/log.h"
 #include "worker/net/exit_codes.h"
+#include "worker/net/role_runtime.h"
+#include "worker/net/uv_handle.h"
 
 namespace wsgate::worker {
 
@@ -59,7 +57,11 @@ struct ChannelFeed {
 class Feeder final : public FeedUpstreamHost {
  public:
   explicit Feeder(const FeederArgs& args)
-      : args_(args), table_(*args.streams), encoder_(encoded_, false, unmasked_), rng_(std::random_device{}()) {}
+      : args_(args),
+        runtime_({args.table, args.slot, args.generation, shm::SlotRole::feeder, args.master_alive_fd}),
+        table_(*args.streams),
+        encoder_(encoded_, false, unmasked_),
+        rng_(std::random_device{}()) {}
   ~Feeder();
   int run();
 
@@ -82,19 +84,14 @@ class Feeder final : public FeedUpstreamHost {
 
   static void on_tick(uv_timer_t* t);
   static void on_wake(uv_poll_t* p, int status, int events);
-  static void on_idle(uv_idle_t* h);
 
   const FeederArgs& args_;
-  EventLoop loop_;  // before every handle's owner: destroyed after them
+  RoleRuntime runtime_;  // before every handle's owner: destroyed after them
   FeederResources res_;
   shm::ChannelTable table_;
   std::vector<ChannelFeed> feeds_;
-  std::vector<std::unique_ptr<FeedUpstream>> graveyard_;
-  StopSignals stop_signals_;
-  LogUpkeep log_upkeep_;  // SIGUSR1 reopens the error log
   UvHandle<uv_timer_t> tick_;
   UvHandle<uv_poll_t> wake_;
-  UvHandle<uv_idle_t> reaper_;
   // Each message is encoded here once, as the one unmasked, unfragmented
   // frame every subscriber receives: no worker encodes it again.
   FrameContextPool unmasked_{fill_random};
@@ -109,47 +106,35 @@ class Feeder final : public FeedUpstreamHost {
 
 Feeder::~Feeder() {
   feeds_.clear();
-  graveyard_.clear();
-  stop_signals_.close();
-  log_upkeep_.close();
+  runtime_.close();
   tick_.close();
   wake_.close();
-  reaper_.close();
 }
 
 int Feeder::run() {
   if (!setup()) {
     return kExitFatal;
   }
-  shm::BackendTable(*args_.table).claim_slot(args_.slot, getpid(), shm::SlotRole::feeder, args_.generation);
-  LOG_INFO("feeder for slot %u ready: %u channels over %zu streams", args_.slot, table_.count(),
-           args_.config->streams.size());
+  runtime_.ready("feeder for slot %u ready: %u channels over %zu streams", args_.slot, table_.count(),
+                 args_.config->streams.size());
   tick();
-  uv_run(loop_.get(), UV_RUN_DEFAULT);
-  return kExitOk;
+  return runtime_.run();
 }
 
 bool Feeder::setup() {
-  if (!loop_.init()) {
+  if (!runtime_.start([this](const char* why) { stop(why); })) {
     return false;
   }
-  res_.loop = loop_.get();
+  res_.loop = runtime_.loop();
   feeds_.resize(table_.count());
-  if (!stop_signals_.start(loop_.get(), args_.master_alive_fd, [this](const char* why) { stop(why); }) ||
-      !log_upkeep_.start(loop_.get())) {
+  int r = tick_.init(uv_timer_init, res_.loop, this);
+  if (r != 0) {
+    LOG_ERROR("uv_timer_init() failed (%s) for the feeder's tick", log::uv_error_text(r).c_str());
     return false;
   }
-  uv_timer_init(loop_.get(), tick_.get());
-  tick_.initialized();
-  tick_.get()->data = this;
   uv_timer_start(tick_.get(), &Feeder::on_tick, kTickMs, kTickMs);
-  uv_idle_init(loop_.get(), reaper_.get());
-  reaper_.initialized();
-  reaper_.get()->data = this;
-  int r = uv_poll_init(loop_.get(), wake_.get(), args_.wake_fd);
+  r = wake_.init(uv_poll_init, res_.loop, this, args_.wake_fd);
   if (r == 0) {
-    wake_.initialized();
-    wake_.get()->data = this;
     r = uv_poll_start(wake_.get(), UV_READABLE, &Feeder::on_wake);
   }
   if (r != 0) {
@@ -173,15 +158,12 @@ void Feeder::stop(const char* why) {
   for (ChannelFeed& f : feeds_) {
     if (f.upstream) {
       f.closing_on_purpose = true;
-      graveyard_.push_back(std::move(f.upstream));  // closed with the loop's handles below
+      runtime_.graveyard().bury(std::move(f.upstream));
     }
   }
-  graveyard_.clear();
-  stop_signals_.close();
-  log_upkeep_.close();
+  runtime_.close();  // destroys the upstreams buried above: this is a signal's callback, not theirs
   tick_.close();
   wake_.close();
-  reaper_.close();
 }
 
 void Feeder::on_tick(uv_timer_t* t) {
@@ -200,13 +182,6 @@ void Feeder::on_wake(uv_poll_t* p, int status, int) {
     LOG_WARN("reading the feeder's wake-up fd failed (%s)", strerror(errno));
   }
   self->tick();
-}
-
-void Feeder::on_idle(uv_idle_t* h) {
-  if (auto* self = static_cast<Feeder*>(h->data)) {
-    uv_idle_stop(h);
-    self->graveyard_.clear();
-  }
 }
 
 void Feeder::tick() {
@@ -358,8 +333,7 @@ void Feeder::on_upstream_down(FeedUpstream& u, bool was_up, const std::string& w
   if (f.upstream.get() != &u) {
     return;  // an upstream already given up (stale epoch); it is in the graveyard
   }
-  graveyard_.push_back(std::move(f.upstream));
-  uv_idle_start(reaper_.get(), &Feeder::on_idle);
+  runtime_.graveyard().bury(std::move(f.upstream));
   e.upstream.store(static_cast<uint32_t>(shm::UpstreamState::idle), std::memory_order_relaxed);
   if (f.closing_on_purpose || stopping_) {
     f.closing_on_purpose = false;

@@ -11,23 +11,19 @@ constexpr uint64_t kFlushEveryMs = 1000;
 }
 
 bool LogUpkeep::start(uv_loop_t* loop) {
-  int r = uv_signal_init(loop, sigusr1_.get());
+  int r = sigusr1_.init(uv_signal_init, loop, this);
   if (r == 0) {
-    sigusr1_.initialized();
-    sigusr1_.get()->data = this;
     r = uv_signal_start(sigusr1_.get(), &LogUpkeep::on_sigusr1, SIGUSR1);
   }
   if (r != 0) {
     LOG_ERROR("cannot watch SIGUSR1 (%s)", log::uv_error_text(r).c_str());
     return false;
   }
-  r = uv_timer_init(loop, flush_timer_.get());
+  r = flush_timer_.init(uv_timer_init, loop, this);
   if (r != 0) {
     LOG_ERROR("uv_timer_init() failed (%s) for the log flush", log::uv_error_text(r).c_str());
     return false;
   }
-  flush_timer_.initialized();
-  flush_timer_.get()->data = this;
   uv_timer_start(flush_timer_.get(), &LogUpkeep::on_flush_due, kFlushEveryMs, kFlushEveryMs);
   // Neither handle may keep a stopping loop alive; close() still frees them.
   uv_unref(sigusr1_.base());

@@ -8,19 +8,17 @@
 
 namespace wsgate::worker {
 
-bool StopSignals::start(uv_loop_t* loop, int master_alive_fd, OnStop on_stop, OnDrain on_drain) {
+bool StopSignals::start(uv_loop_t* loop, int master_alive_fd, OnStop on_stop, OnRetire on_retire) {
   on_stop_ = std::move(on_stop);
-  on_drain_ = std::move(on_drain);
+  on_retire_ = std::move(on_retire);
   return watch_signal(loop, sigterm_, SIGTERM) && watch_signal(loop, sigint_, SIGINT) &&
-         (!on_drain_ || watch_signal(loop, sigquit_, SIGQUIT)) &&
+         (!on_retire_ || watch_signal(loop, sigquit_, SIGQUIT)) &&
          (master_alive_fd < 0 || watch_master(loop, master_alive_fd));
 }
 
 bool StopSignals::watch_signal(uv_loop_t* loop, UvHandle<uv_signal_t>& h, int signum) {
-  int r = uv_signal_init(loop, h.get());
+  int r = h.init(uv_signal_init, loop, this);
   if (r == 0) {
-    h.initialized();
-    h.get()->data = this;
     r = uv_signal_start(h.get(), &StopSignals::on_signal, signum);
   }
   if (r != 0) {
@@ -31,10 +29,8 @@ bool StopSignals::watch_signal(uv_loop_t* loop, UvHandle<uv_signal_t>& h, int si
 }
 
 bool StopSignals::watch_master(uv_loop_t* loop, int fd) {
-  int r = uv_pipe_init(loop, master_watch_.get(), 0);
+  int r = master_watch_.init(uv_pipe_init, loop, this, 0);
   if (r == 0) {
-    master_watch_.initialized();
-    master_watch_.get()->data = this;
     r = uv_pipe_open(master_watch_.get(), fd);
   }
   if (r == 0) {
@@ -59,7 +55,7 @@ void StopSignals::on_signal(uv_signal_t* h, int signum) {
     return;
   }
   if (signum == SIGQUIT) {
-    self->on_drain_();
+    self->on_retire_();
     return;
   }
   self->on_stop_(signum == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -2,8 +2,9 @@
 // SIGINT, or EOF on the pipe whose write end only the master holds (the
 // master died; PR_SET_PDEATHSIG is the other half of that guard). Signal
 // handlers only wake the loop (libuv's self-pipe); the callback runs there.
-// SIGQUIT asks a proxy worker to drain (stop accepting, let sessions end);
-// a process without a drain callback ignores it.
+// SIGQUIT asks a proxy worker to retire (stop accepting, let sessions end:
+// a newer generation accepts now); a process without a retire callback
+// ignores it.
 #pragma once
 
 #include <uv.h>
@@ -20,11 +21,11 @@ class StopSignals {
   // The `why` of a stop because the master died: no one is left to respawn
   // or to wait for, so the process should be gone within a second.
   static constexpr const char* kMasterGone = "the master process is gone";
-  using OnDrain = std::function<void()>;
+  using OnRetire = std::function<void()>;
 
   // `master_alive_fd` < 0: no master to watch (tests). Returns false, with
   // the cause logged, when a handle cannot be set up.
-  bool start(uv_loop_t* loop, int master_alive_fd, OnStop on_stop, OnDrain on_drain = {});
+  bool start(uv_loop_t* loop, int master_alive_fd, OnStop on_stop, OnRetire on_retire = {});
   // Closes the handles so the loop can end; safe inside the callback.
   void close();
 
@@ -35,7 +36,7 @@ class StopSignals {
   static void on_master_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
 
   OnStop on_stop_;
-  OnDrain on_drain_;
+  OnRetire on_retire_;
   UvHandle<uv_signal_t> sigterm_, sigint_, sigquit_;
   UvHandle<uv_pipe_t> master_watch_;
 };

@@ -28,14 +28,7 @@ TcpConn::TcpConn(uv_loop_t* loop, BufferPool& pool, ReadBuffer shared_read, TcpC
 
 TcpConn::~TcpConn() { close(); }
 
-int TcpConn::init() {
-  int r = uv_tcp_init(loop_, handle_.get());
-  if (r == 0) {
-    handle_.initialized();
-    handle_.get()->data = this;
-  }
-  return r;
-}
+int TcpConn::init() { return handle_.init(uv_tcp_init, loop_, this); }
 
 void TcpConn::close() {
   if (write_req_ != nullptr) {
@@ -181,7 +174,7 @@ void TcpConn::on_write(uv_write_t* raw, int status) {
   if (!self->out_.empty()) {
     self->flush();
     // flush() may have written everything at once (no callback will follow)
-    // or failed (the owner knows); only a queue that is now empty drains.
+    // or failed (the owner knows); only a queue that is now empty is flushed.
     if (self->write_req_ != nullptr || !self->open() || !self->out_.empty()) {
       return;
     }

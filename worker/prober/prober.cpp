@@ -1,6 +1,5 @@
 #include "worker/prober/prober.h"
 
-#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -9,13 +8,11 @@
 #include <vector>
 
 #include "shm/backend_table.h"
-#include "worker/net/event_loop.h"
 #include "worker/log/log.h"
-#include "worker/net/log_upkeep.h"
-#include "worker/prober/prober_check.h"
-#include "worker/net/stop_signals.h"
-#include "worker/net/uv_handle.h"
 #include "worker/net/exit_codes.h"
+#include "worker/net/role_runtime.h"
+#include "worker/net/uv_handle.h"
+#include "worker/prober/prober_check.h"
 
 namespace wsgate::worker {
 
@@ -39,13 +36,11 @@ class BackendProber {
         seen_changes_(table.backend(id).state_changes.load(std::memory_order_relaxed)) {}
 
   bool start() {
-    int r = uv_timer_init(ctx_.loop, timer_.get());
+    int r = timer_.init(uv_timer_init, ctx_.loop, this);
     if (r != 0) {
       LOG_ERROR("uv_timer_init() failed (%s) for backend %s", log::uv_error_text(r).c_str(), label_.c_str());
       return false;
     }
-    timer_.initialized();
-    timer_.get()->data = this;
     uv_timer_start(timer_.get(), &BackendProber::on_timer, 0, 0);
     return true;
   }
@@ -135,7 +130,10 @@ class BackendProber {
 
 class Prober {
  public:
-  explicit Prober(const ProberArgs& args) : args_(args), table_(*args.table) {}
+  explicit Prober(const ProberArgs& args)
+      : args_(args),
+        table_(*args.table),
+        runtime_({args.table, args.slot, args.generation, shm::SlotRole::prober, args.master_alive_fd}) {}
   ~Prober();
   Prober(const Prober&) = delete;
   Prober& operator=(const Prober&) = delete;
@@ -147,33 +145,27 @@ class Prober {
 
   const ProberArgs& args_;
   shm::BackendTable table_;
-  EventLoop loop_;  // before every handle's owner: destroyed after them
+  RoleRuntime runtime_;  // before every handle's owner: destroyed after them
   ProberContext ctx_;
-  StopSignals stop_signals_;
-  LogUpkeep log_upkeep_;  // SIGUSR1 reopens the error log
   std::vector<std::unique_ptr<BackendProber>> backends_;
 };
 
 Prober::~Prober() {
   backends_.clear();
-  stop_signals_.close();
-  log_upkeep_.close();
+  runtime_.close();
 }
 
 int Prober::run() {
-  if (!loop_.init()) {
+  if (!runtime_.start([this](const char* why) { stop(why); })) {
     return kExitFatal;
   }
-  ctx_.loop = loop_.get();
-  if (!stop_signals_.start(loop_.get(), args_.master_alive_fd, [this](const char* why) { stop(why); }) ||
-      !log_upkeep_.start(loop_.get()) || !setup_backends()) {
+  ctx_.loop = runtime_.loop();
+  if (!setup_backends()) {
     return kExitFatal;
   }
-  table_.claim_slot(args_.slot, getpid(), shm::SlotRole::prober, args_.generation);
-  LOG_INFO("prober for slot %u ready: checking %zu backends (generation %u)", args_.slot, backends_.size(),
-           args_.generation);
-  uv_run(loop_.get(), UV_RUN_DEFAULT);
-  return kExitOk;
+  runtime_.ready("prober for slot %u ready: checking %zu backends (generation %u)", args_.slot, backends_.size(),
+                 args_.generation);
+  return runtime_.run();
 }
 
 // Every backend of every pool with `health`, matched to its row of the shared
@@ -220,8 +212,7 @@ void Prober::stop(const char* why) {
   for (auto& b : backends_) {
     b->stop();
   }
-  stop_signals_.close();
-  log_upkeep_.close();
+  runtime_.close();
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ struct ProberArgs {
 };
 
 // Runs until SIGTERM/SIGINT or the master's death; returns kExitOk, or
-// kExitFatal (worker/edge/worker.h) when it cannot set up.
+// kExitFatal (worker/net/exit_codes.h) when it cannot set up.
 int run_prober(const ProberArgs& args);
 
 }  // namespace wsgate::worker

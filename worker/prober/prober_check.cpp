@@ -4,13 +4,6 @@
 
 namespace wsgate::worker {
 
-// The connect request outlives an abandoned check: libuv still calls back
-// (UV_ECANCELED) after the handle closes, so it points back only while wanted.
-struct ProbeCheck::ConnectReq {
-  uv_connect_t req{};
-  ProbeCheck* owner = nullptr;
-};
-
 ProbeCheck::ProbeCheck(ProberContext& ctx, const sockaddr_storage& address, std::string host, std::string path,
                        Done done)
     : ctx_(ctx),
@@ -20,9 +13,7 @@ ProbeCheck::ProbeCheck(ProberContext& ctx, const sockaddr_storage& address, std:
       exchange_(std::move(host), std::move(path), sink_, ctx.frames) {}
 
 ProbeCheck::~ProbeCheck() {
-  if (connect_ != nullptr) {
-    connect_->owner = nullptr;
-  }
+  connect_.cancel();
   conn_.close();
 }
 
@@ -30,24 +21,10 @@ void ProbeCheck::start() {
   started_ns_ = uv_hrtime();
   int r = conn_.init();
   if (r == 0) {
-    auto req = std::make_unique<ConnectReq>();
-    req->owner = this;
-    r = uv_tcp_connect(&req->req, conn_.tcp(), reinterpret_cast<const sockaddr*>(&address_),
-                       &ProbeCheck::on_connected);
-    if (r == 0) {
-      connect_ = req.release();
-    }
+    r = connect_.start(conn_.tcp(), reinterpret_cast<const sockaddr*>(&address_), *this);
   }
   if (r != 0) {
     finish(false, "connect() failed (" + log::uv_error_text(r) + ")");
-  }
-}
-
-void ProbeCheck::on_connected(uv_connect_t* raw, int status) {
-  std::unique_ptr<ConnectReq> req(reinterpret_cast<ConnectReq*>(raw));
-  if (req->owner != nullptr) {
-    req->owner->connect_ = nullptr;
-    req->owner->on_connect_done(status);
   }
 }
 
@@ -129,10 +106,7 @@ void ProbeCheck::finish(bool ok, std::string error) {
     return;
   }
   finished_ = true;
-  if (connect_ != nullptr) {
-    connect_->owner = nullptr;
-    connect_ = nullptr;
-  }
+  connect_.cancel();
   // Closed at once, from inside its own callback perhaps: TcpConn allows
   // that, and this object (and so the TcpConn) lives on until its owner
   // drops it outside our callbacks.

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "worker/net/buffer_pool.h"
+#include "worker/net/pending_connect.h"
 #include "worker/ws/frame_codec.h"
 #include "worker/prober/prober_exchange.h"
 #include "worker/net/random_bytes.h"
@@ -51,8 +52,7 @@ class ProbeCheck final : public TcpConnOwner {
   bool finished() const { return finished_; }
 
  private:
-  struct ConnectReq;
-  static void on_connected(uv_connect_t* req, int status);
+  friend class PendingConnect;
   void on_connect_done(int status);
   void after(ProbeExchange::Phase before);
   void finish(bool ok, std::string error);
@@ -69,7 +69,7 @@ class ProbeCheck final : public TcpConnOwner {
   TcpConn conn_;
   SinkTo<TcpConn> sink_{conn_};  // the exchange's way into conn_
   ProbeExchange exchange_;
-  ConnectReq* connect_ = nullptr;  // owned by libuv while the connect is pending
+  PendingConnect connect_;  // cut loose when an abandoned check goes first
   uint64_t started_ns_ = 0;
   int64_t rtt_us_ = 0;
   bool connected_ = false;

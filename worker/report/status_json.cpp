@@ -68,7 +68,7 @@ std::string status_json(const shm::Table& table, const shm::StreamsHeader* strea
         << t.slot(s).generation.load() << ",\"draining\":" << (t.slot(s).drain_deadline_ms.load() != 0 ? "true" : "false")
         << "}";
   }
-  // Reloads: the generation that accepts, how many older ones still drain.
+  // Reloads: the generation that accepts, how many older ones are still retiring.
   out << "],\"generation\":" << table.header.generation.load() << ",\"draining_generations\":"
       << table.header.draining_generations.load() << ",\"reloads\":{\"ok\":" << table.header.reloads_ok.load()
       << ",\"failed\":" << table.header.reloads_failed.load() << "}";

@@ -34,28 +34,21 @@ StreamHub::~StreamHub() { close(); }
 
 bool StreamHub::start(uv_loop_t* loop, StreamSetup setup) {
   setup_ = std::move(setup);
-  int r = uv_poll_init(loop, wake_.get(), setup_.wake_fd);
+  // Each handle is owned from its init on: a failure half-way leaves nothing behind.
+  int r = wake_.init(uv_poll_init, loop, this, setup_.wake_fd);
   if (r == 0) {
-    wake_.initialized();
-    wake_.get()->data = this;
     r = uv_poll_start(wake_.get(), UV_READABLE, &StreamHub::on_wake);
   }
   if (r == 0) {
-    r = uv_timer_init(loop, sweep_.get());
+    r = sweep_.init(uv_timer_init, loop, this);
   }
   if (r == 0) {
-    r = uv_idle_init(loop, more_.get());
-    if (r == 0) {
-      more_.initialized();
-      more_.get()->data = this;
-    }
+    r = more_.init(uv_idle_init, loop, this);
   }
   if (r != 0) {
     LOG_ERROR("cannot watch the stream wake-up fd %d (%s)", setup_.wake_fd, log::uv_error_text(r).c_str());
     return false;
   }
-  sweep_.initialized();
-  sweep_.get()->data = this;
   uv_timer_start(sweep_.get(), &StreamHub::on_sweep, kSweepMs, kSweepMs);
   return true;
 }
@@ -158,23 +151,23 @@ void StreamHub::on_wake(uv_poll_t* h, int status, int) {
   if (read(self->setup_.wake_fd, &n, sizeof n) < 0 && errno != EAGAIN) {
     LOG_WARN("reading the stream wake-up fd failed (%s)", strerror(errno));
   }
-  self->drain_all();
+  self->read_rings();
 }
 
 void StreamHub::on_sweep(uv_timer_t* t) {
   auto* self = static_cast<StreamHub*>(t->data);
   if (self != nullptr) {
-    self->drain_all();
+    self->read_rings();
   }
 }
 
 void StreamHub::on_more(uv_idle_t* h) {
   if (auto* self = static_cast<StreamHub*>(h->data)) {
-    self->drain_all();
+    self->read_rings();
   }
 }
 
-void StreamHub::drain_all() {
+void StreamHub::read_rings() {
   std::vector<uint32_t> channels;
   channels.reserve(locals_.size());
   for (auto& [ch, l] : locals_) {
@@ -184,7 +177,7 @@ void StreamHub::drain_all() {
   for (uint32_t ch : channels) {
     auto it = locals_.find(ch);
     if (it != locals_.end()) {
-      more |= drain(ch, it->second);
+      more |= read_ring(ch, it->second);
     }
   }
   if (more) {
@@ -194,7 +187,7 @@ void StreamHub::drain_all() {
   }
 }
 
-bool StreamHub::drain(uint32_t channel, Local& l) {
+bool StreamHub::read_ring(uint32_t channel, Local& l) {
   const shm::RingReader r = reader(channel);
   const uint32_t keep = setup_.config->streams[l.stream].history;
   batch_.clear();

@@ -81,9 +81,9 @@ class StreamHub {
   static void on_wake(uv_poll_t* h, int status, int events);
   static void on_sweep(uv_timer_t* t);
   static void on_more(uv_idle_t* h);
-  void drain_all();
+  void read_rings();
   // Reads and delivers at most kBatch messages; true when more are waiting.
-  bool drain(uint32_t channel, Local& l);
+  bool read_ring(uint32_t channel, Local& l);
   void deliver(uint32_t channel, Local& l, const FrameRef* frames, size_t n);
   void gap(uint32_t channel, Local& l, uint64_t missed);
   void remove_at(uint32_t channel, Local& l, size_t i);
