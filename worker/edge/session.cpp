@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "worker/conn/rule_limits.h"
 #include "worker/log/log.h"
 #include "worker/net/random_bytes.h"
 #include "worker/proxy/routing.h"
@@ -80,7 +81,7 @@ bool Session::accept(uv_stream_t* server) {
   uv_tcp_nodelay(client_->conn->tcp(), 1);
   ctx_.table.add_connection(ctx_.slot, 1);
   connection_counted_ = true;
-  hs_ = std::make_unique<Handshake>(ctx_.config->limits.max_header);
+  hs_ = std::make_unique<Handshake>(live_->config->limits.max_header);
   client_ip_ = client_->conn->peer_name(false);
   stats_.accepted_ms = uv_now(ctx_.loop);
   if (log::access_log_enabled()) {
@@ -89,7 +90,7 @@ bool Session::accept(uv_stream_t* server) {
   if (!admit_address()) {
     return true;  // refused (503/429): the answer is on its way
   }
-  arm_timer(ctx_.config->limits.handshake_timeout, [](Session& s) {
+  arm_timer(live_->config->limits.handshake_timeout, [](Session& s) {
     s.answer(HttpError{408, "the request was not complete within handshake_timeout", {}});
   });
   int r = client_->conn->start_reading();
@@ -104,7 +105,7 @@ bool Session::accept(uv_stream_t* server) {
 // over them costs one early answer, a complete HTTP response; its request
 // bytes are read and dropped behind it (answer_raw()).
 bool Session::admit_address() {
-  const conf::Limits& lim = ctx_.config->limits;
+  const conf::Limits& lim = live_->config->limits;
   if (lim.max_connections_per_ip == 0 && lim.handshake_rate_per_ip == 0) {
     return true;  // off: not even the peer's address is asked for
   }
@@ -262,7 +263,7 @@ void Session::on_request(const ClientRequest& req) {
     answer(HttpError{403, "origin " + req.origin + " is not allowed on " + route_->path, {}});
     return;
   }
-  if (ctx_.table.slot(ctx_.slot).connections.load(std::memory_order_relaxed) > ctx_.config->limits.max_connections) {
+  if (ctx_.table.slot(ctx_.slot).connections.load(std::memory_order_relaxed) > live_->config->limits.max_connections) {
     answer(HttpError{503, "too many connections (max_connections)", {{"Retry-After", "1"}}});
     return;
   }
@@ -567,9 +568,8 @@ void Session::start_relay(const std::string& response_101) {
   stage_ = Stage::relaying;
   uv_timer_stop(timer_.get());
   register_relaying(true);
-  const conf::Limits& lim = ctx_.config->limits;
-  client_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, true, route_->validate_utf8});
-  backend_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, false, route_->validate_utf8});
+  client_->rules = MessageRules(rule_limits(*live_->config, *route_, true));
+  backend_->rules = MessageRules(rule_limits(*live_->config, *route_, false));
   client_->codec = std::make_unique<FrameCodec>(*client_, false, ctx_.client_frames);
   backend_->codec = std::make_unique<FrameCodec>(*backend_, true, ctx_.backend_frames);
   client_->conn->append(response_101);
@@ -777,7 +777,7 @@ void Session::start_reconnect() {
   if (drop_client_message_) {
     ++ctx_.messages_dropped;
   }
-  hs_ = std::make_unique<Handshake>(ctx_.config->limits.max_header);
+  hs_ = std::make_unique<Handshake>(live_->config->limits.max_header);
   hs_->tried.assign(pool_->backends.size(), false);
   hs_->abandoned.push_back(std::move(backend_));
   // The client keeps sending meanwhile; its bytes wait in held_ (bounded).
@@ -793,8 +793,7 @@ void Session::hold_client_bytes(const uint8_t* data, size_t n) {
 }
 
 void Session::resume_relay(const std::string& leftover) {
-  const conf::Limits& lim = ctx_.config->limits;
-  backend_->rules = MessageRules(RuleLimits{lim.max_message, lim.max_fragments, false, route_->validate_utf8});
+  backend_->rules = MessageRules(rule_limits(*live_->config, *route_, false));
   backend_->codec = std::make_unique<FrameCodec>(*backend_, true, ctx_.backend_frames);
   stage_ = Stage::relaying;
   reconnecting_ = false;
@@ -884,7 +883,7 @@ void Session::move_off() {
 void Session::enter_closing() {
   if (stage_ == Stage::relaying) {
     stage_ = Stage::closing;
-    arm_timer(ctx_.config->limits.close_timeout, [](Session& s) {
+    arm_timer(live_->config->limits.close_timeout, [](Session& s) {
       LOG_INFO("close handshake not finished within close_timeout, client %s; dropping both connections",
                s.client_->conn->peer_name(true).c_str());
       s.retire();

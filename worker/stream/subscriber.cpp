@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "worker/conn/rule_limits.h"
 #include "worker/log/log.h"
 #include "worker/stream/stream_auth.h"
 
@@ -11,15 +12,6 @@ namespace wsgate::worker {
 namespace {
 // The key message is small; anything longer is refused, not buffered.
 constexpr size_t kMaxKeyMessage = 16 * 1024;
-
-RuleLimits client_limits(const WorkerContext& ctx, const conf::Route& route) {
-  RuleLimits l;
-  l.max_message = ctx.config->limits.max_message;
-  l.max_fragments = ctx.config->limits.max_fragments;
-  l.expect_masked = true;
-  l.validate_utf8 = route.validate_utf8;
-  return l;
-}
 
 FrameRef own(std::string&& bytes) { return std::make_shared<const std::string>(std::move(bytes)); }
 }  // namespace
@@ -35,7 +27,7 @@ Subscriber::Subscriber(WorkerContext& ctx, StreamHub& hub, SubscriberHost& host,
       auth_(start_.route->auth_index ? &ctx.auths[*start_.route->auth_index] : nullptr),
       queue_(conn_->stream(), stream_.subscriber_queue, &Subscriber::on_queue_event, this),
       codec_(*this, false, ctx.client_frames),
-      rules_(client_limits(ctx, *start_.route)) {
+      rules_(rule_limits(*start_.live->config, *start_.route, true)) {
   conn_->set_owner(*this);
   ctx_.table.add_connection(ctx_.slot, 1);
   stats_.accepted_ms = start_.accepted_ms;
@@ -352,7 +344,7 @@ void Subscriber::close_with(uint16_t code, std::string_view reason) {
   close_sent_ = true;
   count_close(true, code);
   stats_.note_closer(log::Closer::wsgate);
-  arm_timer(ctx_.config->limits.close_timeout, [](Subscriber& s) {
+  arm_timer(start_.live->config->limits.close_timeout, [](Subscriber& s) {
     s.state_ = State::done;
     s.finish();
   });
