@@ -48,10 +48,8 @@ struct Session::Handshake {
   std::vector<std::unique_ptr<Side>> abandoned;  // failed attempts' sides, freed with the session
 };
 
-Session::Side::Side(Session& s, bool backend, const RuleLimits& limits)
-    : conn(std::make_unique<TcpConn>(s.ctx_.loop, s.ctx_.buffers, s.ctx_.read_buffer(), s)),
-      rules(limits),
-      is_backend(backend) {}
+Session::Side::Side(Session& s, bool backend)
+    : RelayPeer(backend), conn(std::make_unique<TcpConn>(s.ctx_.loop, s.ctx_.buffers, s.ctx_.read_buffer(), s)) {}
 
 Session::Session(WorkerContext& ctx, SessionHost& host) : ctx_(ctx), host_(host), live_(ctx.live) {
   if (uv_timer_init(ctx_.loop, timer_.get()) == 0) {
@@ -74,7 +72,7 @@ Session::~Session() {
 // ---------------------------------------------------------------- accept
 
 bool Session::accept(uv_stream_t* server) {
-  client_ = std::make_unique<Side>(*this, false, RuleLimits{});
+  client_ = std::make_unique<Side>(*this, false);
   if (!timer_.is_initialized() || client_->conn->init() != 0 || uv_accept(server, client_->conn->stream()) != 0) {
     return false;
   }
@@ -200,7 +198,7 @@ void Session::on_conn_flushed(TcpConn& c) {
   if (stage_ != Stage::relaying && stage_ != Stage::closing) {
     return;
   }
-  if (finishing_) {
+  if (relay_.over) {
     retire_if_flushed();
     return;
   }
@@ -403,7 +401,7 @@ void Session::try_next_backend() {
 
 void Session::dial(size_t i) {
   stage_ = Stage::dialing;
-  backend_ = std::make_unique<Side>(*this, true, RuleLimits{});
+  backend_ = std::make_unique<Side>(*this, true);
   int r = backend_->conn->init();
   if (r == 0) {
     auto req = std::make_unique<ConnectReq>();
@@ -599,28 +597,16 @@ void Session::relay_early_bytes(std::string_view from_backend, std::string_view 
   }
 }
 
+// The relay checks and forwards what was read; here the bytes it queued are
+// written, the metrics row learns the flow once per read, and a peer whose
+// output backs up stops feeding it.
 void Session::pump(Side& src, const uint8_t* data, size_t n) {
-  if (src.gone || finishing_ || !src.codec) {
+  if (src.gone || relay_.over || !src.codec) {
     return;
   }
   Side& dst = other(src);
   const FlowCount before = src.is_backend ? stats_.down : stats_.up;
-  src.codec->feed(data, n);
-  FrameChunk chunk;
-  for (;;) {
-    FrameCodec::Next r = src.codec->next(chunk);
-    if (r == FrameCodec::Next::need_more) {
-      break;
-    }
-    if (r == FrameCodec::Next::protocol_error) {
-      fail_side(src, close_code::protocol_error, "invalid frame header");
-      break;
-    }
-    if (!relay_chunk(src, dst, chunk)) {
-      break;
-    }
-  }
-  src.codec->discard_input();
+  relay().pump(src, data, n);
   publish_flow(src, before);
   if (stage_ == Stage::done) {
     return;
@@ -633,79 +619,6 @@ void Session::pump(Side& src, const uint8_t* data, size_t n) {
     src.paused = true;
     src.conn->stop_reading();
   }
-}
-
-bool Session::relay_chunk(Side& src, Side& dst, const FrameChunk& chunk) {
-  MessageRules& rules = src.rules;
-  uint16_t code = chunk.starts_frame ? rules.on_frame_start(chunk.head) : 0;
-  if (code == 0) {
-    code = rules.on_payload(chunk.data, chunk.size);
-  }
-  if (code != 0) {
-    fail_side(src, code, chunk.head.masked == src.is_backend ? "frame masking is wrong" : "invalid frame");
-    return false;
-  }
-  bool control = rules.current_is_control();
-  bool forward = !src.close_received && !dst.close_sent && !dst.gone;
-  if (drop_client_message_ && !src.is_backend && !control) {
-    // The lost backend got the start of this message; the new one must not
-    // get its middle. Dropped whole, up to and including its last frame.
-    forward = false;
-    if (chunk.ends_frame && chunk.head.fin) {
-      drop_client_message_ = false;
-    }
-  }
-  if (!control && forward) {
-    if (chunk.size > 0 || chunk.head.length == 0) {
-      dst.codec->send(chunk.head, chunk.data, chunk.size);
-    }
-    FlowCount& flow = src.is_backend ? stats_.down : stats_.up;
-    flow.bytes += chunk.size;
-    flow.messages += chunk.ends_frame && chunk.head.fin ? 1 : 0;
-  }
-  if (chunk.ends_frame) {
-    code = rules.on_frame_end();
-    if (code != 0) {
-      fail_side(src, code, "invalid frame");
-      return false;
-    }
-    if (control) {
-      relay_control(src, dst);
-      src.rules.release_control();
-    }
-  }
-  return stage_ != Stage::done && !finishing_ && !src.gone;
-}
-
-void Session::relay_control(Side& src, Side& dst) {
-  std::span<const uint8_t> payload = src.rules.control_payload();
-  uint8_t op = src.rules.current_opcode();
-  // src is between frames here, so every frame relayed from it to a dst that
-  // is still open is complete and a control frame can go out whole, in order.
-  if (op != opcode::close) {
-    if (op == opcode::pong && !src.is_backend && is_keepalive_pong(payload)) {
-      return;  // the answer to wsgate's own ping: the backend never asked for it
-    }
-    if (!src.close_received && !dst.close_sent && !dst.gone) {
-      dst.codec->send_control(op, payload.data(), payload.size());
-    }
-    return;
-  }
-  src.close_received = true;
-  src.close_payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
-  const uint16_t code = close_code_of(payload.data(), payload.size());
-  count_close(src, false, code);
-  stats_.note_closer(src.is_backend ? log::Closer::backend : log::Closer::client);
-  if (!dst.close_sent && !dst.gone) {
-    // Relayed as sent, code and reason: the other peer's answer comes back the same way.
-    dst.codec->send_control(opcode::close, payload.data(), payload.size());
-    dst.close_sent = true;
-    count_close(dst, true, code);
-    enter_closing();
-  } else if (dst.gone) {
-    echo_close(src);
-  }
-  maybe_finish();
 }
 
 // ---------------------------------------------------------------- backend loss
@@ -759,8 +672,9 @@ void Session::schedule_loss_close() {
   fill_random(reinterpret_cast<uint8_t*>(&r), sizeof r);
   int64_t delay = spread > 0 ? static_cast<int64_t>(r % static_cast<uint64_t>(spread)) : 0;
   arm_timer(conf::Duration(delay), [](Session& s) {
-    s.send_close(*s.client_, close_code::service_restart, "backend lost");
-    s.maybe_finish();
+    Relay r = s.relay();
+    r.send_close(*s.client_, close_code::service_restart, "backend lost");
+    r.maybe_finish();
   });
 }
 
@@ -773,8 +687,8 @@ bool Session::can_move() const {
 
 void Session::start_reconnect() {
   reconnecting_ = true;
-  drop_client_message_ = client_->rules.in_message() || client_->codec->input_mid_frame();
-  if (drop_client_message_) {
+  relay_.drop_client_message = client_->rules.in_message() || client_->codec->input_mid_frame();
+  if (relay_.drop_client_message) {
     ++ctx_.messages_dropped;
   }
   hs_ = std::make_unique<Handshake>(live_->config->limits.max_header);
@@ -820,14 +734,15 @@ void Session::give_up_reconnect(uint16_t code, const std::string& why) {
   // A stand-in for the lost backend: gone, so the close logic below waits
   // only for the client. hs_ stays until the session ends: this may run
   // inside a callback of a connection it holds.
-  backend_ = std::make_unique<Side>(*this, true, RuleLimits{});
+  backend_ = std::make_unique<Side>(*this, true);
   backend_->gone = true;
   reconnecting_ = false;
   stage_ = Stage::relaying;
   held_.clear();
   stats_.note_closer(log::Closer::backend);
-  send_close(*client_, code, "backend lost");
-  maybe_finish();
+  Relay r = relay();
+  r.send_close(*client_, code, "backend lost");
+  r.maybe_finish();
 }
 
 // ---------------------------------------------------------------- runtime control
@@ -873,14 +788,15 @@ void Session::move_off() {
     try_next_backend();
     return;
   }
-  send_close(*client_, close_code::service_restart, "moved off its backend: reconnect");
-  send_close(*backend_, close_code::going_away, "session moved");
-  maybe_finish();
+  Relay r = relay();
+  r.send_close(*client_, close_code::service_restart, "moved off its backend: reconnect");
+  r.send_close(*backend_, close_code::going_away, "session moved");
+  r.maybe_finish();
 }
 
 // ---------------------------------------------------------------- closing
 
-void Session::enter_closing() {
+void Session::on_closing() {
   if (stage_ == Stage::relaying) {
     stage_ = Stage::closing;
     arm_timer(live_->config->limits.close_timeout, [](Session& s) {
@@ -891,91 +807,29 @@ void Session::enter_closing() {
   }
 }
 
-void Session::send_close(Side& s, uint16_t code, std::string_view reason) {
-  if (s.close_sent || s.gone) {
-    return;
-  }
-  if (s.codec->output_mid_frame()) {
-    // A close cannot be put inside a frame that is half sent; the only
-    // honest end left is the TCP close.
-    s.gone = true;
-    s.conn->stop_reading();
-    return;
-  }
-  s.codec->send_close(code, reason);
-  s.close_sent = true;
-  count_close(s, true, code);
-  stats_.note_closer(log::Closer::wsgate);  // unless a peer began it
-  s.conn->flush();
-  enter_closing();
-}
-
-void Session::fail_side(Side& offender, uint16_t code, const char* why) {
-  LOG_INFO("%s from %s %s: closing it with %u", why, offender.is_backend ? "backend" : "client",
-           offender.is_backend ? backend_label().c_str() : client_->conn->peer_name(true).c_str(), code);
-  send_close(offender, code, "");
-  offender.gone = true;  // checklist: stop reading from the offender
-  offender.conn->stop_reading();
-  Side& o = other(offender);
-  if (offender.is_backend) {
-    send_close(o, close_code::bad_gateway, "backend protocol error");
-  } else {
-    send_close(o, close_code::going_away, "client protocol error");
-  }
-  maybe_finish();
-}
-
-// Nobody is left to answer `s`'s close: wsgate echoes it (RFC 6455 5.5.1),
-// rather than inventing a code of its own for a close the peer began.
-void Session::echo_close(Side& s) {
-  if (!s.close_sent && !s.gone && !s.codec->output_mid_frame()) {
-    s.codec->send_control(opcode::close, reinterpret_cast<const uint8_t*>(s.close_payload.data()),
-                          s.close_payload.size());
-    s.close_sent = true;
-    count_close(s, true,
-                close_code_of(reinterpret_cast<const uint8_t*>(s.close_payload.data()), s.close_payload.size()));
-    s.conn->flush();
-  }
-}
-
+// A backend that drops its connection mid-session, before any close, is a
+// lost backend (its pool's on_backend_loss applies); anything else gone ends
+// the relay's close handshake.
 void Session::side_gone(Side& s, uint16_t other_code) {
   if (s.is_backend && !s.close_received && stage_ == Stage::relaying && !client_->close_received &&
       !client_->close_sent) {
     on_backend_lost("its connection dropped mid-session", true);
     return;
   }
-  stats_.note_closer(s.is_backend ? log::Closer::backend : log::Closer::client);
-  s.gone = true;
-  s.conn->stop_reading();
-  if (other(s).close_received) {
-    echo_close(other(s));  // it was already closing: its own close is the answer
-  } else if (!s.close_received) {
-    send_close(other(s), other_code, s.is_backend ? "backend went away" : "client went away");
-  }
-  maybe_finish();
+  relay().peer_gone(s, other_code);
 }
 
-bool Session::side_done(const Side& s) const { return s.gone || (s.close_sent && s.close_received); }
-
-void Session::maybe_finish() {
-  if (stage_ == Stage::done || finishing_) {
-    return;
-  }
-  if (side_done(*backend_)) {
-    // The backend's session is over even while the client's close handshake
-    // is not: routing must stop counting it now, not close_timeout later.
-    release_backend();
-  }
-  if (!side_done(*client_) || !side_done(*backend_)) {
-    return;
-  }
-  // Both close handshakes are over: let the last frames reach the wire, then close.
-  finishing_ = true;
+// Both close handshakes are over: let the last frames reach the wire, then close.
+void Session::on_relay_over() {
   client_->conn->stop_reading();
   backend_->conn->stop_reading();
   client_->conn->flush();
   backend_->conn->flush();
   retire_if_flushed();
+}
+
+std::string Session::label(const RelayPeer& p) const {
+  return p.is_backend ? backend_label() : client_->conn->peer_name(true);
 }
 
 void Session::retire_if_flushed() {
@@ -1021,11 +875,13 @@ void Session::shut_down() {
     case Stage::upstream:
       answer(HttpError{503, "wsgate is shutting down", {{"Retry-After", "1"}}});
       return;
-    case Stage::relaying:
-      send_close(*client_, close_code::going_away, "wsgate is shutting down");
-      send_close(*backend_, close_code::going_away, "wsgate is shutting down");
-      maybe_finish();
+    case Stage::relaying: {
+      Relay r = relay();
+      r.send_close(*client_, close_code::going_away, "wsgate is shutting down");
+      r.send_close(*backend_, close_code::going_away, "wsgate is shutting down");
+      r.maybe_finish();
       return;
+    }
     default:
       return;
   }
@@ -1038,6 +894,7 @@ void Session::retire() {
   release_backend();
   end_stats();  // logged when it ends, not when it is freed
   stage_ = Stage::done;
+  relay_.over = true;  // a relay call this runs inside relays nothing more
   uv_timer_stop(timer_.get());
   if (hs_ && hs_->connect != nullptr) {
     hs_->connect->owner = nullptr;
@@ -1056,7 +913,7 @@ void Session::retire() {
 // it; closing stages arm close_timeout over it, which ends the keep-alive.
 bool Session::keepalive_owns_timer() const {
   return route_->ping_interval != conf::Duration::zero() && stage_ == Stage::relaying && !reconnecting_ &&
-         !finishing_ && !client_->gone && backend_ && !backend_->gone;
+         !relay_.over && !client_->gone && backend_ && !backend_->gone;
 }
 
 // Lazy: the timer is not moved on every read. It fires when a ping would be
@@ -1121,7 +978,7 @@ void Session::on_pong_due(Session& s) {
 void Session::drop_half_open_client() {
   LOG_INFO("client %s sent nothing within pong_timeout (%lld ms) of a ping: closing it as half-open",
            client_->conn->peer_name(true).c_str(), static_cast<long long>(ms(route_->pong_timeout)));
-  send_close(*client_, close_code::going_away, "ping timeout");
+  relay().send_close(*client_, close_code::going_away, "ping timeout");
   if (stage_ == Stage::done) {
     return;  // writing the close failed, and that ended the session
   }
@@ -1151,7 +1008,7 @@ void Session::count_handshake(int status) {
   shm::bump(ctx_.table.metrics_row(ctx_.slot).handshakes[shm::http_status_index(static_cast<unsigned>(status))]);
 }
 
-void Session::count_close(const Side& s, bool sent, uint16_t code) {
+void Session::count_close(const RelayPeer& s, bool sent, uint16_t code) {
   worker::count_close(ctx_.table.metrics_row(ctx_.slot), stats_, s.is_backend ? shm::Peer::backend : shm::Peer::client,
                       sent, code);
 }

@@ -18,6 +18,7 @@
 #include "worker/conn/session_stats.h"
 #include "worker/stream/subscriber.h"
 #include "worker/net/tcp_conn.h"
+#include "worker/proxy/relay.h"
 #include "worker/ws/upstream_handshake.h"
 #include "worker/net/uv_handle.h"
 #include "worker/conn/worker_context.h"
@@ -37,7 +38,7 @@ class SessionHost {
   ~SessionHost() = default;
 };
 
-class Session final : public TcpConnOwner {
+class Session final : public TcpConnOwner, private RelayHost {
  public:
   Session(WorkerContext& ctx, SessionHost& host);
   ~Session();
@@ -64,20 +65,12 @@ class Session final : public TcpConnOwner {
  private:
   enum class Stage { request, dialing, upstream, relaying, closing, answering, done };
 
-  // One WebSocket peer while relaying: its connection, framing and rules.
-  struct Side final : ByteSink {
-    Side(Session& s, bool is_backend, const RuleLimits& limits);
+  // One WebSocket peer: its connection, and (while relaying) its framing and rules.
+  struct Side final : RelayPeer {
+    Side(Session& s, bool is_backend);
     // The codec writes into the connection's output queue.
     void append(const uint8_t* data, size_t n) override { conn->append(data, n); }
     std::unique_ptr<TcpConn> conn;
-    std::unique_ptr<FrameCodec> codec;
-    MessageRules rules;
-    bool is_backend;
-    bool close_received = false;
-    std::string close_payload;  // what its close frame carried: echoed if nobody else answers
-    bool close_sent = false;
-    bool gone = false;     // no more reading: EOF, error, or we gave up on it
-    bool paused = false;   // reading stopped for backpressure
   };
 
   // --- TcpConnOwner ---
@@ -109,14 +102,21 @@ class Session final : public TcpConnOwner {
   void release_backend();
   std::string backend_label() const;
 
-  // --- relay ---
+  // --- relay (worker/proxy/relay.h) ---
   void start_relay(const std::string& response_101);
   void relay_early_bytes(std::string_view from_backend, std::string_view from_client);
   void pump(Side& src, const uint8_t* data, size_t n);
-  bool relay_chunk(Side& src, Side& dst, const FrameChunk& chunk);
-  void relay_control(Side& src, Side& dst);
+  Relay relay() { return Relay(*this, *client_, *backend_, relay_, stats_); }
   Side& other(Side& s) { return &s == client_.get() ? *backend_ : *client_; }
   Side& side_of(TcpConn& c);
+  // --- RelayHost ---
+  void flush_peer(RelayPeer& p) override { static_cast<Side&>(p).conn->flush(); }
+  void stop_reading(RelayPeer& p) override { static_cast<Side&>(p).conn->stop_reading(); }
+  void count_close(const RelayPeer& p, bool sent, uint16_t code) override;
+  void on_closing() override;
+  void on_backend_done() override { release_backend(); }
+  void on_relay_over() override;
+  std::string label(const RelayPeer& p) const override;
 
   // --- backend loss ---
   bool can_move() const;
@@ -132,13 +132,7 @@ class Session final : public TcpConnOwner {
   void move_off();
 
   // --- closing ---
-  void enter_closing();
-  void send_close(Side& s, uint16_t code, std::string_view reason);
-  void echo_close(Side& s);
-  void fail_side(Side& offender, uint16_t code, const char* why);
   void side_gone(Side& s, uint16_t other_code);
-  void maybe_finish();
-  bool side_done(const Side& s) const;
   void retire_if_flushed();
   void answer(const HttpError& e);
   void answer_raw(const std::string& response, int status);
@@ -146,7 +140,6 @@ class Session final : public TcpConnOwner {
 
   // --- observability: metrics row and access log ---
   void count_handshake(int status);
-  void count_close(const Side& s, bool sent, uint16_t code);
   void publish_flow(const Side& src, const FlowCount& before);
   void end_stats();  // once: sessions_closed and the access-log line
 
@@ -193,9 +186,8 @@ class Session final : public TcpConnOwner {
   std::string protocol_;        // the subprotocol the client was given
   std::string held_;            // client bytes read while reconnecting
   bool reconnecting_ = false;
-  bool drop_client_message_ = false;  // the rest of a message the lost backend got part of
   bool registered_ = false;     // in WorkerContext::relaying_on[counted backend]
-  bool finishing_ = false;  // both close handshakes done; flushing before the close
+  RelayState relay_;            // 2 bytes: both closes done; a client message being dropped
   SessionStats stats_;
 };
 
