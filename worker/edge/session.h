@@ -12,6 +12,7 @@
 
 #include "worker/ws/client_handshake.h"
 #include "worker/ws/frame_codec.h"
+#include "worker/conn/connection.h"
 #include "worker/conn/ip_limit.h"
 #include "worker/conn/keepalive.h"
 #include "worker/ws/message_rules.h"
@@ -25,10 +26,8 @@
 
 namespace wsgate::worker {
 
-class SessionHost {
+class SessionHost : public ConnectionHost {
  public:
-  // The session is done: destroy it soon, never from inside its own callbacks.
-  virtual void retire(Session& s) = 0;
   // A stream route's client passed its handshake: from here on it is a
   // subscriber, served by wsgate itself. Takes the connection.
   virtual void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start,
@@ -38,7 +37,7 @@ class SessionHost {
   ~SessionHost() = default;
 };
 
-class Session final : public TcpConnOwner, private RelayHost {
+class Session final : public Connection, private RelayHost {
  public:
   Session(WorkerContext& ctx, SessionHost& host);
   ~Session();
@@ -49,7 +48,7 @@ class Session final : public TcpConnOwner, private RelayHost {
   bool accept(uv_stream_t* server);
   // Graceful stop: sessions still in the handshake get 503, relaying ones a
   // close 1001 on both sides.
-  void shut_down();
+  void shut_down() override;
   // The backend this session relays to was found down (health checks, or its
   // connection dropped): apply the pool's on_backend_loss policy.
   // `count_failure`: the loss is a passive health signal (a dropped

@@ -16,7 +16,7 @@ constexpr size_t kMaxKeyMessage = 16 * 1024;
 FrameRef own(std::string&& bytes) { return std::make_shared<const std::string>(std::move(bytes)); }
 }  // namespace
 
-Subscriber::Subscriber(WorkerContext& ctx, StreamHub& hub, SubscriberHost& host, std::unique_ptr<TcpConn> conn,
+Subscriber::Subscriber(WorkerContext& ctx, StreamHub& hub, ConnectionHost& host, std::unique_ptr<TcpConn> conn,
                        SubscriberStart start)
     : ctx_(ctx),
       hub_(hub),

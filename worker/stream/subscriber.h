@@ -17,6 +17,7 @@
 #include "shm/channel_table.h"
 #include "worker/ws/frame_codec.h"
 #include "worker/stream/frame_queue.h"
+#include "worker/conn/connection.h"
 #include "worker/conn/ip_limit.h"
 #include "worker/conn/keepalive.h"
 #include "worker/ws/message_rules.h"
@@ -27,17 +28,6 @@
 #include "worker/conn/worker_context.h"
 
 namespace wsgate::worker {
-
-class Subscriber;
-
-class SubscriberHost {
- public:
-  // The subscriber is done: destroy it soon, never from inside its callbacks.
-  virtual void retire(Subscriber& s) = 0;
-
- protected:
-  ~SubscriberHost() = default;
-};
 
 struct SubscriberStart {
   const conf::Route* route = nullptr;   // into `live`, which the subscriber keeps alive
@@ -50,9 +40,9 @@ struct SubscriberStart {
   std::string client;                   // "ip:port", for the access log
 };
 
-class Subscriber final : public TcpConnOwner, public StreamListener, private ByteSink {
+class Subscriber final : public Connection, public StreamListener, private ByteSink {
  public:
-  Subscriber(WorkerContext& ctx, StreamHub& hub, SubscriberHost& host, std::unique_ptr<TcpConn> conn,
+  Subscriber(WorkerContext& ctx, StreamHub& hub, ConnectionHost& host, std::unique_ptr<TcpConn> conn,
              SubscriberStart start);
   ~Subscriber();
   Subscriber(const Subscriber&) = delete;
@@ -62,7 +52,7 @@ class Subscriber final : public TcpConnOwner, public StreamListener, private Byt
   // the frames the client sent right behind its request.
   void start(const std::string& response_101, std::string_view early);
   // Graceful stop of the worker: close 1001.
-  void shut_down();
+  void shut_down() override;
 
   // --- StreamListener ---
   bool on_stream_frames(const FrameRef* frames, size_t n) override;
@@ -105,7 +95,7 @@ class Subscriber final : public TcpConnOwner, public StreamListener, private Byt
 
   WorkerContext& ctx_;
   StreamHub& hub_;
-  SubscriberHost& host_;
+  ConnectionHost& host_;
   std::unique_ptr<TcpConn> conn_;
   SubscriberStart start_;
   const conf::Stream& stream_;
