@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/rule_limits.h"
 #include "worker/log/log.h"
 #include "worker/net/random_bytes.h"
@@ -26,13 +27,6 @@ constexpr conf::Duration kPingRetry = std::chrono::milliseconds(100);
 int64_t ms(conf::Duration d) { return d.count(); }
 }  // namespace
 
-// A connect request outlives an abandoned attempt: libuv still calls back
-// (UV_ECANCELED) after the handle closes, so it points back only while wanted.
-struct ConnectReq {
-  uv_connect_t req{};
-  Session* owner = nullptr;
-};
-
 struct Session::Handshake {
   explicit Handshake(uint64_t max_header) : reader(max_header) {}
   std::string received;  // the request, then the client's early frames (H9)
@@ -40,7 +34,7 @@ struct Session::Handshake {
   size_t header_size = 0;
   std::vector<bool> tried;  // per pool backend: already dialed for this client
   uint32_t attempts = 0;
-  ConnectReq* connect = nullptr;
+  PendingConnect connect;  // the dial in progress; cancelled with the handshake state
   std::string key;  // the Sec-WebSocket-Key sent to the backend
   std::string upstream_received;
   std::unique_ptr<ResponseReader> response;
@@ -52,18 +46,12 @@ Session::Side::Side(Session& s, bool backend)
     : RelayPeer(backend), conn(std::make_unique<TcpConn>(s.ctx_.loop, s.ctx_.buffers, s.ctx_.read_buffer(), s)) {}
 
 Session::Session(WorkerContext& ctx, SessionHost& host) : ctx_(ctx), host_(host), live_(ctx.live) {
-  if (uv_timer_init(ctx_.loop, timer_.get()) == 0) {
-    timer_.initialized();
-    timer_.get()->data = this;
-  }
+  (void)timer_.init(ctx_.loop, *this);  // checked in accept()
 }
 
 Session::~Session() {
   end_stats();
   release_backend();
-  if (hs_ && hs_->connect != nullptr) {
-    hs_->connect->owner = nullptr;
-  }
   if (connection_counted_) {
     ctx_.table.add_connection(ctx_.slot, -1);
   }
@@ -73,7 +61,7 @@ Session::~Session() {
 
 bool Session::accept(uv_stream_t* server) {
   client_ = std::make_unique<Side>(*this, false);
-  if (!timer_.is_initialized() || client_->conn->init() != 0 || uv_accept(server, client_->conn->stream()) != 0) {
+  if (!timer_.ready() || client_->conn->init() != 0 || uv_accept(server, client_->conn->stream()) != 0) {
     return false;
   }
   uv_tcp_nodelay(client_->conn->tcp(), 1);
@@ -88,7 +76,7 @@ bool Session::accept(uv_stream_t* server) {
   if (!admit_address()) {
     return true;  // refused (503/429): the answer is on its way
   }
-  arm_timer(live_->config->limits.handshake_timeout, [](Session& s) {
+  timer_.arm(live_->config->limits.handshake_timeout, [](Session& s) {
     s.answer(HttpError{408, "the request was not complete within handshake_timeout", {}});
   });
   int r = client_->conn->start_reading();
@@ -332,7 +320,7 @@ void Session::start_stream(const ClientRequest& req) {
   stats_.ended = true;  // the subscriber logs itself
   start.accepted_ms = stats_.accepted_ms;
   start.client = std::move(stats_.client);
-  uv_timer_stop(timer_.get());
+  timer_.stop();
   stage_ = Stage::done;
   std::unique_ptr<TcpConn> conn = std::move(client_->conn);
   client_.reset();
@@ -404,16 +392,12 @@ void Session::dial(size_t i) {
   backend_ = std::make_unique<Side>(*this, true);
   int r = backend_->conn->init();
   if (r == 0) {
-    auto req = std::make_unique<ConnectReq>();
-    req->owner = this;
-    r = uv_tcp_connect(&req->req, backend_->conn->tcp(),
-                       reinterpret_cast<const sockaddr*>(&pool_rt_->addresses[i]), &Session::on_connected);
+    r = hs_->connect.start(backend_->conn->tcp(), reinterpret_cast<const sockaddr*>(&pool_rt_->addresses[i]), *this);
     if (r == 0) {
-      hs_->connect = req.release();  // libuv owns it until on_connected
       // Reading from now on registers the socket once for both directions,
       // where starting it after the connect costs two more epoll_ctl() calls.
       // libuv reports the connect first; a failed one closes the socket.
-      // (A refusal here is harmless: on_dial_done() starts reading again.)
+      // (A refusal here is harmless: on_connect_done() starts reading again.)
       (void)backend_->conn->start_reading();
     }
   }
@@ -421,22 +405,12 @@ void Session::dial(size_t i) {
     attempt_failed("connect() failed (" + log::uv_error_text(r) + ")");
     return;
   }
-  arm_timer(pool_->connect_timeout, [](Session& s) {
+  timer_.arm(pool_->connect_timeout, [](Session& s) {
     s.attempt_failed("connect() timed out after " + std::to_string(ms(s.pool_->connect_timeout)) + " ms");
   });
 }
 
-void Session::on_connected(uv_connect_t* raw, int status) {
-  std::unique_ptr<ConnectReq> req(reinterpret_cast<ConnectReq*>(raw));
-  Session* self = req->owner;
-  if (self == nullptr) {
-    return;  // that attempt was abandoned (timeout, shutdown) and its socket closed
-  }
-  self->hs_->connect = nullptr;
-  self->on_dial_done(status);
-}
-
-void Session::on_dial_done(int status) {
+void Session::on_connect_done(int status) {
   if (status != 0) {
     attempt_failed("connect() failed (" + log::uv_error_text(status) + ")");
     return;
@@ -455,7 +429,7 @@ void Session::on_dial_done(int status) {
     attempt_failed("read_start() failed (" + log::uv_error_text(r) + ")");
     return;
   }
-  arm_timer(pool_->connect_timeout, [](Session& s) {
+  timer_.arm(pool_->connect_timeout, [](Session& s) {
     s.attempt_failed("no answer to the upgrade request within " + std::to_string(ms(s.pool_->connect_timeout)) +
                      " ms");
   });
@@ -528,10 +502,7 @@ std::string Session::backend_label() const {
 // here, and its connection is closed now but freed with the session, since
 // this may run inside that connection's own callback.
 void Session::abandon_attempt() {
-  if (hs_->connect != nullptr) {
-    hs_->connect->owner = nullptr;
-    hs_->connect = nullptr;
-  }
+  hs_->connect.cancel();
   if (backend_) {
     backend_->conn->close();
     hs_->abandoned.push_back(std::move(backend_));
@@ -564,7 +535,7 @@ void Session::start_relay(const std::string& response_101) {
   shm::bump(ctx_.table.metrics_row(ctx_.slot).backend_upgrades[pool_rt_->backend_ids[*counted_]]);
   stats_.backend = static_cast<uint32_t>(*counted_);
   stage_ = Stage::relaying;
-  uv_timer_stop(timer_.get());
+  timer_.stop();
   register_relaying(true);
   client_->rules = MessageRules(rule_limits(*live_->config, *route_, true));
   backend_->rules = MessageRules(rule_limits(*live_->config, *route_, false));
@@ -577,7 +548,7 @@ void Session::start_relay(const std::string& response_101) {
   keepalive_.heard(uv_now(ctx_.loop));
   relay_early_bytes(std::string_view(hs->upstream_received).substr(hs->response->consumed()),
                     std::string_view(hs->received).substr(hs->header_size));
-  arm_keepalive();
+  KeepaliveCycle<Session>::arm(*this);
 }
 
 // What each peer sent before relaying began (frames right behind a 101, or
@@ -671,7 +642,7 @@ void Session::schedule_loss_close() {
   uint32_t r = 0;
   fill_random(reinterpret_cast<uint8_t*>(&r), sizeof r);
   int64_t delay = spread > 0 ? static_cast<int64_t>(r % static_cast<uint64_t>(spread)) : 0;
-  arm_timer(conf::Duration(delay), [](Session& s) {
+  timer_.arm(conf::Duration(delay), [](Session& s) {
     Relay r = s.relay();
     r.send_close(*s.client_, close_code::service_restart, "backend lost");
     r.maybe_finish();
@@ -711,7 +682,7 @@ void Session::resume_relay(const std::string& leftover) {
   backend_->codec = std::make_unique<FrameCodec>(*backend_, true, ctx_.backend_frames);
   stage_ = Stage::relaying;
   reconnecting_ = false;
-  uv_timer_stop(timer_.get());
+  timer_.stop();
   register_relaying(true);
   stats_.backend = static_cast<uint32_t>(*counted_);
   ++ctx_.sessions_moved;
@@ -723,7 +694,7 @@ void Session::resume_relay(const std::string& leftover) {
   std::string held = std::move(held_);
   held_ = std::string();
   relay_early_bytes(leftover, held);
-  arm_keepalive();  // the client's silence counts from before the move
+  KeepaliveCycle<Session>::arm(*this);  // the client's silence counts from before the move
 }
 
 void Session::give_up_reconnect(uint16_t code, const std::string& why) {
@@ -751,18 +722,18 @@ void Session::give_up_reconnect(uint16_t code, const std::string& why) {
 // which keep-alive gives up meanwhile; the pending action marks it due, so
 // no other member is needed.
 bool Session::schedule_move(uint64_t delay_ms) {
-  if (stage_ != Stage::relaying || reconnecting_ || !counted_ || timer_action_ == &Session::on_move_due) {
+  if (stage_ != Stage::relaying || reconnecting_ || !counted_ || timer_.action() == &Session::on_move_due) {
     return false;
   }
-  arm_timer(conf::Duration(static_cast<int64_t>(delay_ms)), &Session::on_move_due);
+  timer_.arm(conf::Duration(static_cast<int64_t>(delay_ms)), &Session::on_move_due);
   return true;
 }
 
 void Session::on_move_due(Session& s) {
-  s.timer_action_ = nullptr;  // no longer due: once moved, it may be moved again
+  s.timer_.forget();  // no longer due: once moved, it may be moved again
   s.move_off();
   if (s.stage_ == Stage::relaying && !s.reconnecting_) {
-    s.arm_keepalive();  // still here (it could not move): keep-alive has the timer back
+    KeepaliveCycle<Session>::arm(s);  // still here (it could not move): keep-alive has the timer back
   }
 }
 
@@ -799,7 +770,7 @@ void Session::move_off() {
 void Session::on_closing() {
   if (stage_ == Stage::relaying) {
     stage_ = Stage::closing;
-    arm_timer(live_->config->limits.close_timeout, [](Session& s) {
+    timer_.arm(live_->config->limits.close_timeout, [](Session& s) {
       LOG_INFO("close handshake not finished within close_timeout, client %s; dropping both connections",
                s.client_->conn->peer_name(true).c_str());
       s.retire();
@@ -851,9 +822,8 @@ void Session::answer_raw(const std::string& response, int status) {
   count_handshake(status);
   stats_.note_closer(log::Closer::wsgate);
   release_backend();
-  if (hs_ && hs_->connect != nullptr) {
-    hs_->connect->owner = nullptr;
-    hs_->connect = nullptr;
+  if (hs_) {
+    hs_->connect.cancel();
   }
   if (backend_) {
     backend_->conn->close();
@@ -865,7 +835,7 @@ void Session::answer_raw(const std::string& response, int status) {
   // Keep reading (and discarding) until the client closes, so unread bytes
   // do not turn our close into a reset that eats the answer.
   client_->conn->start_reading();
-  arm_timer(kLinger, [](Session& s) { s.retire(); });
+  timer_.arm(kLinger, [](Session& s) { s.retire(); });
 }
 
 void Session::shut_down() {
@@ -895,10 +865,9 @@ void Session::retire() {
   end_stats();  // logged when it ends, not when it is freed
   stage_ = Stage::done;
   relay_.over = true;  // a relay call this runs inside relays nothing more
-  uv_timer_stop(timer_.get());
-  if (hs_ && hs_->connect != nullptr) {
-    hs_->connect->owner = nullptr;
-    hs_->connect = nullptr;
+  timer_.stop();
+  if (hs_) {
+    hs_->connect.cancel();
   }
   client_->conn->close();
   if (backend_) {
@@ -916,66 +885,30 @@ bool Session::keepalive_owns_timer() const {
          !relay_.over && !client_->gone && backend_ && !backend_->gone;
 }
 
-// Lazy: the timer is not moved on every read. It fires when a ping would be
-// due had nothing been heard since it was armed, and is armed again for the
-// rest of the interval if something was: one wake-up per quiet client per
-// ping_interval, none at all for pinging off.
-void Session::arm_keepalive() {
-  if (!keepalive_owns_timer()) {
-    return;
-  }
-  uint64_t due = keepalive_.until_ping(uv_now(ctx_.loop), route_->ping_interval);
-  arm_timer(conf::Duration(static_cast<int64_t>(due)), &Session::on_ping_due);
-}
-
-void Session::on_ping_due(Session& s) {
-  if (!s.keepalive_owns_timer()) {
-    return;
-  }
-  uint64_t now = uv_now(s.ctx_.loop);
-  if (s.keepalive_.until_ping(now, s.route_->ping_interval) > 0) {
-    s.arm_keepalive();  // heard from meanwhile
-    return;
-  }
-  if (s.client_->paused) {
+void Session::send_keepalive_ping() {
+  if (client_->paused) {
     // Not read while the backend drains (backpressure): the client's
     // silence is ours, not its own, and says nothing about it.
-    s.keepalive_.heard(now);
-    s.arm_keepalive();
+    keepalive_.heard(now_ms());
+    KeepaliveCycle<Session>::arm(*this);
     return;
   }
-  if (s.client_->codec->output_mid_frame()) {
-    s.arm_timer(kPingRetry, &Session::on_ping_due);  // a ping cannot go inside a frame
+  if (client_->codec->output_mid_frame()) {
+    timer_.arm(kPingRetry, &KeepaliveCycle<Session>::on_ping_due);  // a ping cannot go inside a frame
     return;
   }
-  s.send_keepalive_ping();
-}
-
-void Session::send_keepalive_ping() {
   std::string payload = keepalive_ping_payload(++ctx_.keepalive_pings);
   client_->codec->send_control(opcode::ping, reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
   client_->codec->release_if_idle();
-  keepalive_.ping_sent();
-  arm_timer(route_->pong_timeout, &Session::on_pong_due);
+  KeepaliveCycle<Session>::ping_sent(*this);
   client_->conn->flush();  // a failed write ends the session from here: nothing after it
-}
-
-void Session::on_pong_due(Session& s) {
-  if (!s.keepalive_owns_timer()) {
-    return;
-  }
-  if (s.keepalive_.half_open()) {
-    s.drop_half_open_client();
-  } else {
-    s.arm_keepalive();
-  }
 }
 
 // Nothing at all from the client within pong_timeout of a ping: its end is
 // gone without a word (cable pulled, machine off). A close frame is tried
 // but not waited for, its TCP connection is closed, and the backend gets
 // 1001 through side_gone(), which also stops counting the session.
-void Session::drop_half_open_client() {
+void Session::drop_half_open() {
   LOG_INFO("client %s sent nothing within pong_timeout (%lld ms) of a ping: closing it as half-open",
            client_->conn->peer_name(true).c_str(), static_cast<long long>(ms(route_->pong_timeout)));
   relay().send_close(*client_, close_code::going_away, "ping timeout");
@@ -988,18 +921,11 @@ void Session::drop_half_open_client() {
 
 // ---------------------------------------------------------------- timer
 
-void Session::arm_timer(conf::Duration d, void (*on_fire)(Session&)) {
-  timer_action_ = on_fire;
-  uv_timer_start(timer_.get(), &Session::on_timer, static_cast<uint64_t>(ms(d)), 0);
-}
-
-void Session::on_timer(uv_timer_t* t) {
-  auto* self = static_cast<Session*>(t->data);
-  if (self != nullptr && self->timer_action_ != nullptr && self->stage_ != Stage::done) {
-    self->timer_action_(*self);
+void Session::on_timer_due() {
+  if (stage_ != Stage::done) {
+    timer_.fire(*this);
   }
 }
-
 
 // ---------------------------------------------------------------- observability
 

@@ -13,11 +13,14 @@
 #include "worker/ws/client_handshake.h"
 #include "worker/ws/frame_codec.h"
 #include "worker/conn/connection.h"
+#include "worker/conn/conn_timer.h"
 #include "worker/conn/ip_limit.h"
+#include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/keepalive.h"
 #include "worker/ws/message_rules.h"
 #include "worker/conn/session_stats.h"
 #include "worker/stream/subscriber.h"
+#include "worker/net/pending_connect.h"
 #include "worker/net/tcp_conn.h"
 #include "worker/proxy/relay.h"
 #include "worker/ws/upstream_handshake.h"
@@ -91,8 +94,8 @@ class Session final : public Connection, private RelayHost {
   std::optional<size_t> pick_backend();
   uint32_t effective_weight(size_t pool_backend, int64_t now) const;
   void dial(size_t pool_backend);
-  static void on_connected(uv_connect_t* req, int status);
-  void on_dial_done(int status);
+  friend class PendingConnect;
+  void on_connect_done(int status);
   void on_upstream_bytes(const uint8_t* data, size_t n);
   void on_upstream_eof();
   void judge_upstream();
@@ -142,19 +145,19 @@ class Session final : public Connection, private RelayHost {
   void publish_flow(const Side& src, const FlowCount& before);
   void end_stats();  // once: sessions_closed and the access-log line
 
-  // --- keep-alive toward the client (routes[].ping_interval) ---
+  // --- keep-alive toward the client (routes[].ping_interval, worker/conn/keepalive_cycle.h) ---
+  friend struct KeepaliveCycle<Session>;
   bool keepalive_owns_timer() const;
-  void arm_keepalive();
-  static void on_ping_due(Session& s);
-  static void on_pong_due(Session& s);
+  const conf::Route& keepalive_route() const { return *route_; }
+  uint64_t now_ms() const { return uv_now(ctx_.loop); }
   void send_keepalive_ping();
-  void drop_half_open_client();
+  void drop_half_open();
 
   // --- timer ---
   // One timer per session, owned by one phase at a time: handshake_timeout,
   // the dial, a loss close, close_timeout, or (relaying) the keep-alive.
-  void arm_timer(conf::Duration d, void (*on_fire)(Session&));
-  static void on_timer(uv_timer_t* t);
+  friend class ConnTimer<Session>;
+  void on_timer_due();
 
   WorkerContext& ctx_;
   SessionHost& host_;
@@ -165,8 +168,7 @@ class Session final : public Connection, private RelayHost {
   Keepalive keepalive_;  // 4 bytes, in what was padding after stage_
   std::unique_ptr<Side> client_;
   std::unique_ptr<Side> backend_;
-  UvHandle<uv_timer_t> timer_;
-  void (*timer_action_)(Session&) = nullptr;
+  ConnTimer<Session> timer_;
 
   // Handshake state, released once relaying starts.
   struct Handshake;
