@@ -15,11 +15,11 @@
 #include "shm/backend_table.h"
 #include "worker/edge/connections.h"
 #include "worker/edge/drainer.h"
+#include "worker/edge/intake.h"
 #include "worker/log/access_log.h"
 #include "worker/net/event_loop.h"
 #include "worker/log/log.h"
 #include "worker/net/log_upkeep.h"
-#include "worker/edge/session.h"
 #include "worker/net/stop_signals.h"
 #include "worker/stream/stream_hub.h"
 #include "worker/stream/subscriber.h"
@@ -30,7 +30,7 @@ namespace wsgate::worker {
 
 namespace {
 
-class Worker final : public SessionHost {
+class Worker final : public IntakeHost {
  public:
   explicit Worker(const WorkerArgs& args) : args_(args), ctx_(*args.table) {}
   ~Worker();
@@ -49,6 +49,7 @@ class Worker final : public SessionHost {
   void check_drain();
   bool idle() const { return conns_.empty(); }
   void retire(Connection& c) override;
+  void adopt_session(SessionStart start) override;
   void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start, const std::string& response_101,
                         std::string early) override;
   void bury();
@@ -280,11 +281,19 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     LOG_WARN("accept() failed (%s)", log::uv_error_text(status).c_str());
     return;
   }
-  auto s = std::make_unique<Session>(self->ctx_, *self);
-  if (!s->accept(server)) {
+  auto intake = std::make_unique<Intake>(self->ctx_, *self);
+  if (!intake->accept(server)) {
     return;  // the connection went away before we took it
   }
-  self->conns_.add(std::move(s), Connections::Kind::session);
+  self->conns_.add(std::move(intake), Connections::Kind::session);
+}
+
+// Registered before it starts: starting may already end it (no backend).
+void Worker::adopt_session(SessionStart start) {
+  auto s = std::make_unique<Session>(ctx_, *this, std::move(start));
+  Session* session = s.get();
+  conns_.add(std::move(s), Connections::Kind::session);
+  session->start();
 }
 
 void Worker::retire(Connection& c) {

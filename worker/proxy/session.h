@@ -1,6 +1,9 @@
-// One client connection from accept to the last close, in the order data
-// flows: read the request -> route -> dial a backend (with retries) -> its
-// 101 -> relay frames both ways -> close both sides with the right codes.
+// A pool route's client session, from the moment its request passed the
+// checks (worker/edge/intake.h) to the last close, in the order data flows:
+// dial a backend (with retries) -> its 101 -> relay frames both ways
+// (worker/proxy/relay.h) -> close both sides with the right codes. A lost or
+// drained backend is replaced without the client noticing where the pool
+// allows it (the reconnecting stage), else the client is closed with 1012.
 #pragma once
 
 #include <uv.h>
@@ -10,45 +13,46 @@
 #include <optional>
 #include <string>
 
-#include "worker/ws/client_handshake.h"
-#include "worker/ws/frame_codec.h"
-#include "worker/conn/connection.h"
+#include "conf/config.h"
 #include "worker/conn/conn_timer.h"
+#include "worker/conn/connection.h"
 #include "worker/conn/ip_limit.h"
-#include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/keepalive.h"
-#include "worker/ws/message_rules.h"
+#include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/session_stats.h"
-#include "worker/stream/subscriber.h"
+#include "worker/conn/worker_context.h"
 #include "worker/net/pending_connect.h"
 #include "worker/net/tcp_conn.h"
 #include "worker/proxy/relay.h"
+#include "worker/ws/client_handshake.h"
+#include "worker/ws/http_error.h"
 #include "worker/ws/upstream_handshake.h"
-#include "worker/net/uv_handle.h"
-#include "worker/conn/worker_context.h"
 
 namespace wsgate::worker {
 
-class SessionHost : public ConnectionHost {
- public:
-  // A stream route's client passed its handshake: from here on it is a
-  // subscriber, served by wsgate itself. Takes the connection.
-  virtual void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start,
-                                const std::string& response_101, std::string early) = 0;
-
- protected:
-  ~SessionHost() = default;
+// What the intake hands over with an accepted client of a pool route.
+struct SessionStart {
+  std::unique_ptr<TcpConn> conn;  // still reading: bytes behind the request are the session's
+  std::shared_ptr<LiveConfig> live;  // the session keeps it: route points into it
+  const conf::Route* route = nullptr;
+  std::string received;  // the request, then the client's early frames (H9)
+  size_t header_size = 0;
+  std::unique_ptr<RequestReader> reader;  // holds the parsed request
+  std::string client_ip;
+  IpLease ip_lease;     // its count under limits.max_connections_per_ip
+  SessionStats stats;   // so far: accepted_ms, client, path
 };
 
 class Session final : public Connection, private RelayHost {
  public:
-  Session(WorkerContext& ctx, SessionHost& host);
-  ~Session();
+  // The slot's connection count taken at accept is the session's from here.
+  Session(WorkerContext& ctx, ConnectionHost& host, SessionStart start);
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Takes the next connection from `server`; false when there was none.
-  bool accept(uv_stream_t* server);
+  // Picks a backend and dials it.
+  void start();
   // Graceful stop: sessions still in the handshake get 503, relaying ones a
   // close 1001 on both sides.
   void shut_down() override;
@@ -65,11 +69,22 @@ class Session final : public Connection, private RelayHost {
   bool schedule_move(uint64_t delay_ms);
 
  private:
-  enum class Stage { request, dialing, upstream, relaying, closing, answering, done };
+  // dialing -> relaying -> closing -> done, with two detours: relaying ->
+  // reconnecting -> relaying (a backend replaced under the client), and
+  // dialing -> answering -> done (an HTTP refusal, then the linger).
+  enum class Stage : uint8_t {
+    dialing,       // picking and dialing backends until one sends its 101 (hs_ set)
+    relaying,      // frames flow both ways; keep-alive may hold the timer
+    reconnecting,  // the client is open, a new backend is dialed (hs_ set); its bytes are held
+    closing,       // a close frame went out; close_timeout holds the timer
+    answering,     // an HTTP error went to the client; waiting for it to leave
+    done,          // retired: nothing more runs
+  };
 
   // One WebSocket peer: its connection, and (while relaying) its framing and rules.
   struct Side final : RelayPeer {
-    Side(Session& s, bool is_backend);
+    Side(Session& s, bool is_backend);              // a new connection (a backend)
+    Side(Session& s, std::unique_ptr<TcpConn> accepted);  // the client's, from the intake
     // The codec writes into the connection's output queue.
     void append(const uint8_t* data, size_t n) override { conn->append(data, n); }
     std::unique_ptr<TcpConn> conn;
@@ -81,13 +96,8 @@ class Session final : public Connection, private RelayHost {
   void on_conn_error(TcpConn& c, int uv_status, const char* while_doing) override;
   void on_conn_flushed(TcpConn& c) override;
 
-  // --- handshake with the client ---
-  bool admit_address();
-  void on_request_bytes(const uint8_t* data, size_t n);
   void on_held_client_bytes(const uint8_t* data, size_t n);
-  void on_request(const ClientRequest& req);
-  void start_stream(const ClientRequest& req);
-  const conf::Route* find_route(const std::string& path) const;
+  bool has_dial() const { return stage_ == Stage::dialing || stage_ == Stage::reconnecting; }
 
   // --- backend choice and dial ---
   void try_next_backend();
@@ -154,18 +164,20 @@ class Session final : public Connection, private RelayHost {
   void drop_half_open();
 
   // --- timer ---
-  // One timer per session, owned by one phase at a time: handshake_timeout,
-  // the dial, a loss close, close_timeout, or (relaying) the keep-alive.
+  // One timer per session, owned by one phase at a time: the dial, a loss
+  // close, close_timeout, the linger after an answer, or (relaying) the keep-alive.
   friend class ConnTimer<Session>;
   void on_timer_due();
 
   WorkerContext& ctx_;
-  SessionHost& host_;
+  ConnectionHost& host_;
   // The config this session started with: route_, pool_ and pool_rt_ point
   // into it, so a reload that swaps the worker's config cannot free them.
   std::shared_ptr<LiveConfig> live_;
-  Stage stage_ = Stage::request;
-  Keepalive keepalive_;  // 4 bytes, in what was padding after stage_
+  Stage stage_ = Stage::dialing;
+  RelayState relay_;     // 2 bytes: both closes done; a client message being dropped
+  bool registered_ = false;  // in WorkerContext::relaying_on[counted backend]
+  Keepalive keepalive_;  // 4 bytes: with the three above, what was padding
   std::unique_ptr<Side> client_;
   std::unique_ptr<Side> backend_;
   ConnTimer<Session> timer_;
@@ -179,16 +191,12 @@ class Session final : public Connection, private RelayHost {
   const conf::Route* route_ = nullptr;
   const conf::Pool* pool_ = nullptr;
   PoolRuntime* pool_rt_ = nullptr;
-  bool connection_counted_ = false;
   // Kept only in pools with on_backend_loss: reconnect, to replay the upgrade.
   std::unique_ptr<ClientRequest> saved_request_;
   std::string client_ip_;
   IpLease ip_lease_;            // limits.max_connections_per_ip
   std::string protocol_;        // the subprotocol the client was given
   std::string held_;            // client bytes read while reconnecting
-  bool reconnecting_ = false;
-  bool registered_ = false;     // in WorkerContext::relaying_on[counted backend]
-  RelayState relay_;            // 2 bytes: both closes done; a client message being dropped
   SessionStats stats_;
 };
 

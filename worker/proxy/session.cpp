@@ -1,14 +1,14 @@
-#include "worker/edge/session.h"
+#include "worker/proxy/session.h"
 
 #include <algorithm>
 #include <cstring>
 
+#include "worker/conn/http_answer.h"
 #include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/rule_limits.h"
 #include "worker/log/log.h"
 #include "worker/net/random_bytes.h"
 #include "worker/proxy/routing.h"
-#include "worker/stream/stream_auth.h"
 #include "worker/ws/ws_key.h"
 
 namespace wsgate::worker {
@@ -17,9 +17,6 @@ namespace {
 // Output beyond this stops reading the peer that feeds it until it drains;
 // with one 64 KiB read in progress, a direction never holds much more.
 constexpr size_t kHighWater = 256 * 1024;
-// How long a refused client may keep sending before its socket is closed,
-// so the error response is not destroyed by a reset (nginx's lingering close).
-constexpr conf::Duration kLinger = std::chrono::seconds(2);
 // A keep-alive ping waits while the client's output is inside a frame; it
 // is tried again this often until the frame is done.
 constexpr conf::Duration kPingRetry = std::chrono::milliseconds(100);
@@ -27,11 +24,13 @@ constexpr conf::Duration kPingRetry = std::chrono::milliseconds(100);
 int64_t ms(conf::Duration d) { return d.count(); }
 }  // namespace
 
+// The way to a backend: the client's request (the first dial only) and the
+// attempts so far. Released once relaying starts, made again to reconnect.
 struct Session::Handshake {
-  explicit Handshake(uint64_t max_header) : reader(max_header) {}
   std::string received;  // the request, then the client's early frames (H9)
-  RequestReader reader;
   size_t header_size = 0;
+  std::unique_ptr<RequestReader> reader;  // the request; null when reconnecting (saved_request_)
+  bool upgrading = false;  // connected: the upgrade request went out, its answer is read
   std::vector<bool> tried;  // per pool backend: already dialed for this client
   uint32_t attempts = 0;
   PendingConnect connect;  // the dial in progress; cancelled with the handshake state
@@ -45,68 +44,45 @@ struct Session::Handshake {
 Session::Side::Side(Session& s, bool backend)
     : RelayPeer(backend), conn(std::make_unique<TcpConn>(s.ctx_.loop, s.ctx_.buffers, s.ctx_.read_buffer(), s)) {}
 
-Session::Session(WorkerContext& ctx, SessionHost& host) : ctx_(ctx), host_(host), live_(ctx.live) {
-  (void)timer_.init(ctx_.loop, *this);  // checked in accept()
+Session::Side::Side(Session& s, std::unique_ptr<TcpConn> accepted) : RelayPeer(false), conn(std::move(accepted)) {
+  conn->set_owner(s);
+}
+
+Session::Session(WorkerContext& ctx, ConnectionHost& host, SessionStart start)
+    : ctx_(ctx),
+      host_(host),
+      live_(std::move(start.live)),
+      client_(std::make_unique<Side>(*this, std::move(start.conn))),
+      hs_(std::make_unique<Handshake>()),
+      route_(start.route),
+      pool_(&live_->config->pools[route_->pool_index]),
+      pool_rt_(&live_->pools[route_->pool_index]),
+      client_ip_(std::move(start.client_ip)),
+      ip_lease_(std::move(start.ip_lease)),
+      stats_(std::move(start.stats)) {
+  hs_->received = std::move(start.received);
+  hs_->header_size = start.header_size;
+  hs_->reader = std::move(start.reader);
+  (void)timer_.init(ctx_.loop, *this);  // checked in start()
 }
 
 Session::~Session() {
   end_stats();
   release_backend();
-  if (connection_counted_) {
-    ctx_.table.add_connection(ctx_.slot, -1);
-  }
+  ctx_.table.add_connection(ctx_.slot, -1);
 }
 
-// ---------------------------------------------------------------- accept
-
-bool Session::accept(uv_stream_t* server) {
-  client_ = std::make_unique<Side>(*this, false);
-  if (!timer_.ready() || client_->conn->init() != 0 || uv_accept(server, client_->conn->stream()) != 0) {
-    return false;
-  }
-  uv_tcp_nodelay(client_->conn->tcp(), 1);
-  ctx_.table.add_connection(ctx_.slot, 1);
-  connection_counted_ = true;
-  hs_ = std::make_unique<Handshake>(live_->config->limits.max_header);
-  client_ip_ = client_->conn->peer_name(false);
-  stats_.accepted_ms = uv_now(ctx_.loop);
-  if (log::access_log_enabled()) {
-    stats_.client = client_->conn->peer_name(true);  // gone once the peer closed
-  }
-  if (!admit_address()) {
-    return true;  // refused (503/429): the answer is on its way
-  }
-  timer_.arm(live_->config->limits.handshake_timeout, [](Session& s) {
-    s.answer(HttpError{408, "the request was not complete within handshake_timeout", {}});
-  });
-  int r = client_->conn->start_reading();
-  if (r != 0) {
-    LOG_WARN("read_start() failed (%s) on a new client connection", log::uv_error_text(r).c_str());
+void Session::start() {
+  if (!timer_.ready()) {
+    LOG_WARN("uv_timer_init() failed for client %s; dropping it", client_ip_.c_str());
     retire();
+    return;
   }
-  return true;
-}
-
-// limits.*_per_ip, over all workers, before the request is read: a client
-// over them costs one early answer, a complete HTTP response; its request
-// bytes are read and dropped behind it (answer_raw()).
-bool Session::admit_address() {
-  const conf::Limits& lim = live_->config->limits;
-  if (lim.max_connections_per_ip == 0 && lim.handshake_rate_per_ip == 0) {
-    return true;  // off: not even the peer's address is asked for
+  if (pool_->on_backend_loss == conf::LossPolicy::reconnect) {
+    saved_request_ = std::make_unique<ClientRequest>(request());
   }
-  sockaddr_storage ss{};
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(client_->conn->tcp(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-    return true;  // gone already: the read that follows finds out
-  }
-  IpVerdict v = admit_client_ip(ctx_.shm->ips, ctx_.slot, lim, reinterpret_cast<sockaddr*>(&ss));
-  if (v.refusal) {
-    answer(*v.refusal);
-    return false;
-  }
-  ip_lease_ = std::move(v.lease);
-  return true;
+  hs_->tried.assign(pool_->backends.size(), false);
+  try_next_backend();
 }
 
 // ---------------------------------------------------------------- connection events
@@ -120,20 +96,15 @@ void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
   if (!s.is_backend) {
     keepalive_.heard(uv_now(ctx_.loop));  // any bytes at all: the client is there
   }
-  if (reconnecting_ && !s.is_backend) {
-    hold_client_bytes(data, n);
-    return;
-  }
   switch (stage_) {
-    case Stage::request:
-      on_request_bytes(data, n);
-      break;
     case Stage::dialing:
-    case Stage::upstream:
+    case Stage::reconnecting:
       if (s.is_backend) {
         on_upstream_bytes(data, n);
-      } else {
+      } else if (stage_ == Stage::dialing) {
         on_held_client_bytes(data, n);
+      } else {
+        hold_client_bytes(data, n);
       }
       break;
     case Stage::relaying:
@@ -147,25 +118,26 @@ void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
 
 void Session::on_conn_eof(TcpConn& c) {
   Side& s = side_of(c);
-  if (reconnecting_ && !s.is_backend) {
-    retire();  // the client left while we looked for another backend
-    return;
-  }
   switch (stage_) {
-    case Stage::upstream:
-      if (s.is_backend) {
+    case Stage::dialing:
+      if (s.is_backend && hs_->upgrading) {
         on_upstream_eof();
+      }
+      break;  // a client that left is noticed again when relaying starts
+    case Stage::reconnecting:
+      if (s.is_backend && hs_->upgrading) {
+        on_upstream_eof();
+      } else if (!s.is_backend) {
+        retire();  // the client left while we looked for another backend
       }
       break;
     case Stage::relaying:
     case Stage::closing:
       side_gone(s, s.is_backend ? close_code::internal_error : close_code::going_away);
       break;
-    case Stage::dialing:
-      break;  // the client left; noticed again when relaying starts
     default:
       stats_.note_closer(log::Closer::client);
-      retire();  // a client that leaves before or after its error answer
+      retire();  // a client that leaves after its error answer
   }
 }
 
@@ -175,7 +147,7 @@ void Session::on_conn_error(TcpConn& c, int uv_status, const char* while_doing) 
     LOG_WARN("%s %s failed (%s), client %s", while_doing, s.is_backend ? "backend" : "client",
              log::uv_error_text(uv_status).c_str(), client_ ? client_->conn->peer_name(true).c_str() : "?");
   }
-  if (s.is_backend && stage_ == Stage::upstream) {
+  if (s.is_backend && has_dial() && hs_->upgrading) {
     attempt_failed(std::string(while_doing) + " failed (" + log::uv_error_text(uv_status) + ")");
   } else {
     on_conn_eof(c);
@@ -197,135 +169,12 @@ void Session::on_conn_flushed(TcpConn& c) {
   }
 }
 
-// ---------------------------------------------------------------- client handshake
-
-void Session::on_request_bytes(const uint8_t* data, size_t n) {
-  hs_->received.append(reinterpret_cast<const char*>(data), n);
-  switch (hs_->reader.parse(hs_->received)) {
-    case RequestReader::Status::need_more:
-      return;
-    case RequestReader::Status::error:
-      answer(hs_->reader.error());
-      return;
-    case RequestReader::Status::done:
-      // The client stays registered for reading: stopping and restarting it
-      // costs libuv three epoll_ctl() calls per session. Clients wait for
-      // the 101, so it rarely fires; frames sent right behind the request
-      // (H9) are held, one read's worth, in on_held_client_bytes().
-      hs_->header_size = hs_->reader.header_size();
-      on_request(request());
-      return;
-  }
-}
-
 // Client bytes that came while a backend is being dialed: kept behind the
 // request and relayed after the 101 (H9). One read's worth at most: reading
 // stops, and the rest waits in the kernel's buffer, bounded by it.
 void Session::on_held_client_bytes(const uint8_t* data, size_t n) {
   hs_->received.append(reinterpret_cast<const char*>(data), n);
   client_->conn->stop_reading();
-}
-
-const conf::Route* Session::find_route(const std::string& path) const {
-  const conf::Route* best = nullptr;
-  for (const conf::Route& r : live_->config->routes) {
-    if (path.compare(0, r.path.size(), r.path) == 0 && (best == nullptr || r.path.size() > best->path.size())) {
-      best = &r;
-    }
-  }
-  return best;
-}
-
-void Session::on_request(const ClientRequest& req) {
-  if (log::access_log_enabled()) {
-    stats_.path = req.path;
-  }
-  route_ = find_route(req.path);
-  if (route_ == nullptr) {
-    answer(HttpError{404, "no route for " + req.path, {}});
-    return;
-  }
-  if (!origin_allowed(route_->origins, req.origin)) {
-    answer(HttpError{403, "origin " + req.origin + " is not allowed on " + route_->path, {}});
-    return;
-  }
-  if (ctx_.table.slot(ctx_.slot).connections.load(std::memory_order_relaxed) > live_->config->limits.max_connections) {
-    answer(HttpError{503, "too many connections (max_connections)", {{"Retry-After", "1"}}});
-    return;
-  }
-  if (route_->auth_index) {
-    const conf::Auth& auth = ctx_.auths[*route_->auth_index];
-    std::string why;
-    if (!handshake_auth_ok(auth, req, why)) {
-      LOG_INFO("answered 401 to client %s on %s: %s", client_ip_.c_str(), route_->path.c_str(), why.c_str());
-      HttpError e{401, "a valid key is required", {}};
-      if (auth.from == conf::AuthFrom::header) {
-        e.headers.emplace_back("WWW-Authenticate", "Bearer");
-      }
-      answer(e);
-      return;
-    }
-  }
-  if (route_->is_stream()) {
-    start_stream(req);
-    return;
-  }
-  pool_ = &live_->config->pools[route_->pool_index];
-  pool_rt_ = &live_->pools[route_->pool_index];
-  if (!ctx_.table.admit_handshake(static_cast<uint32_t>(route_->pool_index), pool_->max_handshake_rate,
-                                  shm::monotonic_us())) {
-    // Storm control: new sessions beyond the pool's rate wait; live ones are untouched.
-    answer(HttpError{503, "pool " + pool_->name + " is over max_handshake_rate", {{"Retry-After", "1"}}});
-    return;
-  }
-  if (pool_->on_backend_loss == conf::LossPolicy::reconnect) {
-    saved_request_ = std::make_unique<ClientRequest>(req);
-  }
-  hs_->tried.assign(pool_->backends.size(), false);
-  try_next_backend();
-}
-
-// A stream route: wsgate answers the upgrade itself and the connection
-// becomes a subscriber. Its channel is counted before the 101, so a full
-// channel table is a 503 the client can retry, not a close after upgrading.
-void Session::start_stream(const ClientRequest& req) {
-  const conf::Stream& stream = live_->config->streams[route_->stream_index];
-  if (ctx_.hub == nullptr) {
-    answer(HttpError{503, "streams are not running in this worker", {{"Retry-After", "1"}}});
-    return;
-  }
-  std::string channel = stream.channels == conf::ChannelMode::per_path ? req.path : "";
-  if (channel.size() >= shm::kChannelPathLen) {
-    answer(HttpError{414, "a stream channel path is at most " + std::to_string(shm::kChannelPathLen - 1) + " bytes", {}});
-    return;
-  }
-  SubscriberStart start;
-  start.route = route_;
-  start.live = live_;
-  start.channel_path = channel;
-  start.client_ip = client_ip_;
-  start.ip_lease = std::move(ip_lease_);  // the subscriber holds the connection now
-  const bool key_first = route_->auth_index && ctx_.auths[*route_->auth_index].from == conf::AuthFrom::first_message;
-  if (!key_first) {
-    HttpError err;
-    start.joined = ctx_.hub->reserve(route_->stream_index, channel, err);
-    if (!start.joined) {
-      answer(err);
-      return;
-    }
-  }
-  std::string early = hs_->received.substr(hs_->header_size);
-  std::string response = format_switching_protocols(req, "");
-  count_handshake(101);
-  stats_.ended = true;  // the subscriber logs itself
-  start.accepted_ms = stats_.accepted_ms;
-  start.client = std::move(stats_.client);
-  timer_.stop();
-  stage_ = Stage::done;
-  std::unique_ptr<TcpConn> conn = std::move(client_->conn);
-  client_.reset();
-  host_.adopt_subscriber(std::move(conn), std::move(start), response, std::move(early));
-  host_.retire(*this);
 }
 
 // ---------------------------------------------------------------- backend choice and dial
@@ -359,7 +208,7 @@ void Session::try_next_backend() {
   if (hs_->attempts <= pool_->retries) {
     pick = pick_backend();
   }
-  if (!pick && reconnecting_) {
+  if (!pick && stage_ == Stage::reconnecting) {
     give_up_reconnect(close_code::service_restart, "no other backend of pool " + pool_->name + " accepted");
     return;
   }
@@ -388,7 +237,7 @@ void Session::try_next_backend() {
 }
 
 void Session::dial(size_t i) {
-  stage_ = Stage::dialing;
+  hs_->upgrading = false;
   backend_ = std::make_unique<Side>(*this, true);
   int r = backend_->conn->init();
   if (r == 0) {
@@ -416,7 +265,7 @@ void Session::on_connect_done(int status) {
     return;
   }
   uv_tcp_nodelay(backend_->conn->tcp(), 1);
-  stage_ = Stage::upstream;
+  hs_->upgrading = true;
   uint8_t key_bytes[16];
   fill_random(key_bytes, sizeof key_bytes);  // pooled: no getrandom() per session
   hs_->key = ws_key_from_bytes(key_bytes);
@@ -462,13 +311,13 @@ void Session::judge_upstream() {
   uint32_t id = pool_rt_->backend_ids[*counted_];
   switch (v.kind) {
     case UpstreamVerdict::Kind::upgraded:
-      if (reconnecting_ && v.protocol != protocol_) {
+      if (stage_ == Stage::reconnecting && v.protocol != protocol_) {
         // The client already speaks protocol_; another one cannot take over.
         attempt_failed("chose subprotocol \"" + v.protocol + "\" instead of \"" + protocol_ + "\"");
         return;
       }
       ctx_.table.record_success(id);
-      if (reconnecting_) {
+      if (stage_ == Stage::reconnecting) {
         resume_relay(hs_->upstream_received.substr(hs_->response->consumed()));
         return;
       }
@@ -595,7 +444,7 @@ void Session::pump(Side& src, const uint8_t* data, size_t n) {
 // ---------------------------------------------------------------- backend loss
 
 const ClientRequest& Session::request() const {
-  return reconnecting_ ? *saved_request_ : hs_->reader.request();
+  return stage_ == Stage::reconnecting ? *saved_request_ : hs_->reader->request();
 }
 
 void Session::register_relaying(bool on) {
@@ -612,7 +461,7 @@ void Session::register_relaying(bool on) {
 }
 
 void Session::on_backend_lost(const std::string& why, bool count_failure) {
-  if (stage_ != Stage::relaying || reconnecting_ || !counted_) {
+  if (stage_ != Stage::relaying || !counted_) {
     return;
   }
   uint32_t id = pool_rt_->backend_ids[*counted_];
@@ -657,12 +506,12 @@ bool Session::can_move() const {
 }
 
 void Session::start_reconnect() {
-  reconnecting_ = true;
+  stage_ = Stage::reconnecting;
   relay_.drop_client_message = client_->rules.in_message() || client_->codec->input_mid_frame();
   if (relay_.drop_client_message) {
     ++ctx_.messages_dropped;
   }
-  hs_ = std::make_unique<Handshake>(live_->config->limits.max_header);
+  hs_ = std::make_unique<Handshake>();
   hs_->tried.assign(pool_->backends.size(), false);
   hs_->abandoned.push_back(std::move(backend_));
   // The client keeps sending meanwhile; its bytes wait in held_ (bounded).
@@ -681,7 +530,6 @@ void Session::resume_relay(const std::string& leftover) {
   backend_->rules = MessageRules(rule_limits(*live_->config, *route_, false));
   backend_->codec = std::make_unique<FrameCodec>(*backend_, true, ctx_.backend_frames);
   stage_ = Stage::relaying;
-  reconnecting_ = false;
   timer_.stop();
   register_relaying(true);
   stats_.backend = static_cast<uint32_t>(*counted_);
@@ -707,7 +555,6 @@ void Session::give_up_reconnect(uint16_t code, const std::string& why) {
   // inside a callback of a connection it holds.
   backend_ = std::make_unique<Side>(*this, true);
   backend_->gone = true;
-  reconnecting_ = false;
   stage_ = Stage::relaying;
   held_.clear();
   stats_.note_closer(log::Closer::backend);
@@ -722,7 +569,7 @@ void Session::give_up_reconnect(uint16_t code, const std::string& why) {
 // which keep-alive gives up meanwhile; the pending action marks it due, so
 // no other member is needed.
 bool Session::schedule_move(uint64_t delay_ms) {
-  if (stage_ != Stage::relaying || reconnecting_ || !counted_ || timer_.action() == &Session::on_move_due) {
+  if (stage_ != Stage::relaying || !counted_ || timer_.action() == &Session::on_move_due) {
     return false;
   }
   timer_.arm(conf::Duration(static_cast<int64_t>(delay_ms)), &Session::on_move_due);
@@ -732,7 +579,7 @@ bool Session::schedule_move(uint64_t delay_ms) {
 void Session::on_move_due(Session& s) {
   s.timer_.forget();  // no longer due: once moved, it may be moved again
   s.move_off();
-  if (s.stage_ == Stage::relaying && !s.reconnecting_) {
+  if (s.stage_ == Stage::relaying) {
     KeepaliveCycle<Session>::arm(s);  // still here (it could not move): keep-alive has the timer back
   }
 }
@@ -741,7 +588,7 @@ void Session::on_move_due(Session& s) {
 // it gets a close 1001 rather than a dropped connection, and no health
 // failure is counted.
 void Session::move_off() {
-  if (stage_ != Stage::relaying || reconnecting_ || !counted_) {
+  if (stage_ != Stage::relaying || !counted_) {
     return;
   }
   if (pool_->on_backend_loss == conf::LossPolicy::reconnect && can_move() && !backend_->codec->output_mid_frame()) {
@@ -829,21 +676,18 @@ void Session::answer_raw(const std::string& response, int status) {
     backend_->conn->close();
   }
   stage_ = Stage::answering;
-  client_->conn->append(response);
-  client_->conn->flush();
-  client_->conn->shutdown_after_flush();
-  // Keep reading (and discarding) until the client closes, so unread bytes
-  // do not turn our close into a reset that eats the answer.
-  client_->conn->start_reading();
-  timer_.arm(kLinger, [](Session& s) { s.retire(); });
+  send_http_answer(*client_->conn, response);
+  timer_.arm(kAnswerLinger, [](Session& s) { s.retire(); });
 }
 
 void Session::shut_down() {
   switch (stage_) {
-    case Stage::request:
     case Stage::dialing:
-    case Stage::upstream:
       answer(HttpError{503, "wsgate is shutting down", {{"Retry-After", "1"}}});
+      return;
+    case Stage::reconnecting:
+      // The client already has its 101: it gets a close, not an HTTP answer.
+      give_up_reconnect(close_code::going_away, "wsgate is shutting down");
       return;
     case Stage::relaying: {
       Relay r = relay();
@@ -881,7 +725,7 @@ void Session::retire() {
 // While relaying, the timer is free unless a reconnect or a loss close holds
 // it; closing stages arm close_timeout over it, which ends the keep-alive.
 bool Session::keepalive_owns_timer() const {
-  return route_->ping_interval != conf::Duration::zero() && stage_ == Stage::relaying && !reconnecting_ &&
+  return route_->ping_interval != conf::Duration::zero() && stage_ == Stage::relaying &&
          !relay_.over && !client_->gone && backend_ && !backend_->gone;
 }
 
@@ -930,8 +774,7 @@ void Session::on_timer_due() {
 // ---------------------------------------------------------------- observability
 
 void Session::count_handshake(int status) {
-  stats_.status = status;
-  shm::bump(ctx_.table.metrics_row(ctx_.slot).handshakes[shm::http_status_index(static_cast<unsigned>(status))]);
+  worker::count_handshake(ctx_.table.metrics_row(ctx_.slot), stats_, status);
 }
 
 void Session::count_close(const RelayPeer& s, bool sent, uint16_t code) {
