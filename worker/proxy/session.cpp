@@ -8,8 +8,6 @@
 #include "worker/conn/rule_limits.h"
 #include "worker/log/log.h"
 #include "worker/net/random_bytes.h"
-#include "worker/proxy/routing.h"
-#include "worker/ws/ws_key.h"
 
 namespace wsgate::worker {
 
@@ -24,20 +22,35 @@ constexpr conf::Duration kPingRetry = std::chrono::milliseconds(100);
 int64_t ms(conf::Duration d) { return d.count(); }
 }  // namespace
 
-// The way to a backend: the client's request (the first dial only) and the
-// attempts so far. Released once relaying starts, made again to reconnect.
-struct Session::Handshake {
+// What the session holds while it has no backend: the client's request (the
+// first dial only), the dial, and failed attempts' connections. Released once
+// relaying starts, made again to reconnect. It is the dial's host, forwarding
+// to the session, so dialing adds no bytes to a relaying session.
+struct Session::Handshake final : DialHost {
+  explicit Handshake(Session& s) : session(s) {}
+
+  TcpConn& new_backend_conn() override {
+    session.backend_ = std::make_unique<Side>(session, true);
+    return *session.backend_->conn;
+  }
+  void drop_backend_conn() override { session.abandon_attempt(); }
+  void count_backend(size_t i) override {
+    session.counted_ = i;
+    session.ctx_.table.add_session(session.ctx_.slot, session.pool_rt_->backend_ids[i], 1);
+  }
+  void release_backend() override { session.release_backend(); }
+  void arm_dial_timer(conf::Duration d) override {
+    session.timer_.arm(d, [](Session& s) { s.hs_->dial->on_timeout(); });
+  }
+  void on_upgraded(const std::string& protocol, std::string_view rest) override { session.on_upgraded(protocol, rest); }
+  void on_refused(const std::string& response, int status) override { session.answer_raw(response, status); }
+  void on_exhausted() override { session.on_dial_exhausted(); }
+
+  Session& session;
   std::string received;  // the request, then the client's early frames (H9)
   size_t header_size = 0;
   std::unique_ptr<RequestReader> reader;  // the request; null when reconnecting (saved_request_)
-  bool upgrading = false;  // connected: the upgrade request went out, its answer is read
-  std::vector<bool> tried;  // per pool backend: already dialed for this client
-  uint32_t attempts = 0;
-  PendingConnect connect;  // the dial in progress; cancelled with the handshake state
-  std::string key;  // the Sec-WebSocket-Key sent to the backend
-  std::string upstream_received;
-  std::unique_ptr<ResponseReader> response;
-  std::string last_5xx;  // a backend's 5xx, passed on if no other backend does better
+  std::optional<Dial> dial;
   std::vector<std::unique_ptr<Side>> abandoned;  // failed attempts' sides, freed with the session
 };
 
@@ -53,7 +66,7 @@ Session::Session(WorkerContext& ctx, ConnectionHost& host, SessionStart start)
       host_(host),
       live_(std::move(start.live)),
       client_(std::make_unique<Side>(*this, std::move(start.conn))),
-      hs_(std::make_unique<Handshake>()),
+      hs_(std::make_unique<Handshake>(*this)),
       route_(start.route),
       pool_(&live_->config->pools[route_->pool_index]),
       pool_rt_(&live_->pools[route_->pool_index]),
@@ -81,8 +94,8 @@ void Session::start() {
   if (pool_->on_backend_loss == conf::LossPolicy::reconnect) {
     saved_request_ = std::make_unique<ClientRequest>(request());
   }
-  hs_->tried.assign(pool_->backends.size(), false);
-  try_next_backend();
+  hs_->dial.emplace(ctx_, *hs_, *pool_, *pool_rt_, request(), client_ip_);
+  hs_->dial->next();
 }
 
 // ---------------------------------------------------------------- connection events
@@ -100,7 +113,7 @@ void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
     case Stage::dialing:
     case Stage::reconnecting:
       if (s.is_backend) {
-        on_upstream_bytes(data, n);
+        hs_->dial->on_bytes(data, n);
       } else if (stage_ == Stage::dialing) {
         on_held_client_bytes(data, n);
       } else {
@@ -120,13 +133,13 @@ void Session::on_conn_eof(TcpConn& c) {
   Side& s = side_of(c);
   switch (stage_) {
     case Stage::dialing:
-      if (s.is_backend && hs_->upgrading) {
-        on_upstream_eof();
+      if (s.is_backend && hs_->dial->upgrading()) {
+        hs_->dial->on_eof();
       }
       break;  // a client that left is noticed again when relaying starts
     case Stage::reconnecting:
-      if (s.is_backend && hs_->upgrading) {
-        on_upstream_eof();
+      if (s.is_backend && hs_->dial->upgrading()) {
+        hs_->dial->on_eof();
       } else if (!s.is_backend) {
         retire();  // the client left while we looked for another backend
       }
@@ -147,8 +160,8 @@ void Session::on_conn_error(TcpConn& c, int uv_status, const char* while_doing) 
     LOG_WARN("%s %s failed (%s), client %s", while_doing, s.is_backend ? "backend" : "client",
              log::uv_error_text(uv_status).c_str(), client_ ? client_->conn->peer_name(true).c_str() : "?");
   }
-  if (s.is_backend && has_dial() && hs_->upgrading) {
-    attempt_failed(std::string(while_doing) + " failed (" + log::uv_error_text(uv_status) + ")");
+  if (s.is_backend && has_dial() && hs_->dial->upgrading()) {
+    hs_->dial->on_failure(std::string(while_doing) + " failed (" + log::uv_error_text(uv_status) + ")");
   } else {
     on_conn_eof(c);
   }
@@ -177,166 +190,24 @@ void Session::on_held_client_bytes(const uint8_t* data, size_t n) {
   client_->conn->stop_reading();
 }
 
-// ---------------------------------------------------------------- backend choice and dial
+// ---------------------------------------------------------------- the dial's outcomes (worker/proxy/dial.h)
 
-std::optional<size_t> Session::pick_backend() {
-  int64_t now = shm::monotonic_ms();
-  std::vector<Candidate> c(pool_rt_->backend_ids.size());
-  for (size_t i = 0; i < c.size(); ++i) {
-    uint32_t id = pool_rt_->backend_ids[i];
-    c[i] = Candidate{ctx_.table.sessions(id), effective_weight(i, now),
-                     !hs_->tried[i] && ctx_.table.available(id, now)};
+void Session::on_upgraded(const std::string& protocol, std::string_view rest) {
+  if (stage_ == Stage::reconnecting) {
+    resume_relay(rest);
+    return;
   }
-  return pool_->balance == conf::Balance::round_robin ? pick_round_robin(c, pool_rt_->rr_scores)
-                                                      : pick_least_conn(c, pool_rt_->cursor);
+  protocol_ = protocol;
+  start_relay(format_switching_protocols(request(), protocol), rest);
 }
 
-// Weights are scaled by 100 so slow_start can ramp a backend that just came
-// back from 1% to its full weight without flooding it (storm control).
-uint32_t Session::effective_weight(size_t i, int64_t now) const {
-  uint64_t full = uint64_t{pool_->backends[i].weight} * 100;
-  int64_t ramp = ms(pool_->slow_start);
-  int64_t since = ctx_.table.backend(pool_rt_->backend_ids[i]).up_since_ms.load(std::memory_order_relaxed);
-  if (ramp <= 0 || since <= 0 || now - since >= ramp) {
-    return static_cast<uint32_t>(full);
-  }
-  return static_cast<uint32_t>(std::max<uint64_t>(1, full * static_cast<uint64_t>(now - since) / ramp));
-}
-
-void Session::try_next_backend() {
-  std::optional<size_t> pick;
-  if (hs_->attempts <= pool_->retries) {
-    pick = pick_backend();
-  }
-  if (!pick && stage_ == Stage::reconnecting) {
+void Session::on_dial_exhausted() {
+  if (stage_ == Stage::reconnecting) {
     give_up_reconnect(close_code::service_restart, "no other backend of pool " + pool_->name + " accepted");
-    return;
-  }
-  if (!pick) {
-    if (hs_->attempts > 0 && !hs_->last_5xx.empty()) {
-      answer_raw(hs_->last_5xx, 502);
-    } else if (hs_->attempts > 0) {
-      answer(HttpError{502, "no backend of pool " + pool_->name + " accepted the upgrade (" +
-                                std::to_string(hs_->attempts) + " tried)", {}});
-    } else {
-      int64_t now = shm::monotonic_ms(), soonest = 0;
-      for (uint32_t id : pool_rt_->backend_ids) {
-        int64_t d = ctx_.table.down_for_ms(id, now);
-        soonest = soonest == 0 ? d : std::min(soonest, d);
-      }
-      std::string retry = std::to_string(std::max<int64_t>(1, (soonest + 999) / 1000));
-      answer(HttpError{503, "no healthy backend in pool " + pool_->name, {{"Retry-After", retry}}});
-    }
-    return;
-  }
-  hs_->tried[*pick] = true;
-  ++hs_->attempts;
-  counted_ = *pick;  // counted from now: sessions still dialing steer others away
-  ctx_.table.add_session(ctx_.slot, pool_rt_->backend_ids[*pick], 1);
-  dial(*pick);
-}
-
-void Session::dial(size_t i) {
-  hs_->upgrading = false;
-  backend_ = std::make_unique<Side>(*this, true);
-  int r = backend_->conn->init();
-  if (r == 0) {
-    r = hs_->connect.start(backend_->conn->tcp(), reinterpret_cast<const sockaddr*>(&pool_rt_->addresses[i]), *this);
-    if (r == 0) {
-      // Reading from now on registers the socket once for both directions,
-      // where starting it after the connect costs two more epoll_ctl() calls.
-      // libuv reports the connect first; a failed one closes the socket.
-      // (A refusal here is harmless: on_connect_done() starts reading again.)
-      (void)backend_->conn->start_reading();
-    }
-  }
-  if (r != 0) {
-    attempt_failed("connect() failed (" + log::uv_error_text(r) + ")");
-    return;
-  }
-  timer_.arm(pool_->connect_timeout, [](Session& s) {
-    s.attempt_failed("connect() timed out after " + std::to_string(ms(s.pool_->connect_timeout)) + " ms");
-  });
-}
-
-void Session::on_connect_done(int status) {
-  if (status != 0) {
-    attempt_failed("connect() failed (" + log::uv_error_text(status) + ")");
-    return;
-  }
-  uv_tcp_nodelay(backend_->conn->tcp(), 1);
-  hs_->upgrading = true;
-  uint8_t key_bytes[16];
-  fill_random(key_bytes, sizeof key_bytes);  // pooled: no getrandom() per session
-  hs_->key = ws_key_from_bytes(key_bytes);
-  hs_->upstream_received.clear();
-  hs_->response = std::make_unique<ResponseReader>();
-  backend_->conn->append(build_upstream_request(request(), client_ip_, hs_->key));
-  backend_->conn->flush();
-  int r = backend_->conn->start_reading();
-  if (r != 0) {
-    attempt_failed("read_start() failed (" + log::uv_error_text(r) + ")");
-    return;
-  }
-  timer_.arm(pool_->connect_timeout, [](Session& s) {
-    s.attempt_failed("no answer to the upgrade request within " + std::to_string(ms(s.pool_->connect_timeout)) +
-                     " ms");
-  });
-}
-
-void Session::on_upstream_bytes(const uint8_t* data, size_t n) {
-  hs_->upstream_received.append(reinterpret_cast<const char*>(data), n);
-  switch (hs_->response->parse(hs_->upstream_received)) {
-    case ResponseReader::Status::need_more:
-      return;
-    case ResponseReader::Status::error:
-      attempt_failed("invalid answer to the upgrade: " + hs_->response->error());
-      return;
-    case ResponseReader::Status::done:
-      judge_upstream();
-      return;
-  }
-}
-
-void Session::on_upstream_eof() {
-  if (hs_->response->on_eof() == ResponseReader::Status::done) {
-    judge_upstream();
+  } else if (hs_->dial->attempts() > 0 && !hs_->dial->last_5xx().empty()) {
+    answer_raw(hs_->dial->last_5xx(), 502);
   } else {
-    attempt_failed("closed the connection before answering the upgrade");
-  }
-}
-
-void Session::judge_upstream() {
-  UpstreamVerdict v = hs_->response->judge(request(), hs_->key);
-  uint32_t id = pool_rt_->backend_ids[*counted_];
-  switch (v.kind) {
-    case UpstreamVerdict::Kind::upgraded:
-      if (stage_ == Stage::reconnecting && v.protocol != protocol_) {
-        // The client already speaks protocol_; another one cannot take over.
-        attempt_failed("chose subprotocol \"" + v.protocol + "\" instead of \"" + protocol_ + "\"");
-        return;
-      }
-      ctx_.table.record_success(id);
-      if (stage_ == Stage::reconnecting) {
-        resume_relay(hs_->upstream_received.substr(hs_->response->consumed()));
-        return;
-      }
-      protocol_ = v.protocol;
-      start_relay(format_switching_protocols(request(), v.protocol));
-      return;
-    case UpstreamVerdict::Kind::pass_through:
-      if (v.status >= 500) {
-        hs_->last_5xx = std::move(v.client_response);
-        attempt_failed("answered the upgrade with " + std::to_string(v.status));
-        return;
-      }
-      // The backend's own refusal (403, 426, ...) is its answer to give (B1).
-      ctx_.table.record_success(id);
-      answer_raw(v.client_response, v.status);
-      return;
-    case UpstreamVerdict::Kind::bad_gateway:
-      attempt_failed("invalid answer to the upgrade: " + v.why);
-      return;
+    answer(hs_->dial->no_backend_error());
   }
 }
 
@@ -351,22 +222,11 @@ std::string Session::backend_label() const {
 // here, and its connection is closed now but freed with the session, since
 // this may run inside that connection's own callback.
 void Session::abandon_attempt() {
-  hs_->connect.cancel();
+  hs_->dial->cancel();
   if (backend_) {
     backend_->conn->close();
     hs_->abandoned.push_back(std::move(backend_));
   }
-}
-
-void Session::attempt_failed(const std::string& why) {
-  LOG_WARN("%s while upgrading to backend \"%s\" (attempt %u of %u), client %s, path %s", why.c_str(),
-           backend_label().c_str(), hs_->attempts, pool_->retries + 1, client_ip_.c_str(),
-           request().path.c_str());  // not the query: it may carry an auth key
-  ctx_.table.record_failure(pool_rt_->backend_ids[*counted_], shm::monotonic_ms(), ms(pool_->fail_timeout), why);
-  release_backend();
-  abandon_attempt();
-  hs_->response.reset();
-  try_next_backend();
 }
 
 void Session::release_backend() {
@@ -379,7 +239,7 @@ void Session::release_backend() {
 
 // ---------------------------------------------------------------- relay
 
-void Session::start_relay(const std::string& response_101) {
+void Session::start_relay(const std::string& response_101, std::string_view backend_rest) {
   count_handshake(101);
   shm::bump(ctx_.table.metrics_row(ctx_.slot).backend_upgrades[pool_rt_->backend_ids[*counted_]]);
   stats_.backend = static_cast<uint32_t>(*counted_);
@@ -395,8 +255,7 @@ void Session::start_relay(const std::string& response_101) {
 
   std::unique_ptr<Handshake> hs = std::move(hs_);
   keepalive_.heard(uv_now(ctx_.loop));
-  relay_early_bytes(std::string_view(hs->upstream_received).substr(hs->response->consumed()),
-                    std::string_view(hs->received).substr(hs->header_size));
+  relay_early_bytes(backend_rest, std::string_view(hs->received).substr(hs->header_size));
   KeepaliveCycle<Session>::arm(*this);
 }
 
@@ -476,8 +335,8 @@ void Session::on_backend_lost(const std::string& why, bool count_failure) {
   release_backend();
   if (pool_->on_backend_loss == conf::LossPolicy::reconnect && can_move()) {
     start_reconnect();
-    hs_->tried[lost] = true;
-    try_next_backend();
+    hs_->dial->exclude(lost);
+    hs_->dial->next();
     return;
   }
   stats_.note_closer(log::Closer::backend);
@@ -511,9 +370,10 @@ void Session::start_reconnect() {
   if (relay_.drop_client_message) {
     ++ctx_.messages_dropped;
   }
-  hs_ = std::make_unique<Handshake>();
-  hs_->tried.assign(pool_->backends.size(), false);
+  hs_ = std::make_unique<Handshake>(*this);
   hs_->abandoned.push_back(std::move(backend_));
+  hs_->dial.emplace(ctx_, *hs_, *pool_, *pool_rt_, *saved_request_, client_ip_);
+  hs_->dial->require_protocol(protocol_);
   // The client keeps sending meanwhile; its bytes wait in held_ (bounded).
 }
 
@@ -526,7 +386,7 @@ void Session::hold_client_bytes(const uint8_t* data, size_t n) {
   held_.append(reinterpret_cast<const char*>(data), n);
 }
 
-void Session::resume_relay(const std::string& leftover) {
+void Session::resume_relay(std::string_view leftover) {
   backend_->rules = MessageRules(rule_limits(*live_->config, *route_, false));
   backend_->codec = std::make_unique<FrameCodec>(*backend_, true, ctx_.backend_frames);
   stage_ = Stage::relaying;
@@ -602,8 +462,8 @@ void Session::move_off() {
     const size_t from = *counted_;
     release_backend();
     start_reconnect();
-    hs_->tried[from] = true;
-    try_next_backend();
+    hs_->dial->exclude(from);
+    hs_->dial->next();
     return;
   }
   Relay r = relay();
@@ -669,8 +529,8 @@ void Session::answer_raw(const std::string& response, int status) {
   count_handshake(status);
   stats_.note_closer(log::Closer::wsgate);
   release_backend();
-  if (hs_) {
-    hs_->connect.cancel();
+  if (hs_ && hs_->dial) {
+    hs_->dial->cancel();
   }
   if (backend_) {
     backend_->conn->close();
@@ -710,8 +570,8 @@ void Session::retire() {
   stage_ = Stage::done;
   relay_.over = true;  // a relay call this runs inside relays nothing more
   timer_.stop();
-  if (hs_) {
-    hs_->connect.cancel();
+  if (hs_ && hs_->dial) {
+    hs_->dial->cancel();
   }
   client_->conn->close();
   if (backend_) {

@@ -21,8 +21,8 @@
 #include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/session_stats.h"
 #include "worker/conn/worker_context.h"
-#include "worker/net/pending_connect.h"
 #include "worker/net/tcp_conn.h"
+#include "worker/proxy/dial.h"
 #include "worker/proxy/relay.h"
 #include "worker/ws/client_handshake.h"
 #include "worker/ws/http_error.h"
@@ -53,8 +53,8 @@ class Session final : public Connection, private RelayHost {
 
   // Picks a backend and dials it.
   void start();
-  // Graceful stop: sessions still in the handshake get 503, relaying ones a
-  // close 1001 on both sides.
+  // Graceful stop: a session still dialing gets 503; one relaying gets a
+  // close 1001 on both sides, and one reconnecting a 1001 to its client.
   void shut_down() override;
   // The backend this session relays to was found down (health checks, or its
   // connection dropped): apply the pool's on_backend_loss policy.
@@ -83,7 +83,7 @@ class Session final : public Connection, private RelayHost {
 
   // One WebSocket peer: its connection, and (while relaying) its framing and rules.
   struct Side final : RelayPeer {
-    Side(Session& s, bool is_backend);              // a new connection (a backend)
+    Side(Session& s, bool is_backend);                    // a new connection (a backend)
     Side(Session& s, std::unique_ptr<TcpConn> accepted);  // the client's, from the intake
     // The codec writes into the connection's output queue.
     void append(const uint8_t* data, size_t n) override { conn->append(data, n); }
@@ -99,23 +99,15 @@ class Session final : public Connection, private RelayHost {
   void on_held_client_bytes(const uint8_t* data, size_t n);
   bool has_dial() const { return stage_ == Stage::dialing || stage_ == Stage::reconnecting; }
 
-  // --- backend choice and dial ---
-  void try_next_backend();
-  std::optional<size_t> pick_backend();
-  uint32_t effective_weight(size_t pool_backend, int64_t now) const;
-  void dial(size_t pool_backend);
-  friend class PendingConnect;
-  void on_connect_done(int status);
-  void on_upstream_bytes(const uint8_t* data, size_t n);
-  void on_upstream_eof();
-  void judge_upstream();
-  void attempt_failed(const std::string& why);
+  // --- the dial's outcomes (worker/proxy/dial.h) ---
+  void on_upgraded(const std::string& protocol, std::string_view rest);
+  void on_dial_exhausted();
   void abandon_attempt();
   void release_backend();
   std::string backend_label() const;
 
   // --- relay (worker/proxy/relay.h) ---
-  void start_relay(const std::string& response_101);
+  void start_relay(const std::string& response_101, std::string_view backend_rest);
   void relay_early_bytes(std::string_view from_backend, std::string_view from_client);
   void pump(Side& src, const uint8_t* data, size_t n);
   Relay relay() { return Relay(*this, *client_, *backend_, relay_, stats_); }
@@ -133,7 +125,7 @@ class Session final : public Connection, private RelayHost {
   // --- backend loss ---
   bool can_move() const;
   void start_reconnect();
-  void resume_relay(const std::string& leftover);
+  void resume_relay(std::string_view leftover);
   void give_up_reconnect(uint16_t code, const std::string& why);
   void schedule_loss_close();
   void register_relaying(bool on);
@@ -182,7 +174,7 @@ class Session final : public Connection, private RelayHost {
   std::unique_ptr<Side> backend_;
   ConnTimer<Session> timer_;
 
-  // Handshake state, released once relaying starts.
+  // While dialing or reconnecting: the request, the dial, failed attempts.
   struct Handshake;
   std::unique_ptr<Handshake> hs_;
 
