@@ -47,7 +47,9 @@ struct Session::Handshake final : DialHost {
   void on_exhausted() override { session.on_dial_exhausted(); }
 
   Session& session;
-  std::string received;  // the request, then the client's early frames (H9)
+  // Client bytes not relayed yet: the request, then its early frames (H9);
+  // when reconnecting, what the client sent meanwhile (header_size 0).
+  std::string received;
   size_t header_size = 0;
   std::unique_ptr<RequestReader> reader;  // the request; null when reconnecting (saved_request_)
   std::optional<Dial> dial;
@@ -374,16 +376,16 @@ void Session::start_reconnect() {
   hs_->abandoned.push_back(std::move(backend_));
   hs_->dial.emplace(ctx_, *hs_, *pool_, *pool_rt_, *saved_request_, client_ip_);
   hs_->dial->require_protocol(protocol_);
-  // The client keeps sending meanwhile; its bytes wait in held_ (bounded).
+  // The client keeps sending meanwhile; its bytes wait in hs_->received (bounded).
 }
 
 void Session::hold_client_bytes(const uint8_t* data, size_t n) {
-  if (held_.size() + n > pool_->reconnect_buffer) {
+  if (hs_->received.size() + n > pool_->reconnect_buffer) {
     ++ctx_.messages_dropped;
     give_up_reconnect(close_code::try_later, "reconnect_buffer full");
     return;
   }
-  held_.append(reinterpret_cast<const char*>(data), n);
+  hs_->received.append(reinterpret_cast<const char*>(data), n);
 }
 
 void Session::resume_relay(std::string_view leftover) {
@@ -399,9 +401,7 @@ void Session::resume_relay(std::string_view leftover) {
   // Runs inside the new backend's read callback: the handshake state goes
   // once this returns; nothing below touches it.
   std::unique_ptr<Handshake> hs = std::move(hs_);
-  std::string held = std::move(held_);
-  held_ = std::string();
-  relay_early_bytes(leftover, held);
+  relay_early_bytes(leftover, hs->received);
   KeepaliveCycle<Session>::arm(*this);  // the client's silence counts from before the move
 }
 
@@ -416,7 +416,7 @@ void Session::give_up_reconnect(uint16_t code, const std::string& why) {
   backend_ = std::make_unique<Side>(*this, true);
   backend_->gone = true;
   stage_ = Stage::relaying;
-  held_.clear();
+  hs_->received.clear();
   stats_.note_closer(log::Closer::backend);
   Relay r = relay();
   r.send_close(*client_, code, "backend lost");

@@ -188,7 +188,6 @@ class Session final : public Connection, private RelayHost {
   std::string client_ip_;
   IpLease ip_lease_;            // limits.max_connections_per_ip
   std::string protocol_;        // the subprotocol the client was given
-  std::string held_;            // client bytes read while reconnecting
   SessionStats stats_;
 };
 
