@@ -64,6 +64,12 @@ inline uint16_t close_code_of(const uint8_t* payload, size_t n) {
   return n >= 2 ? static_cast<uint16_t>(payload[0] << 8 | payload[1]) : 1005;
 }
 
+// The handshake's outcome: 101, or the refusal sent.
+inline void count_handshake(shm::MetricsRow& row, SessionStats& stats, int status) {
+  stats.status = status;
+  shm::bump(row.handshakes[shm::http_status_index(static_cast<unsigned>(status))]);
+}
+
 // Counts one close frame in the slot's row and in the session's first codes.
 inline void count_close(shm::MetricsRow& row, SessionStats& stats, shm::Peer peer, bool sent, uint16_t code) {
   const size_t p = static_cast<size_t>(peer);

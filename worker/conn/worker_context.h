@@ -42,7 +42,9 @@ struct LiveConfig {
 
 struct WorkerContext {
   uv_loop_t* loop = nullptr;
-  const conf::Config* config = nullptr;  // live->config, for brevity
+  // live->config: the latest config, for worker-wide settings. A running
+  // connection reads its limits from the snapshot it started with, never here.
+  const conf::Config* config = nullptr;
   std::shared_ptr<LiveConfig> live;
   shm::BackendTable table;
   uint32_t slot = 0;

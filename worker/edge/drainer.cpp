@@ -8,7 +8,7 @@
 #include "shm/gcra.h"
 #include "worker/log/log.h"
 #include "worker/net/random_bytes.h"
-#include "worker/edge/session.h"
+#include "worker/proxy/session.h"
 
 namespace wsgate::worker {
 

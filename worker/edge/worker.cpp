@@ -8,18 +8,18 @@
 #include <memory>
 #include <random>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "conf/loader.h"
 #include "conf/reload_plan.h"
 #include "shm/backend_table.h"
+#include "worker/edge/connections.h"
 #include "worker/edge/drainer.h"
+#include "worker/edge/intake.h"
 #include "worker/log/access_log.h"
 #include "worker/net/event_loop.h"
 #include "worker/log/log.h"
 #include "worker/net/log_upkeep.h"
-#include "worker/edge/session.h"
 #include "worker/net/stop_signals.h"
 #include "worker/stream/stream_hub.h"
 #include "worker/stream/subscriber.h"
@@ -30,7 +30,7 @@ namespace wsgate::worker {
 
 namespace {
 
-class Worker final : public SessionHost, public SubscriberHost {
+class Worker final : public IntakeHost {
  public:
   explicit Worker(const WorkerArgs& args) : args_(args), ctx_(*args.table) {}
   ~Worker();
@@ -47,9 +47,9 @@ class Worker final : public SessionHost, public SubscriberHost {
   void stop(const char* why);
   void drain();
   void check_drain();
-  bool idle() const { return live_.empty() && subscribers_.empty(); }
-  void retire(Session& s) override;
-  void retire(Subscriber& s) override;
+  bool idle() const { return conns_.empty(); }
+  void retire(Connection& c) override;
+  void adopt_session(SessionStart start) override;
   void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start, const std::string& response_101,
                         std::string early) override;
   void bury();
@@ -76,19 +76,16 @@ class Worker final : public SessionHost, public SubscriberHost {
   // at the deadline in shm what is left gets 1001, spread over a window.
   bool draining_ = false;
   int64_t drain_closing_since_ms_ = 0;  // 0 until the deadline passed
-  std::vector<void*> drain_order_;      // sessions and subscribers, shuffled
+  std::vector<Connection*> drain_order_;  // sessions and subscribers, shuffled
   size_t drain_closed_ = 0;
   std::vector<uint32_t> seen_changes_;  // per backend: state_changes last acted on
-  std::unordered_map<Session*, std::unique_ptr<Session>> live_;
-  std::vector<std::unique_ptr<Session>> graveyard_;
   StreamHub hub_;
-  std::unordered_map<Subscriber*, std::unique_ptr<Subscriber>> subscribers_;
-  std::vector<std::unique_ptr<Subscriber>> dead_subscribers_;
+  Connections conns_;  // after hub_: subscribers leave the hub as they go
 };
 
 Worker::~Worker() {
-  subscribers_.clear();
-  dead_subscribers_.clear();
+  conns_.clear();
+  conns_.bury();
   close_all();
 }
 
@@ -249,19 +246,9 @@ bool Worker::setup_streams() {
 void Worker::adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start, const std::string& response_101,
                               std::string early) {
   auto s = std::make_unique<Subscriber>(ctx_, hub_, *this, std::move(conn), std::move(start));
-  Subscriber* key = s.get();
-  subscribers_.emplace(key, std::move(s));
-  key->start(response_101, early);
-}
-
-void Worker::retire(Subscriber& s) {
-  auto it = subscribers_.find(&s);
-  if (it == subscribers_.end()) {
-    return;
-  }
-  dead_subscribers_.push_back(std::move(it->second));
-  subscribers_.erase(it);
-  uv_idle_start(reaper_.get(), &Worker::on_idle);
+  Subscriber* sub = s.get();
+  conns_.add(std::move(s), Connections::Kind::subscriber);
+  sub->start(response_101, early);
 }
 
 bool Worker::setup_listeners() {
@@ -294,23 +281,25 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     LOG_WARN("accept() failed (%s)", log::uv_error_text(status).c_str());
     return;
   }
-  auto s = std::make_unique<Session>(self->ctx_, *self);
-  if (!s->accept(server)) {
+  auto intake = std::make_unique<Intake>(self->ctx_, *self);
+  if (!intake->accept(server)) {
     return;  // the connection went away before we took it
   }
-  Session* key = s.get();
-  self->live_.emplace(key, std::move(s));
+  self->conns_.add(std::move(intake), Connections::Kind::session);
 }
 
-void Worker::retire(Session& s) {
-  auto it = live_.find(&s);
-  if (it == live_.end()) {
-    return;
+// Registered before it starts: starting may already end it (no backend).
+void Worker::adopt_session(SessionStart start) {
+  auto s = std::make_unique<Session>(ctx_, *this, std::move(start));
+  Session* session = s.get();
+  conns_.add(std::move(s), Connections::Kind::session);
+  session->start();
+}
+
+void Worker::retire(Connection& c) {
+  if (conns_.retire(c)) {
+    uv_idle_start(reaper_.get(), &Worker::on_idle);  // destroyed on the next loop turn
   }
-  // Destroyed on the next loop turn, never inside its own callbacks.
-  graveyard_.push_back(std::move(it->second));
-  live_.erase(it);
-  uv_idle_start(reaper_.get(), &Worker::on_idle);
 }
 
 void Worker::on_idle(uv_idle_t* h) {
@@ -322,10 +311,7 @@ void Worker::on_idle(uv_idle_t* h) {
 
 void Worker::bury() {
   uv_idle_stop(reaper_.get());
-  std::vector<std::unique_ptr<Session>> dead = std::move(graveyard_);
-  dead.clear();
-  std::vector<std::unique_ptr<Subscriber>> gone = std::move(dead_subscribers_);
-  gone.clear();
+  conns_.bury();
   if ((ctx_.stopping || draining_) && idle()) {
     close_all();
   }
@@ -336,10 +322,9 @@ void Worker::on_stop_deadline(uv_timer_t* t) {
   if (self == nullptr) {
     return;
   }
-  LOG_WARN("%zu sessions and %zu subscribers still open at the stop deadline; closing them", self->live_.size(),
-           self->subscribers_.size());
-  self->live_.clear();
-  self->subscribers_.clear();
+  LOG_WARN("%zu sessions and %zu subscribers still open at the stop deadline; closing them",
+           self->conns_.count(Connections::Kind::session), self->conns_.count(Connections::Kind::subscriber));
+  self->conns_.clear();
   self->close_all();
 }
 
@@ -350,21 +335,11 @@ void Worker::stop(const char* why) {
     return;
   }
   ctx_.stopping = true;
-  LOG_INFO("stopping (%s): %zu sessions and %zu subscribers to close", why, live_.size(), subscribers_.size());
+  LOG_INFO("stopping (%s): %zu sessions and %zu subscribers to close", why, conns_.count(Connections::Kind::session),
+           conns_.count(Connections::Kind::subscriber));
   listeners_.clear();
-  std::vector<Session*> open;
-  for (auto& [key, s] : live_) {
-    open.push_back(key);
-  }
-  for (Session* s : open) {
-    s->shut_down();
-  }
-  std::vector<Subscriber*> subs;
-  for (auto& [key, s] : subscribers_) {
-    subs.push_back(key);
-  }
-  for (Subscriber* s : subs) {
-    s->shut_down();
+  for (Connection* c : conns_.list()) {
+    c->shut_down();
   }
   // Without a master (kill -9) nothing else will clean up after this
   // process: it leaves within a quarter second instead of waiting for replies.
@@ -374,7 +349,7 @@ void Worker::stop(const char* why) {
                                 ? 250
                                 : static_cast<uint64_t>(ctx_.config->limits.close_timeout.count()) + 500;
   uv_timer_start(stop_deadline_.get(), &Worker::on_stop_deadline, deadline, 0);
-  if (live_.empty() && subscribers_.empty()) {
+  if (conns_.empty()) {
     close_all();
   }
 }
@@ -389,8 +364,8 @@ void Worker::drain() {
   }
   draining_ = true;
   listeners_.clear();
-  LOG_INFO("draining: no new connections; %zu sessions and %zu subscribers may finish", live_.size(),
-           subscribers_.size());
+  LOG_INFO("draining: no new connections; %zu sessions and %zu subscribers may finish",
+           conns_.count(Connections::Kind::session), conns_.count(Connections::Kind::subscriber));
   if (idle()) {
     close_all();
   }
@@ -413,12 +388,7 @@ void Worker::check_drain() {
   }
   if (drain_closing_since_ms_ == 0) {
     drain_closing_since_ms_ = now;
-    for (auto& [key, s] : live_) {
-      drain_order_.push_back(key);
-    }
-    for (auto& [key, s] : subscribers_) {
-      drain_order_.push_back(key);
-    }
+    drain_order_ = conns_.list();
     std::shuffle(drain_order_.begin(), drain_order_.end(), std::mt19937(static_cast<uint32_t>(getpid())));
     LOG_INFO("drain deadline: closing %zu sessions and subscribers with 1001", drain_order_.size());
   }
@@ -428,11 +398,9 @@ void Worker::check_drain() {
                          ? drain_order_.size()
                          : static_cast<size_t>(drain_order_.size() * elapsed / spread) + 1;
   for (; drain_closed_ < std::min(due, drain_order_.size()); ++drain_closed_) {
-    void* key = drain_order_[drain_closed_];
-    if (auto it = live_.find(static_cast<Session*>(key)); it != live_.end()) {
-      it->second->shut_down();
-    } else if (auto sub = subscribers_.find(static_cast<Subscriber*>(key)); sub != subscribers_.end()) {
-      sub->second->shut_down();
+    Connection* c = drain_order_[drain_closed_];
+    if (conns_.contains(c)) {
+      c->shut_down();
     }
   }
   if (drain_closed_ < drain_order_.size()) {
@@ -440,17 +408,13 @@ void Worker::check_drain() {
   }
   // A handshake in flight at the deadline may have become a subscriber
   // since: it gets the same.
-  std::unordered_set<void*> done(drain_order_.begin(), drain_order_.end());
-  std::vector<Subscriber*> late;
-  for (auto& [key, sub] : subscribers_) {
-    if (!done.count(key)) {
-      late.push_back(key);
+  std::unordered_set<Connection*> done(drain_order_.begin(), drain_order_.end());
+  for (Connection* c : conns_.list()) {
+    if (!done.count(c)) {
+      drain_order_.push_back(c);
+      ++drain_closed_;
+      c->shut_down();
     }
-  }
-  for (Subscriber* sub : late) {
-    drain_order_.push_back(sub);
-    ++drain_closed_;
-    sub->shut_down();
   }
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "worker/conn/keepalive_cycle.h"
+#include "worker/conn/rule_limits.h"
 #include "worker/log/log.h"
 #include "worker/stream/stream_auth.h"
 
@@ -12,19 +14,10 @@ namespace {
 // The key message is small; anything longer is refused, not buffered.
 constexpr size_t kMaxKeyMessage = 16 * 1024;
 
-RuleLimits client_limits(const WorkerContext& ctx, const conf::Route& route) {
-  RuleLimits l;
-  l.max_message = ctx.config->limits.max_message;
-  l.max_fragments = ctx.config->limits.max_fragments;
-  l.expect_masked = true;
-  l.validate_utf8 = route.validate_utf8;
-  return l;
-}
-
 FrameRef own(std::string&& bytes) { return std::make_shared<const std::string>(std::move(bytes)); }
 }  // namespace
 
-Subscriber::Subscriber(WorkerContext& ctx, StreamHub& hub, SubscriberHost& host, std::unique_ptr<TcpConn> conn,
+Subscriber::Subscriber(WorkerContext& ctx, StreamHub& hub, ConnectionHost& host, std::unique_ptr<TcpConn> conn,
                        SubscriberStart start)
     : ctx_(ctx),
       hub_(hub),
@@ -35,7 +28,7 @@ Subscriber::Subscriber(WorkerContext& ctx, StreamHub& hub, SubscriberHost& host,
       auth_(start_.route->auth_index ? &ctx.auths[*start_.route->auth_index] : nullptr),
       queue_(conn_->stream(), stream_.subscriber_queue, &Subscriber::on_queue_event, this),
       codec_(*this, false, ctx.client_frames),
-      rules_(client_limits(ctx, *start_.route)) {
+      rules_(rule_limits(*start_.live->config, *start_.route, true)) {
   conn_->set_owner(*this);
   ctx_.table.add_connection(ctx_.slot, 1);
   stats_.accepted_ms = start_.accepted_ms;
@@ -43,10 +36,7 @@ Subscriber::Subscriber(WorkerContext& ctx, StreamHub& hub, SubscriberHost& host,
   if (log::access_log_enabled()) {
     stats_.path = start_.channel_path.empty() ? start_.route->path : start_.channel_path;
   }
-  if (uv_timer_init(ctx_.loop, timer_.get()) == 0) {
-    timer_.initialized();
-    timer_.get()->data = this;
-  }
+  (void)timer_.init(ctx_.loop, *this);  // checked in start()
 }
 
 Subscriber::~Subscriber() {
@@ -66,7 +56,7 @@ void Subscriber::leave_channel() {
 }
 
 void Subscriber::start(const std::string& response_101, std::string_view early) {
-  if (!timer_.is_initialized()) {
+  if (!timer_.ready()) {
     LOG_WARN("uv_timer_init() failed for subscriber %s; dropping it", start_.client_ip.c_str());
     state_ = State::done;
     finish();
@@ -75,7 +65,7 @@ void Subscriber::start(const std::string& response_101, std::string_view early) 
   queue_.push(own(std::string(response_101)), true);
   if (auth_ != nullptr && auth_->from == conf::AuthFrom::first_message) {
     awaiting_key_ = true;
-    arm_timer(auth_->timeout, [](Subscriber& s) {
+    timer_.arm(auth_->timeout, [](Subscriber& s) {
       LOG_INFO("client %s sent no key within %lld ms on %s: closing with 1008", s.start_.client_ip.c_str(),
                static_cast<long long>(s.auth_->timeout.count()), s.start_.route->path.c_str());
       s.close_with(close_code::policy, "authentication timed out");
@@ -84,7 +74,7 @@ void Subscriber::start(const std::string& response_101, std::string_view early) 
     begin_delivery();
   }
   keepalive_.heard(uv_now(ctx_.loop));
-  arm_keepalive();
+  KeepaliveCycle<Subscriber>::arm(*this);
   if (!flush_or_finish()) {
     return;
   }
@@ -279,7 +269,7 @@ void Subscriber::on_message_bytes(const FrameChunk& chunk) {
 
 void Subscriber::authenticate() {
   awaiting_key_ = false;
-  uv_timer_stop(timer_.get());
+  timer_.stop();
   FirstMessageAuth verdict = check_first_message(first_message_, *auth_);
   first_message_.clear();
   first_message_.shrink_to_fit();
@@ -299,7 +289,7 @@ void Subscriber::authenticate() {
     return;
   }
   begin_delivery();
-  arm_keepalive();
+  KeepaliveCycle<Subscriber>::arm(*this);
 }
 
 void Subscriber::on_control() {
@@ -352,7 +342,7 @@ void Subscriber::close_with(uint16_t code, std::string_view reason) {
   close_sent_ = true;
   count_close(true, code);
   stats_.note_closer(log::Closer::wsgate);
-  arm_timer(ctx_.config->limits.close_timeout, [](Subscriber& s) {
+  timer_.arm(start_.live->config->limits.close_timeout, [](Subscriber& s) {
     s.state_ = State::done;
     s.finish();
   });
@@ -386,7 +376,7 @@ void Subscriber::finish() {
   }
   leave_channel();
   state_ = State::done;
-  uv_timer_stop(timer_.get());
+  timer_.stop();
   if (dropped_ > 0) {
     LOG_INFO("subscriber %s of stream %s lost %llu messages while connected (slow_subscriber: drop_oldest)",
              start_.client_ip.c_str(), stream_.name.c_str(), static_cast<unsigned long long>(dropped_));
@@ -417,42 +407,18 @@ void Subscriber::on_conn_error(TcpConn&, int uv_status, const char* while_doing)
 // As for a relaying session (session.cpp): armed lazily, one wake-up per
 // quiet subscriber per ping_interval. A busy stream does not count: only
 // what the client sends proves it is still there.
-void Subscriber::arm_keepalive() {
-  const conf::Route& route = *start_.route;
-  if (route.ping_interval == conf::Duration::zero() || state_ != State::open || awaiting_key_ || !conn_) {
-    return;
-  }
-  uint64_t due = keepalive_.until_ping(uv_now(ctx_.loop), route.ping_interval);
-  arm_timer(conf::Duration(static_cast<int64_t>(due)), &Subscriber::on_ping_due);
+bool Subscriber::keepalive_owns_timer() const {
+  return start_.route->ping_interval != conf::Duration::zero() && state_ == State::open && !awaiting_key_ && conn_;
 }
 
-void Subscriber::on_ping_due(Subscriber& s) {
-  if (s.state_ != State::open || s.awaiting_key_) {
-    return;
-  }
-  if (s.keepalive_.until_ping(uv_now(s.ctx_.loop), s.start_.route->ping_interval) > 0) {
-    s.arm_keepalive();  // heard from meanwhile
-    return;
-  }
-  // Whole frames are queued, so a ping never lands inside one; it goes out
-  // behind what is queued, and any answer at all will do.
-  std::string payload = keepalive_ping_payload(++s.ctx_.keepalive_pings);
-  s.send_control(opcode::ping, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), true);
-  s.codec_.release_if_idle();
-  s.keepalive_.ping_sent();
-  s.arm_timer(s.start_.route->pong_timeout, &Subscriber::on_pong_due);
-  s.flush_or_finish();
-}
-
-void Subscriber::on_pong_due(Subscriber& s) {
-  if (s.state_ != State::open) {
-    return;
-  }
-  if (s.keepalive_.half_open()) {
-    s.drop_half_open();
-  } else {
-    s.arm_keepalive();
-  }
+// Whole frames are queued, so a ping never lands inside one; it goes out
+// behind what is queued, and any answer at all will do.
+void Subscriber::send_keepalive_ping() {
+  std::string payload = keepalive_ping_payload(++ctx_.keepalive_pings);
+  send_control(opcode::ping, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), true);
+  codec_.release_if_idle();
+  KeepaliveCycle<Subscriber>::ping_sent(*this);
+  flush_or_finish();
 }
 
 // Nothing from the client within pong_timeout of a ping: a close 1001 is
@@ -473,18 +439,11 @@ void Subscriber::drop_half_open() {
 
 // ---------------------------------------------------------------- timer
 
-void Subscriber::arm_timer(conf::Duration d, void (*on_fire)(Subscriber&)) {
-  timer_action_ = on_fire;
-  uv_timer_start(timer_.get(), &Subscriber::on_timer, static_cast<uint64_t>(d.count()), 0);
-}
-
-void Subscriber::on_timer(uv_timer_t* t) {
-  auto* self = static_cast<Subscriber*>(t->data);
-  if (self != nullptr && self->timer_action_ != nullptr && self->conn_) {
-    self->timer_action_(*self);
+void Subscriber::on_timer_due() {
+  if (conn_) {
+    timer_.fire(*this);
   }
 }
-
 
 // ---------------------------------------------------------------- observability
 

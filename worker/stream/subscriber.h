@@ -17,7 +17,10 @@
 #include "shm/channel_table.h"
 #include "worker/ws/frame_codec.h"
 #include "worker/stream/frame_queue.h"
+#include "worker/conn/connection.h"
+#include "worker/conn/conn_timer.h"
 #include "worker/conn/ip_limit.h"
+#include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/keepalive.h"
 #include "worker/ws/message_rules.h"
 #include "worker/conn/session_stats.h"
@@ -27,17 +30,6 @@
 #include "worker/conn/worker_context.h"
 
 namespace wsgate::worker {
-
-class Subscriber;
-
-class SubscriberHost {
- public:
-  // The subscriber is done: destroy it soon, never from inside its callbacks.
-  virtual void retire(Subscriber& s) = 0;
-
- protected:
-  ~SubscriberHost() = default;
-};
 
 struct SubscriberStart {
   const conf::Route* route = nullptr;   // into `live`, which the subscriber keeps alive
@@ -50,9 +42,9 @@ struct SubscriberStart {
   std::string client;                   // "ip:port", for the access log
 };
 
-class Subscriber final : public TcpConnOwner, public StreamListener, private ByteSink {
+class Subscriber final : public Connection, public StreamListener, private ByteSink {
  public:
-  Subscriber(WorkerContext& ctx, StreamHub& hub, SubscriberHost& host, std::unique_ptr<TcpConn> conn,
+  Subscriber(WorkerContext& ctx, StreamHub& hub, ConnectionHost& host, std::unique_ptr<TcpConn> conn,
              SubscriberStart start);
   ~Subscriber();
   Subscriber(const Subscriber&) = delete;
@@ -62,7 +54,7 @@ class Subscriber final : public TcpConnOwner, public StreamListener, private Byt
   // the frames the client sent right behind its request.
   void start(const std::string& response_101, std::string_view early);
   // Graceful stop of the worker: close 1001.
-  void shut_down();
+  void shut_down() override;
 
   // --- StreamListener ---
   bool on_stream_frames(const FrameRef* frames, size_t n) override;
@@ -91,21 +83,24 @@ class Subscriber final : public TcpConnOwner, public StreamListener, private Byt
   bool flush_or_finish();
   void finish();
   static void on_queue_event(void* user, int status);
-  // Keep-alive (routes[].ping_interval): on timer_ while open and not
-  // waiting for a key.
-  void arm_keepalive();
-  static void on_ping_due(Subscriber& s);
-  static void on_pong_due(Subscriber& s);
+  // Keep-alive (routes[].ping_interval, worker/conn/keepalive_cycle.h): on
+  // timer_ while open and not waiting for a key.
+  friend struct KeepaliveCycle<Subscriber>;
+  bool keepalive_owns_timer() const;
+  const conf::Route& keepalive_route() const { return *start_.route; }
+  uint64_t now_ms() const { return uv_now(ctx_.loop); }
+  void send_keepalive_ping();
   void drop_half_open();
-  void arm_timer(conf::Duration d, void (*on_fire)(Subscriber&));
-  static void on_timer(uv_timer_t* t);
+  // The one timer: the key's timeout, keep-alive, close_timeout.
+  friend class ConnTimer<Subscriber>;
+  void on_timer_due();
   // Observability: the slot's metrics row and the access-log line (once).
   void count_close(bool sent, uint16_t code);
   void end_stats();
 
   WorkerContext& ctx_;
   StreamHub& hub_;
-  SubscriberHost& host_;
+  ConnectionHost& host_;
   std::unique_ptr<TcpConn> conn_;
   SubscriberStart start_;
   const conf::Stream& stream_;
@@ -113,8 +108,7 @@ class Subscriber final : public TcpConnOwner, public StreamListener, private Byt
   FrameQueue queue_;
   FrameCodec codec_;
   MessageRules rules_;
-  UvHandle<uv_timer_t> timer_;
-  void (*timer_action_)(Subscriber&) = nullptr;
+  ConnTimer<Subscriber> timer_;
   State state_ = State::open;
   Keepalive keepalive_;          // 4 bytes, in what was padding after state_
   bool attached_ = false;        // in the hub's list (and counted in shm)
