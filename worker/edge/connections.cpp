@@ -8,14 +8,14 @@ Connection& Connections::add(std::unique_ptr<Connection> c, Kind kind) {
   return *key;
 }
 
-bool Connections::retire(Connection& c) {
+std::unique_ptr<Connection> Connections::retire(Connection& c) {
   auto it = live_.find(&c);
   if (it == live_.end()) {
-    return false;
+    return nullptr;
   }
-  graveyard_.push_back(std::move(it->second.conn));
+  std::unique_ptr<Connection> gone = std::move(it->second.conn);
   live_.erase(it);
-  return true;
+  return gone;
 }
 
 size_t Connections::count(Kind kind) const {

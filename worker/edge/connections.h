@@ -1,6 +1,5 @@
 // Every client connection a worker serves after accepting it, pool sessions
-// and stream subscribers alike, and those that ended and wait to be destroyed
-// on the next loop turn (never inside their own callbacks).
+// and stream subscribers alike. Those that end go to the role's graveyard.
 #pragma once
 
 #include <cstddef>
@@ -19,10 +18,9 @@ class Connections {
   enum class Kind : uint8_t { session, subscriber };
 
   Connection& add(std::unique_ptr<Connection> c, Kind kind);
-  // `c` ended: kept until bury(). False when it is not registered (retired already).
-  bool retire(Connection& c);
-  // Destroys what retire() kept.
-  void bury() { graveyard_.clear(); }
+  // `c` ended: handed back for the graveyard (never destroyed inside its own
+  // callbacks). Null when it is not registered (retired already).
+  std::unique_ptr<Connection> retire(Connection& c);
   // Destroys every live connection at once (the stop deadline).
   void clear() { live_.clear(); }
 
@@ -39,7 +37,6 @@ class Connections {
     Kind kind;
   };
   std::unordered_map<Connection*, Entry> live_;
-  std::vector<std::unique_ptr<Connection>> graveyard_;
 };
 
 }  // namespace wsgate::worker

@@ -17,10 +17,8 @@
 #include "worker/edge/drainer.h"
 #include "worker/edge/intake.h"
 #include "worker/log/access_log.h"
-#include "worker/net/event_loop.h"
 #include "worker/log/log.h"
-#include "worker/net/log_upkeep.h"
-#include "worker/net/stop_signals.h"
+#include "worker/net/role_runtime.h"
 #include "worker/stream/stream_hub.h"
 #include "worker/stream/subscriber.h"
 #include "worker/net/uv_handle.h"
@@ -32,7 +30,10 @@ namespace {
 
 class Worker final : public IntakeHost {
  public:
-  explicit Worker(const WorkerArgs& args) : args_(args), ctx_(*args.table) {}
+  explicit Worker(const WorkerArgs& args)
+      : args_(args),
+        runtime_({args.table, args.slot, args.generation, shm::SlotRole::proxy, args.master_alive_fd}),
+        ctx_(*args.table) {}
   ~Worker();
   int run();
 
@@ -52,22 +53,18 @@ class Worker final : public IntakeHost {
   void adopt_session(SessionStart start) override;
   void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start, const std::string& response_101,
                         std::string early) override;
-  void bury();
+  void after_burial();
   void close_all();
 
   static void on_connection(uv_stream_t* server, int status);
-  static void on_idle(uv_idle_t* h);
   static void on_stop_deadline(uv_timer_t* t);
   static void on_health_watch(uv_timer_t* t);
   void check_backend_health();
 
   const WorkerArgs& args_;
-  EventLoop loop_;  // before every handle's owner: destroyed after them
+  RoleRuntime runtime_;  // before every handle's owner: its loop outlives them
   WorkerContext ctx_;
   std::vector<std::unique_ptr<UvHandle<uv_tcp_t>>> listeners_;
-  StopSignals stop_signals_;
-  LogUpkeep log_upkeep_;  // SIGUSR1 reopens the logs; the access log is flushed every second
-  UvHandle<uv_idle_t> reaper_;
   UvHandle<uv_timer_t> stop_deadline_;
   UvHandle<uv_timer_t> health_watch_;
   Drainer drainer_;  // runtime control: drains and rebalances
@@ -84,45 +81,36 @@ class Worker final : public IntakeHost {
 };
 
 Worker::~Worker() {
+  // What waits in the graveyard may still use the hub and the context.
   conns_.clear();
-  conns_.bury();
+  runtime_.graveyard().clear();
   close_all();
 }
 
 int Worker::run() {
-  if (!setup_loop() || !setup_pools() || !setup_streams() || !setup_listeners() ||
-      !stop_signals_.start(
-          loop_.get(), args_.master_alive_fd, [this](const char* why) { stop(why); }, [this] { drain(); })) {
+  if (!setup_loop() || !setup_pools() || !setup_streams() || !setup_listeners() || !drainer_.start(ctx_) ||
+      !log::open_configured_access_log(args_.config->log)) {
     return kExitFatal;
   }
-  if (!drainer_.start(ctx_)) {
-    return kExitFatal;
-  }
-  if (!log_upkeep_.start(loop_.get()) || !log::open_configured_access_log(args_.config->log)) {
-    return kExitFatal;
-  }
-  ctx_.table.claim_slot(args_.slot, getpid(), shm::SlotRole::proxy, args_.generation);
-  LOG_INFO("worker for slot %u ready (generation %u)", args_.slot, args_.generation);
-  uv_run(loop_.get(), UV_RUN_DEFAULT);
-  return kExitOk;
+  runtime_.ready("worker for slot %u ready (generation %u)", args_.slot, args_.generation);
+  return runtime_.run();
 }
 
 bool Worker::setup_loop() {
-  if (!loop_.init()) {
+  if (!runtime_.start([this](const char* why) { stop(why); }, [this] { drain(); }, [this] { after_burial(); })) {
     return false;
   }
-  ctx_.loop = loop_.get();
+  ctx_.loop = runtime_.loop();
   ctx_.config = args_.config;
   ctx_.slot = args_.slot;
-  uv_idle_init(loop_.get(), reaper_.get());
-  reaper_.initialized();
-  reaper_.get()->data = this;
-  uv_timer_init(loop_.get(), stop_deadline_.get());
-  stop_deadline_.initialized();
-  stop_deadline_.get()->data = this;
-  uv_timer_init(loop_.get(), health_watch_.get());
-  health_watch_.initialized();
-  health_watch_.get()->data = this;
+  int r = stop_deadline_.init(uv_timer_init, ctx_.loop, this);
+  if (r == 0) {
+    r = health_watch_.init(uv_timer_init, ctx_.loop, this);
+  }
+  if (r != 0) {
+    LOG_ERROR("uv_timer_init() failed (%s)", log::uv_error_text(r).c_str());
+    return false;
+  }
   return true;
 }
 
@@ -236,7 +224,7 @@ bool Worker::setup_streams() {
   setup.slot = args_.slot;
   setup.wake_fd = args_.stream_wake_fd;
   setup.feeder_fd = args_.feeder_wake_fd;
-  if (!hub_.start(loop_.get(), std::move(setup))) {
+  if (!hub_.start(ctx_.loop, std::move(setup))) {
     return false;
   }
   ctx_.hub = &hub_;
@@ -254,10 +242,8 @@ void Worker::adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart sta
 bool Worker::setup_listeners() {
   for (int fd : args_.listen_fds) {
     auto h = std::make_unique<UvHandle<uv_tcp_t>>();
-    int r = uv_tcp_init(loop_.get(), h->get());
+    int r = h->init(uv_tcp_init, ctx_.loop, this);
     if (r == 0) {
-      h->initialized();
-      h->get()->data = this;
       r = uv_tcp_open(h->get(), fd);
     }
     if (r == 0) {
@@ -297,21 +283,10 @@ void Worker::adopt_session(SessionStart start) {
 }
 
 void Worker::retire(Connection& c) {
-  if (conns_.retire(c)) {
-    uv_idle_start(reaper_.get(), &Worker::on_idle);  // destroyed on the next loop turn
-  }
+  runtime_.graveyard().bury(conns_.retire(c));  // destroyed on the next loop turn
 }
 
-void Worker::on_idle(uv_idle_t* h) {
-  auto* self = static_cast<Worker*>(h->data);
-  if (self != nullptr) {
-    self->bury();
-  }
-}
-
-void Worker::bury() {
-  uv_idle_stop(reaper_.get());
-  conns_.bury();
+void Worker::after_burial() {
   if ((ctx_.stopping || draining_) && idle()) {
     close_all();
   }
@@ -450,12 +425,10 @@ void Worker::check_backend_health() {
 void Worker::close_all() {
   listeners_.clear();
   hub_.close();
-  stop_signals_.close();
-  reaper_.close();
   stop_deadline_.close();
   health_watch_.close();
   drainer_.close();
-  log_upkeep_.close();
+  runtime_.close();
 }
 
 }  // namespace

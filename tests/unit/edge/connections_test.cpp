@@ -1,5 +1,5 @@
-// The worker's one registry of connections: retired ones outlive the call
-// that retired them (they may be inside their own callbacks) until bury().
+// The worker's one registry of connections: a retired one is handed back
+// whole (for the graveyard), never destroyed by the registry itself.
 #include "worker/edge/connections.h"
 
 #include <gtest/gtest.h>
@@ -42,16 +42,17 @@ TEST(Connections, CountsEachKindAndListsTheLiveOnes) {
   EXPECT_EQ(destroyed, 0);
 }
 
-TEST(Connections, RetiredLiveUntilBuried) {
+TEST(Connections, RetireHandsTheConnectionBackOnce) {
   int destroyed = 0;
   Connections conns;
   Connection& a = conns.add(std::make_unique<FakeConn>(&destroyed), Connections::Kind::session);
-  EXPECT_TRUE(conns.retire(a));
-  EXPECT_FALSE(conns.retire(a)) << "retired once";
+  std::unique_ptr<Connection> gone = conns.retire(a);
+  EXPECT_EQ(gone.get(), &a);
+  EXPECT_EQ(conns.retire(a), nullptr) << "retired once";
   EXPECT_FALSE(conns.contains(&a));
   EXPECT_TRUE(conns.empty());
   EXPECT_EQ(destroyed, 0) << "it may still be inside its own callback";
-  conns.bury();
+  gone.reset();
   EXPECT_EQ(destroyed, 1);
 }
 
@@ -61,12 +62,12 @@ TEST(Connections, ClearDestroysTheLiveOnes) {
     Connections conns;
     conns.add(std::make_unique<FakeConn>(&destroyed), Connections::Kind::session);
     Connection& b = conns.add(std::make_unique<FakeConn>(&destroyed), Connections::Kind::subscriber);
-    conns.retire(b);
+    std::unique_ptr<Connection> gone = conns.retire(b);
     conns.clear();
-    EXPECT_EQ(destroyed, 1);
+    EXPECT_EQ(destroyed, 1) << "only the live one";
     EXPECT_TRUE(conns.empty());
   }
-  EXPECT_EQ(destroyed, 2) << "the graveyard goes with the registry";
+  EXPECT_EQ(destroyed, 2);
 }
 
 }  // namespace
