@@ -11,21 +11,14 @@
 #include <vector>
 
 #include "worker/conn/keepalive.h"
+#include "tests/unit/support/test_mask_source.h"
 
 namespace wsgate::worker {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-void test_mask_source(uint8_t* out, size_t len) {
-  static uint32_t x = 0x2545f491u;
-  for (size_t i = 0; i < len; ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    out[i] = static_cast<uint8_t>(x);
-  }
-}
+using test_support::test_mask_source;
 
 // One pool per output role, as a worker has.
 FrameContextPool& pool(bool mask_output) {

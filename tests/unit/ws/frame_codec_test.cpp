@@ -2,6 +2,7 @@
 // decoder (RFC 6455 section 5.2), never by wslay, so a mistake in how the
 // codec drives wslay cannot hide behind the same mistake on both sides.
 #include "worker/ws/frame_codec.h"
+#include "tests/unit/support/test_mask_source.h"
 
 #include <gtest/gtest.h>
 
@@ -15,16 +16,7 @@
 namespace wsgate::worker {
 namespace {
 
-// Masking keys for tests: any bytes do (the codec's callers pass the CSPRNG).
-void test_mask_source(uint8_t* out, size_t len) {
-  static uint32_t x = 0x9e3779b9u;
-  for (size_t i = 0; i < len; ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    out[i] = static_cast<uint8_t>(x);
-  }
-}
+using test_support::test_mask_source;
 
 // One pool per output role, as a worker has (wslay keeps a context's mask flag).
 FrameContextPool& test_pool(bool mask_output) {

@@ -5,20 +5,12 @@
 #include <vector>
 
 #include "worker/ws/frame_codec.h"
+#include "tests/unit/support/test_mask_source.h"
 
 namespace wsgate::worker {
 namespace {
 
-// Masking keys for tests: any bytes do (the codec's callers pass the CSPRNG).
-void test_mask_source(uint8_t* out, size_t len) {
-  static uint32_t x = 0x9e3779b9u;
-  for (size_t i = 0; i < len; ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    out[i] = static_cast<uint8_t>(x);
-  }
-}
+using test_support::test_mask_source;
 
 struct Sink final : ByteSink {
   std::vector<uint8_t> bytes;
