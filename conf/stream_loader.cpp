@@ -1,4 +1,4 @@
-// The `streams:` section (issue 5): fan-out streams, each one upstream
+// The `streams:` section: fan-out streams, each one upstream
 // connection per channel held by the feeder and copied to every subscriber.
 #include <algorithm>
 #include <cctype>
