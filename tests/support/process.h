@@ -55,7 +55,7 @@ class ChildProcess {
  public:
   // argv[0] is a path (or a name looked up in PATH). env_add holds "KEY=VALUE"
   // entries added to (or replacing in) this process's environment.
-  explicit ChildProcess(std::vector<std::string> argv, std::vector<std::string> env_add = {});
+  explicit ChildProcess(std::vector<std::string> argv, const std::vector<std::string>& env_add = {});
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
   // SIGTERM, then SIGKILL after 2 s, then reap.
