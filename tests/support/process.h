@@ -135,7 +135,9 @@ struct FeedSourceOptions {
   std::uint64_t count = 0;   // per channel, then stop; 0 = no limit
   std::uint16_t port = 0;    // 0: any free loopback port
   bool quiet = false;
-  std::vector<std::string> extra_args;
+  // "= {}": GCC warns (-Wmissing-field-initializers) when a designated
+  // initializer leaves out a member that has no default of its own.
+  std::vector<std::string> extra_args = {};
 };
 
 // wsgate-feed-source on 127.0.0.1, port parsed from its "listening on" line.
