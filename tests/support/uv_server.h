@@ -106,7 +106,12 @@ class ConnectionServer final : public UvServer {
   ConnectionServer(std::string program, std::string name, std::function<std::unique_ptr<Conn>()> make,
                    std::function<void(int signum)> on_stop = {})
       : UvServer(std::move(program), std::move(name)), make_(std::move(make)), on_stop_(std::move(on_stop)) {}
-  ~ConnectionServer() { clear(); }
+  // Connections close their handles as they go; the loop (UvServer's, which
+  // outlives this) then runs the close callbacks.
+  ~ConnectionServer() {
+    live_.clear();
+    retired_.clear();
+  }
 
   // Takes an ended connection out of the registry; it is destroyed from the
   // loop's check phase.
@@ -125,13 +130,6 @@ class ConnectionServer final : public UvServer {
     out.reserve(live_.size());
     for (const auto& entry : live_) out.push_back(entry.first);
     return out;
-  }
-  // Connections close their handles as they go; the loop's destructor then
-  // runs the close callbacks. For owners whose connections call back into
-  // state that dies before this server.
-  void clear() {
-    live_.clear();
-    retired_.clear();
   }
 
  private:
