@@ -66,8 +66,9 @@ SourceUrl read_source(const Field& f) {
   }
   std::string path = end == std::string_view::npos ? "/" : std::string(rest.substr(end));
   if (path.front() == '?') {
-    // GCC 12 at -O3 sees basic_string::insert's memcpy overlap itself (GCC
-    // bug 105329, a false positive); the insert is of a separate literal.
+    // GCC 12 at -O3 warns that basic_string::insert's inlined memcpy may
+    // overlap itself: a known false positive of that compiler (the bytes
+    // come from a separate literal), silenced for this line only.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wrestrict"
     path.insert(0, "/");
