@@ -1,4 +1,4 @@
-// The `auth:` section (issue 5): named sets of API keys a route may demand,
+// The `auth:` section: named sets of API keys a route may demand,
 // each read from its keys file at load time. No message here ever shows a
 // key: a config error ends up in logs and on terminals.
 #include <algorithm>

@@ -53,7 +53,7 @@ struct Health {
   bool operator==(const Health&) const = default;
 };
 
-// What a relaying session does when its backend is lost (part B of issue 4).
+// What a relaying session does when its backend is lost (F14).
 enum class LossPolicy { close, reconnect };
 
 struct Pool {
@@ -82,7 +82,7 @@ struct SourceUrl {
   bool operator==(const SourceUrl&) const = default;
 };
 
-// Fan-out streams (issue 5): one upstream connection per channel per host,
+// Fan-out streams: one upstream connection per channel per host,
 // held by the feeder process, copied to every subscriber by the workers.
 enum class ChannelMode { single, per_path };
 enum class SlowPolicy { drop_oldest, close };
@@ -150,7 +150,7 @@ struct Drain {
   bool operator==(const Drain&) const = default;
 };
 
-// Observability (issue 6): where the logs go. Empty paths: no access log,
+// Observability: where the logs go. Empty paths: no access log,
 // errors to stderr.
 enum class LogFormat { text, json };
 

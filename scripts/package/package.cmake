@@ -1,4 +1,4 @@
-# The Debian package (issue 6): `cpack -G DEB` in a build directory writes
+# The Debian package: `cpack -G DEB` in a build directory writes
 # wsgate_<version>_amd64.deb with
 #   /usr/sbin/wsgate                       the binary (master/CMakeLists.txt)
 #   /etc/wsgate/wsgate.yaml                conf/wsgate.yaml, a conffile

@@ -1,4 +1,4 @@
-// The chaos suite (issue 4): under steady load — CHAOS_SESSIONS live sessions
+// The chaos suite: under steady load — CHAOS_SESSIONS live sessions
 // echoing, plus CHAOS_NEW_PER_S new sessions a second — inject one fault per
 // test into a fresh wsgate (3 backends, 2 workers, the prober) and assert what
 // clients saw:

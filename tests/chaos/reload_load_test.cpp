@@ -1,4 +1,4 @@
-// Reloads under load (issue 6): 20 SIGHUPs, alternating changes applied in
+// Reloads under load: 20 SIGHUPs, alternating changes applied in
 // place and changes that start a new generation, with a broken file in the
 // middle, while RELOAD_SESSIONS (1000) sessions echo and RELOAD_NEW_PER_S
 // (100) new sessions per second arrive; then the worker count shrinks and

@@ -1,4 +1,4 @@
-// What happens to live sessions when their backend is lost (issue 4, part B):
+// What happens to live sessions when their backend is lost (F14):
 // on_backend_loss close/reconnect, loss_spread, max_handshake_rate, slow_start.
 #include <gtest/gtest.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-// RFC6455-CHECKLIST.md rows F1-F16 through the real wsgate binary. Each case
+// docs/RFC6455-CHECKLIST.md rows F1-F16 through the real wsgate binary. Each case
 // checks the exact close code the offender gets, that the other side is
 // closed cleanly (a close frame, counts back to 0), and (F13) that no close
 // frame wsgate sends carries 1005, 1006 or 1015. The echo backend logs

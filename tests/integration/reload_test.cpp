@@ -437,8 +437,8 @@ TEST(ReloadStreams, MasterKilledAfterReloadsLeavesNothingARestartCannotClean) {
   ASSERT_TRUE(std::filesystem::exists(stale)) << stale;
   gw->process().send_signal(SIGKILL);
   gw->process().wait_exit();
-  // The bound is 1 s; a sanitized build spends part of a second more
-  // in its exit-time leak check.
+  // Orphans must notice the master's death within 1 s (P4); a sanitized build
+  // spends part of a second more in its exit-time leak check.
 #if defined(__SANITIZE_ADDRESS__)
   const auto deadline = Clock::now() + 3s;
 #else

@@ -1,4 +1,4 @@
-// Fan-out streams (issue 5) through the real wsgate: one upstream per channel
+// Fan-out streams through the real wsgate: one upstream per channel
 // however many subscribers, every message to every subscriber in order, the
 // upstream's lifecycle (linger, reconnect, on_connect_send, failover), slow
 // subscribers, and process faults of the feeder and the workers.

@@ -21,7 +21,7 @@ std::string http_error(int status, std::string_view reason, std::string_view ext
 }
 
 HandshakeDecision reject(int status, std::string_view reason, std::string_view extra,
-                         std::string body, std::string problem = {}) {
+                         std::string_view body, std::string problem = {}) {
   HandshakeDecision d;
   d.action = HandshakeDecision::Action::kReject;
   d.response = http_error(status, reason, extra, body);

@@ -3,9 +3,6 @@
 //   wsgate-echo-backend --listen HOST:PORT --name NAME [--quiet]
 // See backend_session.h for the behaviour and backend_handshake.h /
 // backend_commands.h for the modes and special messages.
-#include <sys/resource.h>
-
-#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -23,21 +20,6 @@ void usage() {
   std::fprintf(stderr, "usage: wsgate-echo-backend --listen HOST:PORT --name NAME [--quiet]\n");
 }
 
-// "127.0.0.1:0" or "[::1]:9000".
-bool parse_listen(std::string_view arg, ServerOptions& out) {
-  const std::size_t colon = arg.rfind(':');
-  if (colon == std::string_view::npos) return false;
-  std::string_view host = arg.substr(0, colon);
-  const std::string_view port = arg.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), out.port);
-  if (host.empty() || port.empty() || ec != std::errc() || end != port.data() + port.size())
-    return false;
-  out.host = std::string(host);
-  return true;
-}
-
 std::optional<ServerOptions> parse_args(int argc, char** argv) {
   ServerOptions o;
   bool have_listen = false;
@@ -47,7 +29,7 @@ std::optional<ServerOptions> parse_args(int argc, char** argv) {
     if (a == "--quiet") {
       o.quiet = true;
     } else if (a == "--listen" && has_value) {
-      if (!parse_listen(argv[++i], o)) return std::nullopt;
+      if (!wsgate::test::parse_listen_address(argv[++i], o.listen)) return std::nullopt;
       have_listen = true;
     } else if (a == "--name" && has_value) {
       o.name = argv[++i];
@@ -59,14 +41,6 @@ std::optional<ServerOptions> parse_args(int argc, char** argv) {
   return o;
 }
 
-// Benchmarks hold 10,000+ connections: take the whole hard limit.
-void raise_fd_limit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max) return;
-  rl.rlim_cur = rl.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) std::perror("setrlimit(RLIMIT_NOFILE)");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -76,7 +50,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-write is an error code, not a death
-  raise_fd_limit();
+  wsgate::test::raise_fd_limit();
   try {
     wsgate::test::EchoServer server(*options);
     return server.run();

@@ -34,7 +34,7 @@ RequestLine split_request_line(std::string_view line) {
   return {line.substr(0, a), line.substr(a + 1, b - a - 1)};
 }
 
-FeedRequest respond(int status, std::string body, std::string_view name, std::string problem = {}) {
+FeedRequest respond(int status, const std::string& body, std::string_view name, std::string problem = {}) {
   FeedRequest r;
   r.kind = FeedRequest::Kind::kRespond;
   r.response = http_response(status, "text/plain", body + "\n", name);

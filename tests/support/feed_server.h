@@ -12,21 +12,19 @@
 
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "tests/support/feed_connection.h"
 #include "tests/support/feed_message.h"
 #include "tests/support/uv_owner.h"
+#include "tests/support/uv_server.h"
 
 namespace wsgate::test {
 
 struct FeedOptions {
-  std::string host = "127.0.0.1";  // IPv6 without brackets
-  std::uint16_t port = 0;
+  ListenAddress listen;
   std::string name;
   std::uint64_t rate = 100;   // messages per second per channel; 0 = none
   std::size_t size = 128;     // bytes per message (>= kMinFeedMessageSize)
@@ -43,18 +41,17 @@ class FeedServer {
   explicit FeedServer(FeedOptions options);
   FeedServer(const FeedServer&) = delete;
   FeedServer& operator=(const FeedServer&) = delete;
-  ~FeedServer();
 
   // Listens, prints "listening on HOST:PORT", serves until SIGTERM/SIGINT.
   // Returns the process exit code.
   int run();
 
   // For connections.
-  uv_loop_t* loop() { return loop_.get(); }
+  uv_loop_t* loop() { return server_.loop(); }
   const std::string& name() const { return options_.name; }
   bool quiet() const { return options_.quiet; }
-  bool stopping() const { return stopping_; }
-  uv_buf_t read_buffer();
+  bool stopping() const { return server_.stopping(); }
+  uv_buf_t read_buffer() { return server_.read_buffer(); }
   // A WebSocket opened on `channel`: it receives the channel's messages from
   // now on. Returns its connection id (1, 2, ... in order of upgrade).
   std::uint64_t join(FeedConnection* c, const std::string& channel);
@@ -68,8 +65,8 @@ class FeedServer {
   void drop_all();
   // Takes an ended connection out of the registry; it is destroyed from the
   // loop's check phase, never inside one of its own callbacks.
-  void retire(FeedConnection* c);
-  void log(std::string_view what) const;
+  void retire(FeedConnection* c) { server_.retire(c); }
+  void log(std::string_view what) const { server_.log(what); }
 
  private:
   struct Channel {
@@ -86,34 +83,18 @@ class FeedServer {
     std::string channel, text;
   };
 
-  static void on_connection(uv_stream_t* listener, int status);
-  static void on_signal(uv_signal_t* handle, int signum);
   static void on_tick(uv_timer_t* timer);
-  static void on_stop_timer(uv_timer_t* timer);
-  static void on_check(uv_check_t* check);
 
-  bool listen();
-  bool watch_signals();
-  void accept_one();
   bool active(const Channel& ch) const;
   void start_ticking();
   void tick();
   std::uint64_t emit(const std::string& path, Channel& ch, std::uint64_t now);
-  void stop(int signum);
-  std::vector<FeedConnection*> all_connections() const;
-  void finish_stop_if_idle();
+  void on_stop(int signum);
 
   FeedOptions options_;
-  UvLoop loop_;  // declared first: must outlive every handle below
-  UvHandle<uv_tcp_t> listener_;
-  UvHandle<uv_signal_t> sigterm_;
-  UvHandle<uv_signal_t> sigint_;
+  ConnectionServer<FeedConnection> server_;  // declared first: its loop outlives tick_
   UvHandle<uv_timer_t> tick_;
-  UvHandle<uv_timer_t> stop_timer_;  // the 1 s wait for close replies
-  UvHandle<uv_check_t> reaper_;      // destroys retired connections
   bool ticking_ = false;
-  std::unordered_map<FeedConnection*, std::unique_ptr<FeedConnection>> connections_;
-  std::vector<std::unique_ptr<FeedConnection>> retired_;
   std::map<std::string, Channel> channels_;  // ordered: stable /_stats output
   std::vector<Received> received_;
   std::uint64_t received_total_ = 0;
@@ -122,9 +103,6 @@ class FeedServer {
   std::uint64_t slow_drops_ = 0;  // subscribers dropped for falling behind
   std::string batch_;  // one tick's frames for one channel, reused
   std::vector<FeedConnection*> targets_;  // the members a tick writes to, reused
-  // Shared by all connections: a read is fully processed before the next one.
-  std::vector<char> read_buf_;
-  bool stopping_ = false;
 };
 
 }  // namespace wsgate::test

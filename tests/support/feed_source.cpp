@@ -5,8 +5,6 @@
 // Every upgrade joins the channel named by its path and receives that
 // channel's numbered messages (feed_message.h) at --rate per second.
 // See feed_request.h for the control requests (/_stats, /_drop, ?reject=).
-#include <sys/resource.h>
-
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -41,18 +39,6 @@ bool parse_number(std::string_view s, T& out) {
   return !s.empty() && ec == std::errc() && end == s.data() + s.size();
 }
 
-// "127.0.0.1:0" or "[::1]:9000".
-bool parse_listen(std::string_view arg, FeedOptions& out) {
-  const std::size_t colon = arg.rfind(':');
-  if (colon == std::string_view::npos) return false;
-  std::string_view host = arg.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  if (host.empty() || !parse_number(arg.substr(colon + 1), out.port)) return false;
-  out.host = std::string(host);
-  return true;
-}
-
 std::optional<FeedOptions> parse_args(int argc, char** argv) {
   FeedOptions o;
   bool have_listen = false;
@@ -63,7 +49,7 @@ std::optional<FeedOptions> parse_args(int argc, char** argv) {
     if (a == "--quiet") {
       o.quiet = true;
     } else if (a == "--listen" && has_value) {
-      ok = have_listen = parse_listen(argv[++i], o);
+      ok = have_listen = wsgate::test::parse_listen_address(argv[++i], o.listen);
     } else if (a == "--name" && has_value) {
       o.name = argv[++i];
     } else if (a == "--rate" && has_value) {
@@ -85,14 +71,6 @@ std::optional<FeedOptions> parse_args(int argc, char** argv) {
   return o;
 }
 
-// Benchmarks hold 10,000+ connections: take the whole hard limit.
-void raise_fd_limit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max) return;
-  rl.rlim_cur = rl.rlim_max;
-  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) std::perror("setrlimit(RLIMIT_NOFILE)");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,7 +80,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-write is an error code, not a death
-  raise_fd_limit();
+  wsgate::test::raise_fd_limit();
   try {
     wsgate::test::FeedServer server(*options);
     return server.run();

@@ -41,13 +41,13 @@ std::string pool_yaml(const std::string& name, const std::vector<std::uint16_t>&
   return y + extra;
 }
 
-Gateway::Gateway(const std::string& body, unsigned workers, std::vector<std::string> env_add) {
+Gateway::Gateway(const std::string& body, unsigned workers, const std::vector<std::string>& env_add) {
   port_ = free_port();
   config_path_ = (dir_ / "wsgate.yaml").string();
   write_file(config_path_, "listen: 127.0.0.1:" + std::to_string(port_) + "\nworkers: " + std::to_string(workers) +
                                "\n" + body);
   process_ = std::make_unique<ChildProcess>(std::vector<std::string>{wsgate_path(), "-c", config_path_},
-                                            std::move(env_add));
+                                            env_add);
   for (unsigned s = 0; s < workers; ++s) {
     process_->wait_for_output("worker for slot " + std::to_string(s) + " ready", milliseconds(10000));
   }

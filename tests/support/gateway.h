@@ -59,7 +59,7 @@ class Gateway {
  public:
   // `body` is the config without `listen` (workers, limits, pools, routes).
   // `env_add` ("KEY=VALUE") is added to wsgate's environment (ChildProcess).
-  explicit Gateway(const std::string& body, unsigned workers = 2, std::vector<std::string> env_add = {});
+  explicit Gateway(const std::string& body, unsigned workers = 2, const std::vector<std::string>& env_add = {});
   // SIGTERM and up to 8 s for the master to finish: it waits for close
   // replies up to close_timeout and only then unlinks its shared memory, so
   // ChildProcess's 2 s grace would leave segments behind in /dev/shm.

@@ -42,6 +42,7 @@ std::vector<std::string> merged_environment(const std::vector<std::string>& add)
 
 std::vector<char*> c_strings(std::vector<std::string>& v) {
   std::vector<char*> out;
+  out.reserve(v.size() + 1);
   for (auto& s : v) out.push_back(s.data());
   out.push_back(nullptr);
   return out;
@@ -107,7 +108,7 @@ std::string ExitStatus::describe() const {
 
 // ---------------------------------------------------------------- process
 
-ChildProcess::ChildProcess(std::vector<std::string> argv, std::vector<std::string> env_add) {
+ChildProcess::ChildProcess(std::vector<std::string> argv, const std::vector<std::string>& env_add) {
   if (argv.empty()) fail("ChildProcess: empty argv");
   name_ = argv[0];
   // Everything the child needs is built before fork: no allocation after it.
@@ -212,7 +213,7 @@ std::string ChildProcess::wait_for_output(const std::string& pattern, millisecon
 }
 
 std::string ChildProcess::output_tail() const {
-  auto tail = [](std::string s) { return s.size() > 2000 ? "..." + s.substr(s.size() - 2000) : s; };
+  auto tail = [](const std::string& s) { return s.size() > 2000 ? "..." + s.substr(s.size() - 2000) : s; };
   return "\n--- stdout of " + name_ + " ---\n" + tail(stdout_text()) + "\n--- stderr ---\n" +
          tail(stderr_text());
 }

@@ -55,7 +55,7 @@ class ChildProcess {
  public:
   // argv[0] is a path (or a name looked up in PATH). env_add holds "KEY=VALUE"
   // entries added to (or replacing in) this process's environment.
-  explicit ChildProcess(std::vector<std::string> argv, std::vector<std::string> env_add = {});
+  explicit ChildProcess(std::vector<std::string> argv, const std::vector<std::string>& env_add = {});
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
   // SIGTERM, then SIGKILL after 2 s, then reap.
@@ -135,7 +135,9 @@ struct FeedSourceOptions {
   std::uint64_t count = 0;   // per channel, then stop; 0 = no limit
   std::uint16_t port = 0;    // 0: any free loopback port
   bool quiet = false;
-  std::vector<std::string> extra_args;
+  // "= {}": GCC warns (-Wmissing-field-initializers) when a designated
+  // initializer leaves out a member that has no default of its own.
+  std::vector<std::string> extra_args = {};
 };
 
 // wsgate-feed-source on 127.0.0.1, port parsed from its "listening on" line.

@@ -49,9 +49,10 @@ class FrameCodec;
 
 // wslay frame contexts are lent to a codec only while it is inside a frame or
 // has bytes buffered in wslay: each carries a 4 KiB input buffer, and an idle
-// session should hold none (issue 3's memory target). A context's user_data is
-// its pool entry, so one context can serve different codecs in turn. One pool
-// per output role: wslay keeps a context's "mask output" flag once set.
+// session should hold none (idle sessions are most of a worker's memory). A
+// context's user_data is its pool entry, so one context can serve different
+// codecs in turn. One pool per output role: wslay keeps a context's "mask
+// output" flag once set.
 class FrameContextPool {
  public:
   // Where masking keys come from: the worker's CSPRNG (RFC 6455 section 10.3
@@ -137,8 +138,8 @@ class FrameCodec {
   void wslay_send(const FrameHead& head, const uint8_t* data, size_t size);
   void send_direct(const FrameHead& head, const uint8_t* data, size_t size);
 
-  // Laid out by size: every session has two codecs, and an idle session's
-  // memory is issue 3's target.
+  // Laid out by size: every session has two codecs, and idle sessions are
+  // most of a worker's memory.
   std::unique_ptr<FrameContextPool::Entry> in_entry_;
   std::unique_ptr<FrameContextPool::Entry> out_entry_;
   FrameContextPool& pool_;

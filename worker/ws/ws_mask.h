@@ -1,7 +1,7 @@
 // RFC 6455 masking (section 5.3) of payload bytes, eight bytes at a time.
 // wslay masks and unmasks one byte per loop step (and, on input, stores its
 // state after every byte): on 16 KiB and 1 MiB messages those loops were 44%
-// of a worker's CPU (issue 3's profile), so large frames' payload is masked here.
+// of a worker's CPU in a perf profile, so large frames' payload is masked here.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// The per-pool keys of issue 4: active health checks (`health`) and the
+// The per-pool keys for losing backends: active health checks (`health`) and the
 // backend-loss, handshake-rate and slow-start settings, valid and invalid.
 // In each error test the n-th string of a yaml({...}) list is line n.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The keys of issue 5: fan-out `streams`, `auth` blocks with their keys
+// The fan-out keys: `streams`, `auth` blocks with their keys
 // files, and routes that name them; valid and invalid. In each error test
 // the n-th string of a yaml({...}) list is line n of the document.
 #include <gtest/gtest.h>
