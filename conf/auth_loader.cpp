@@ -31,7 +31,7 @@ AuthFrom read_auth_from(const Field& f) {
 // A query parameter name or a JSON field name: printable ASCII, no spaces,
 // and for a query nothing that would split or end the parameter.
 std::string read_auth_field(const Field& f, AuthFrom from) {
-  const std::string field = read_scalar(f, "a field name like key");
+  std::string field = read_scalar(f, "a field name like key");
   const bool printable =
       std::all_of(field.begin(), field.end(), [](char c) { return c > 0x20 && c < 0x7f; });
   if (field.empty() || field.size() > kMaxFieldName || !printable) {

@@ -173,7 +173,7 @@ LossPolicy read_loss_policy(const Field& f) {
 // The probe's request target, sent as is: unlike a route path it may carry a
 // query (a backend's health mode), but never a fragment or whitespace.
 std::string read_health_path(const Field& f) {
-  const std::string path = read_scalar(f, "a path like /health");
+  std::string path = read_scalar(f, "a path like /health");
   if (path.empty() || path.front() != '/') {
     f.fail("expected a path starting with '/', got " + quote(path));
   }
@@ -267,7 +267,7 @@ std::vector<Pool> parse_pools(const Field& f) {
 // Paths are prefixes matched against the request target, so a query or
 // fragment in one could never match, and whitespace is always a typo.
 std::string read_path(const Field& f) {
-  const std::string path = read_scalar(f, "a path like /chat");
+  std::string path = read_scalar(f, "a path like /chat");
   if (path.empty() || path.front() != '/') {
     f.fail("expected a path starting with '/', got " + quote(path));
   }
@@ -338,7 +338,7 @@ void parse_keepalive(const Section& s, Route& route) {
 template <typename T>
 size_t resolve(const Field& f, const std::vector<T>& defined, const std::string& what) {
   const char* article = what.front() == 'a' ? "an " : "a ";  // "an auth name"
-  const std::string name = read_scalar(f, article + what + " name");
+  std::string name = read_scalar(f, article + what + " name");
   const auto it =
       std::find_if(defined.begin(), defined.end(), [&](const T& t) { return t.name == name; });
   if (it == defined.end()) {
@@ -404,6 +404,7 @@ std::vector<Route> parse_routes(const Field& f, const Config& config, const Sect
     f.fail("expected at least one route");
   }
   std::vector<Route> routes;
+  routes.reserve(items.size());
   std::unordered_map<std::string, size_t> seen;
   for (const Field& item : items) {
     routes.push_back(parse_route(item, config, top, seen));

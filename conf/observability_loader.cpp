@@ -9,7 +9,7 @@ namespace {
 
 // Relative to the directory of the config file, as keys files are.
 std::string read_log_path(const Field& f) {
-  const std::string path = read_scalar(f, "a file path like /var/log/wsgate/access.log");
+  std::string path = read_scalar(f, "a file path like /var/log/wsgate/access.log");
   if (path.empty() || has_space_or_control(path) || path.back() == '/') {
     f.fail("expected a file path like /var/log/wsgate/access.log, got " + quote(path));
   }

@@ -27,7 +27,7 @@ constexpr size_t kMaxBuffer = 1 << 20;
 // whitespace), so that a stray value reads as a mistake, not as a lookup
 // that found nothing.
 std::string read_name(const Field& f, const std::string& what) {
-  const std::string name = read_scalar(f, "a " + what + " name like wsgate");
+  std::string name = read_scalar(f, "a " + what + " name like wsgate");
   if (name.empty() || name.size() > 32 || has_space_or_control(name) || name.front() == '-' ||
       name.find_first_of(":,/") != std::string::npos) {
     f.fail("expected a " + what + " name like wsgate, got " + quote(name));

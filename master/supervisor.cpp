@@ -34,7 +34,7 @@ void remove_stale_stream_sets(const std::string& name) {
 
 }  // namespace
 
-Supervisor::Supervisor(conf::Config config, std::string text, const std::string& shm_name)
+Supervisor::Supervisor(conf::Config config, const std::string& text, const std::string& shm_name)
     : config_(std::make_shared<const conf::Config>(std::move(config))),
       segment_(shm::Segment::create(shm_name, getpid())),
       blob_(shm::ConfigBlob::create(shm_name + "-config")),

@@ -47,7 +47,7 @@ class Supervisor {
   // Binds the sockets and creates the segments; throws std::runtime_error
   // (or shm::SegmentError) with a message fit for the operator. `text` is
   // the file's content `config` was parsed from.
-  Supervisor(conf::Config config, std::string text, const std::string& shm_name);
+  Supervisor(conf::Config config, const std::string& text, const std::string& shm_name);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;

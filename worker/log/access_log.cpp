@@ -111,7 +111,11 @@ std::string access_json(const AccessRecord& r) {
   json_code(out, "close_from_backend", r.close_from_backend);
   json_code(out, "close_to_backend", r.close_to_backend);
   out.append(",\"closed_by\":");
-  out += r.closed_by == Closer::none ? std::string("null") : "\"" + std::string(closer_name(r.closed_by)) + "\"";
+  if (r.closed_by == Closer::none) {
+    out += "null";
+  } else {
+    out.append("\"").append(closer_name(r.closed_by)).append("\"");
+  }
   return out;
 }
 

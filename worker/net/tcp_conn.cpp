@@ -228,7 +228,11 @@ std::string TcpConn::peer_name(bool with_port) const {
   auto* a = reinterpret_cast<sockaddr_in*>(&ss);
   inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
   port = ntohs(a->sin_port);
-  return with_port ? std::string(ip) + ":" + std::to_string(port) : ip;
+  std::string name(ip);
+  if (with_port) {
+    name.append(":").append(std::to_string(port));
+  }
+  return name;
 }
 
 }  // namespace wsgate::worker
