@@ -32,11 +32,10 @@ AuthFrom read_auth_from(const Field& f) {
 // and for a query nothing that would split or end the parameter.
 std::string read_auth_field(const Field& f, AuthFrom from) {
   std::string field = read_scalar(f, "a field name like key");
-  const bool printable =
-      std::all_of(field.begin(), field.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  const bool printable = std::all_of(field.begin(), field.end(), [](char c) { return c > 0x20 && c < 0x7f; });
   if (field.empty() || field.size() > kMaxFieldName || !printable) {
-    f.fail("expected 1 to " + std::to_string(kMaxFieldName) +
-           " printable ASCII characters without spaces, got " + quote(field));
+    f.fail("expected 1 to " + std::to_string(kMaxFieldName) + " printable ASCII characters without spaces, got " +
+           quote(field));
   }
   if (from == AuthFrom::query && field.find_first_of("&=#?") != std::string::npos) {
     f.fail("a query parameter name cannot contain '&', '=', '#' or '?', got " + quote(field));
@@ -83,9 +82,7 @@ std::vector<std::string> read_keys(const Field& f, const std::string& path) {
     if (key.empty() || key.front() == '#') {
       continue;
     }
-    const auto bad = [&](const std::string& why) {
-      f.fail(path + ":" + std::to_string(line_number) + ": " + why);
-    };
+    const auto bad = [&](const std::string& why) { f.fail(path + ":" + std::to_string(line_number) + ": " + why); };
     if (key.size() > kMaxKeyLength) {
       bad("a key may be at most " + std::to_string(kMaxKeyLength) + " bytes");
     }

@@ -22,12 +22,12 @@ inline constexpr uint64_t MiB = 1024 * KiB;
 inline constexpr uint64_t GiB = 1024 * MiB;
 
 struct Limits {
-  uint64_t max_message = 16 * MiB;  // larger message -> close 1009
-  uint32_t max_fragments = 4096;    // frames in one message; more -> close 1009
-  uint64_t max_header = 16 * KiB;   // larger handshake header block -> 431
+  uint64_t max_message = 16 * MiB;                       // larger message -> close 1009
+  uint32_t max_fragments = 4096;                         // frames in one message; more -> close 1009
+  uint64_t max_header = 16 * KiB;                        // larger handshake header block -> 431
   Duration handshake_timeout = std::chrono::seconds(5);  // -> 408
-  uint32_t max_connections = 100000;  // per worker; beyond -> 503
-  Duration close_timeout = std::chrono::seconds(5);  // wait for a peer's close reply
+  uint32_t max_connections = 100000;                     // per worker; beyond -> 503
+  Duration close_timeout = std::chrono::seconds(5);      // wait for a peer's close reply
   // Per client address over all workers (IPv6: per /64); 0 = off.
   uint32_t max_connections_per_ip = 0;  // beyond -> 503 + Retry-After
   uint32_t handshake_rate_per_ip = 0;   // new connections/s, bursts of 1 s worth; beyond -> 429
@@ -48,8 +48,8 @@ struct Health {
   Duration interval = std::chrono::seconds(1);  // start to start of two checks of one backend
   Duration timeout = std::chrono::seconds(1);   // a whole check; never above interval
   std::string path = "/";                       // request target; may carry a query
-  uint32_t rise = 2;  // good checks in a row that bring a down backend back
-  uint32_t fall = 2;  // failures in a row (checks or passive) that take it down
+  uint32_t rise = 2;                            // good checks in a row that bring a down backend back
+  uint32_t fall = 2;                            // failures in a row (checks or passive) that take it down
   bool operator==(const Health&) const = default;
 };
 
@@ -65,20 +65,20 @@ struct Pool {
                                                        // (unused when `health` is set)
   std::optional<Health> health;                        // nullopt: passive health only
   LossPolicy on_backend_loss = LossPolicy::close;
-  Duration loss_spread = std::chrono::seconds(1);      // spread reconnects of a lost backend
-  uint32_t max_handshake_rate = 0;                     // upgrades/s over all workers; 0 = unlimited
-  Duration slow_start = Duration::zero();              // ramp-up of a backend back up; 0 = off
-  uint64_t reconnect_buffer = 64 * KiB;                // per session while reconnecting
-  std::vector<Backend> backends;                       // at least one
+  Duration loss_spread = std::chrono::seconds(1);  // spread reconnects of a lost backend
+  uint32_t max_handshake_rate = 0;                 // upgrades/s over all workers; 0 = unlimited
+  Duration slow_start = Duration::zero();          // ramp-up of a backend back up; 0 = off
+  uint64_t reconnect_buffer = 64 * KiB;            // per session while reconnecting
+  std::vector<Backend> backends;                   // at least one
   bool operator==(const Pool&) const = default;
 };
 
 // A ws:// URL a feeder dials: where to connect and what to ask for.
 struct SourceUrl {
-  std::string text;    // as written, for logs
-  Endpoint endpoint;   // host:port to connect to
-  std::string host;    // Host header value ("host" or "host:port" as written)
-  std::string path;    // request target, starts with '/'; may carry a query
+  std::string text;   // as written, for logs
+  Endpoint endpoint;  // host:port to connect to
+  std::string host;   // Host header value ("host" or "host:port" as written)
+  std::string path;   // request target, starts with '/'; may carry a query
   bool operator==(const SourceUrl&) const = default;
 };
 
@@ -90,20 +90,20 @@ enum class ClientMessages { drop, close };  // what a subscriber's data messages
 
 struct Stream {
   std::string name;
-  std::vector<SourceUrl> sources;            // at least one; tried in order
+  std::vector<SourceUrl> sources;  // at least one; tried in order
   ChannelMode channels = ChannelMode::single;
   // Sent upstream after every (re)connect, in order. ${ENV} is expanded by the
   // loader (an unset variable is a config error); ${path} is left for the
   // feeder, which puts in the channel path.
   std::vector<std::string> on_connect_send;
-  uint32_t history = 0;                      // last N messages replayed to a new subscriber
-  uint64_t ring = 4 * MiB;                   // shared-memory ring per channel
-  uint64_t subscriber_queue = 1 * MiB;       // per-subscriber output bound
+  uint32_t history = 0;                 // last N messages replayed to a new subscriber
+  uint64_t ring = 4 * MiB;              // shared-memory ring per channel
+  uint64_t subscriber_queue = 1 * MiB;  // per-subscriber output bound
   SlowPolicy slow_subscriber = SlowPolicy::drop_oldest;
   ClientMessages client_messages = ClientMessages::drop;
-  Duration linger = std::chrono::seconds(30);  // keep the upstream after the last subscriber
-  bool always_on = false;                    // connect at start (single channel only)
-  uint32_t max_channels = 64;                // per_path: distinct paths at once; single: 1
+  Duration linger = std::chrono::seconds(30);          // keep the upstream after the last subscriber
+  bool always_on = false;                              // connect at start (single channel only)
+  uint32_t max_channels = 64;                          // per_path: distinct paths at once; single: 1
   Duration connect_timeout = std::chrono::seconds(5);  // TCP connect + 101
   Duration backoff_max = std::chrono::seconds(10);     // reconnect backoff ceiling
   bool operator==(const Stream&) const = default;
@@ -113,11 +113,11 @@ enum class AuthFrom { header, query, first_message };
 
 struct Auth {
   std::string name;
-  std::string keys_file;           // as written in the config
+  std::string keys_file;  // as written in the config
   AuthFrom from = AuthFrom::header;
-  std::string field = "key";       // query: parameter name; first_message: JSON field
+  std::string field = "key";                    // query: parameter name; first_message: JSON field
   Duration timeout = std::chrono::seconds(10);  // first_message: wait for it this long
-  std::vector<std::string> keys;   // read from keys_file by the loader
+  std::vector<std::string> keys;                // read from keys_file by the loader
   bool operator==(const Auth&) const = default;
 };
 
@@ -134,8 +134,8 @@ struct Route {
   bool validate_utf8 = true;         // close 1007 on invalid UTF-8 in text messages
   // Keepalive toward the client: after ping_interval without a frame from it,
   // wsgate pings it; nothing back within pong_timeout -> half-open, closed.
-  Duration ping_interval = Duration::zero();            // 0 = off; else 1s..1h
-  Duration pong_timeout = std::chrono::seconds(10);     // < ping_interval when pinging
+  Duration ping_interval = Duration::zero();         // 0 = off; else 1s..1h
+  Duration pong_timeout = std::chrono::seconds(10);  // < ping_interval when pinging
   bool operator==(const Route&) const = default;
 };
 
@@ -167,12 +167,12 @@ struct Logs {
 // loader from the user and group databases, so an unknown name is a config
 // error and a worker needs no lookup after fork.
 struct RunAs {
-  std::string user;              // name as written
+  std::string user;  // name as written
   uid_t uid = 0;
-  std::string group;             // as written; empty: the user's primary group
-  gid_t gid = 0;                 // `group`'s, else the user's primary group
-  std::vector<gid_t> groups;     // supplementary groups: the user's memberships plus gid
-  int line = 0;                  // of `user`, for errors found at start
+  std::string group;          // as written; empty: the user's primary group
+  gid_t gid = 0;              // `group`'s, else the user's primary group
+  std::vector<gid_t> groups;  // supplementary groups: the user's memberships plus gid
+  int line = 0;               // of `user`, for errors found at start
   // Who, not where it is written: moving the key in the file changes nothing.
   bool operator==(const RunAs& o) const {
     return user == o.user && uid == o.uid && group == o.group && gid == o.gid && groups == o.groups;
@@ -180,18 +180,18 @@ struct RunAs {
 };
 
 struct Config {
-  std::string file;                // the path it was loaded from, as given
-  std::vector<Endpoint> listen;    // at least one
-  unsigned workers = 1;            // "auto" resolves to the CPU count
+  std::string file;              // the path it was loaded from, as given
+  std::vector<Endpoint> listen;  // at least one
+  unsigned workers = 1;          // "auto" resolves to the CPU count
   Limits limits;
   std::vector<Pool> pools;
   std::vector<Stream> streams;
   std::vector<Auth> auths;
   std::vector<Route> routes;
   Drain drain;
-  std::optional<Endpoint> admin;   // /metrics and /status; no auth: keep it on loopback
+  std::optional<Endpoint> admin;  // /metrics and /status; no auth: keep it on loopback
   Logs log;
-  std::optional<RunAs> run_as;   // `user`/`group`; nullopt: workers keep the master's identity
+  std::optional<RunAs> run_as;  // `user`/`group`; nullopt: workers keep the master's identity
 };
 
 }  // namespace wsgate::conf

@@ -23,8 +23,7 @@ bool fail(std::string* why, const char* reason) {
 
 bool iequals(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
+    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
   });
 }
 
@@ -92,12 +91,10 @@ bool parse_plain(std::string_view text, Endpoint* out, std::string* why) {
   }
   out->host = iequals(host, kLocalhost) ? "127.0.0.1" : canonical_address(AF_INET, host);
   if (out->host.empty()) {
-    const bool looks_like_name = std::any_of(host.begin(), host.end(), [](char c) {
-      return std::isalpha(static_cast<unsigned char>(c)) != 0;
-    });
-    return fail(why, looks_like_name
-                         ? "host names are not resolved; use a numeric address or localhost"
-                         : "not a valid IPv4 address");
+    const bool looks_like_name =
+        std::any_of(host.begin(), host.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; });
+    return fail(why, looks_like_name ? "host names are not resolved; use a numeric address or localhost"
+                                     : "not a valid IPv4 address");
   }
   out->ipv6 = false;
   return parse_port(text.substr(colon + 1), &out->port, why);
@@ -116,8 +113,7 @@ std::optional<Endpoint> parse_endpoint(std::string_view text, std::string* why) 
     return std::nullopt;
   }
   Endpoint endpoint;
-  const bool ok = text.front() == '['  ? parse_bracketed(text, &endpoint, why)
-                                       : parse_plain(text, &endpoint, why);
+  const bool ok = text.front() == '[' ? parse_bracketed(text, &endpoint, why) : parse_plain(text, &endpoint, why);
   if (!ok) {
     return std::nullopt;
   }

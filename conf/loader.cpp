@@ -17,8 +17,7 @@ namespace wsgate::conf {
 
 namespace {
 
-std::string format_what(const std::string& file, int line, const std::string& key,
-                        const std::string& why) {
+std::string format_what(const std::string& file, int line, const std::string& key, const std::string& why) {
   std::string what = file + ":" + std::to_string(line) + ": ";
   if (!key.empty()) {
     what += key + ": ";  // errors about the whole file have no key to name
@@ -49,8 +48,7 @@ constexpr size_t kMaxPools = 64;           // sized for the shm pool table (rate
 
 std::vector<Endpoint> parse_listen(const Field& f) {
   // One address may be written bare; several as a list.
-  const std::vector<Field> items =
-      f.node.IsSequence() ? list_items(f, "a list of addresses") : std::vector<Field>{f};
+  const std::vector<Field> items = f.node.IsSequence() ? list_items(f, "a list of addresses") : std::vector<Field>{f};
   if (items.empty()) {
     f.fail("expected at least one address like 127.0.0.1:8080");
   }
@@ -59,8 +57,8 @@ std::vector<Endpoint> parse_listen(const Field& f) {
     const Endpoint endpoint = read_endpoint(item);
     const auto earlier = std::find(listen.begin(), listen.end(), endpoint);
     if (earlier != listen.end()) {
-      item.fail(endpoint.to_string() + " is already listed as listen[" +
-                std::to_string(earlier - listen.begin()) + "]");
+      item.fail(endpoint.to_string() + " is already listed as listen[" + std::to_string(earlier - listen.begin()) +
+                "]");
     }
     listen.push_back(endpoint);
   }
@@ -68,8 +66,7 @@ std::vector<Endpoint> parse_listen(const Field& f) {
 }
 
 unsigned parse_workers(const Field& f) {
-  const std::string expected = "an integer from 1 to " + std::to_string(kMaxWorkers) +
-                               " or \"auto\"";
+  const std::string expected = "an integer from 1 to " + std::to_string(kMaxWorkers) + " or \"auto\"";
   const std::string text = read_scalar(f, expected);
   if (text == "auto") {
     // hardware_concurrency() may answer 0 when it cannot tell.
@@ -96,9 +93,8 @@ uint32_t read_rate(const Field& f, uint32_t hi) {
 Limits parse_limits(const Field& f) {
   using std::chrono::milliseconds;
   using std::chrono::minutes;
-  const Section s(f, {"max_message", "max_fragments", "max_header", "handshake_timeout",
-                      "max_connections", "close_timeout", "max_connections_per_ip",
-                      "handshake_rate_per_ip"});
+  const Section s(f, {"max_message", "max_fragments", "max_header", "handshake_timeout", "max_connections",
+                      "close_timeout", "max_connections_per_ip", "handshake_rate_per_ip"});
   Limits limits;
   if (auto v = s.find("max_message")) limits.max_message = read_size(*v, KiB, GiB);
   if (auto v = s.find("max_fragments")) limits.max_fragments = read_int<uint32_t>(*v, 1, 1000000);
@@ -132,24 +128,21 @@ Backend parse_backend(const Field& f) {
 
 // `total` counts backends over all pools, which share one fixed-size table.
 std::vector<Backend> parse_backends(const Field& f, size_t& total) {
-  const std::vector<Field> items =
-      list_items(f, "a list of backend addresses or {address, weight} maps");
+  const std::vector<Field> items = list_items(f, "a list of backend addresses or {address, weight} maps");
   if (items.empty()) {
     f.fail("expected at least one backend");
   }
   std::vector<Backend> backends;
   for (const Field& item : items) {
     if (++total > kMaxBackendsTotal) {
-      item.fail("more than " + std::to_string(kMaxBackendsTotal) +
-                " backends in total over all pools");
+      item.fail("more than " + std::to_string(kMaxBackendsTotal) + " backends in total over all pools");
     }
     const Backend backend = parse_backend(item);
-    const auto earlier = std::find_if(backends.begin(), backends.end(), [&](const Backend& b) {
-      return b.endpoint == backend.endpoint;
-    });
+    const auto earlier = std::find_if(backends.begin(), backends.end(),
+                                      [&](const Backend& b) { return b.endpoint == backend.endpoint; });
     if (earlier != backends.end()) {
-      item.fail(backend.endpoint.to_string() + " is already a backend of this pool, at " +
-                f.key + "[" + std::to_string(earlier - backends.begin()) + "]");
+      item.fail(backend.endpoint.to_string() + " is already a backend of this pool, at " + f.key + "[" +
+                std::to_string(earlier - backends.begin()) + "]");
     }
     backends.push_back(backend);
   }
@@ -221,9 +214,8 @@ Pool parse_pool(const Entry& entry, size_t& total_backends) {
   if (!valid_name(entry.name)) {
     entry.fail("a pool name must be 1 to 48 characters from A-Z a-z 0-9 _ . -");
   }
-  const Section s(entry.value, {"balance", "connect_timeout", "retries", "fail_timeout",
-                                "health", "on_backend_loss", "loss_spread", "max_handshake_rate",
-                                "slow_start", "reconnect_buffer", "backends"});
+  const Section s(entry.value, {"balance", "connect_timeout", "retries", "fail_timeout", "health", "on_backend_loss",
+                                "loss_spread", "max_handshake_rate", "slow_start", "reconnect_buffer", "backends"});
   Pool pool;
   pool.name = entry.name;
   if (auto v = s.find("balance")) pool.balance = read_balance(*v);
@@ -306,8 +298,7 @@ Duration read_ping_interval(const Field& f) {
   const std::string expected = "0s (off) or a duration from 1s to 1h";
   const std::string text = read_scalar(f, expected);
   const auto interval = parse_duration(text);
-  if (!interval ||
-      (*interval != Duration::zero() && (*interval < seconds(1) || *interval > hours(1)))) {
+  if (!interval || (*interval != Duration::zero() && (*interval < seconds(1) || *interval > hours(1)))) {
     f.fail("expected " + expected + ", got " + quote(text));
   }
   return *interval;
@@ -327,8 +318,7 @@ void parse_keepalive(const Section& s, Route& route) {
     route.pong_timeout = read_duration(*v, milliseconds(100), minutes(10));
     if (route.ping_interval != Duration::zero() && route.pong_timeout >= route.ping_interval) {
       v->fail("expected less than ping_interval (" + format_duration(route.ping_interval) +
-              ") so that a ping is answered before the next one is due, got " +
-              quote(v->node.Scalar()));
+              ") so that a ping is answered before the next one is due, got " + quote(v->node.Scalar()));
     }
   }
 }
@@ -339,8 +329,7 @@ template <typename T>
 size_t resolve(const Field& f, const std::vector<T>& defined, const std::string& what) {
   const char* article = what.front() == 'a' ? "an " : "a ";  // "an auth name"
   std::string name = read_scalar(f, article + what + " name");
-  const auto it =
-      std::find_if(defined.begin(), defined.end(), [&](const T& t) { return t.name == name; });
+  const auto it = std::find_if(defined.begin(), defined.end(), [&](const T& t) { return t.name == name; });
   if (it == defined.end()) {
     f.fail(what + " " + quote(name) + " is not defined");
   }
@@ -352,15 +341,13 @@ size_t resolve(const Field& f, const std::vector<T>& defined, const std::string&
 // are optional only when every route is a stream route.
 Route parse_route(const Field& f, const Config& config, const Section& top,
                   std::unordered_map<std::string, size_t>& seen) {
-  const Section s(f, {"path", "pool", "origins", "validate_utf8", "stream", "auth", "ping_interval",
-                      "pong_timeout"});
+  const Section s(f, {"path", "pool", "origins", "validate_utf8", "stream", "auth", "ping_interval", "pong_timeout"});
   Route route;
   const Field path = s.require("path");
   route.path = read_path(path);
   const auto [earlier, fresh] = seen.emplace(route.path, seen.size());
   if (!fresh) {
-    path.fail(quote(route.path) + " is already routed by routes[" +
-              std::to_string(earlier->second) + "]");
+    path.fail(quote(route.path) + " is already routed by routes[" + std::to_string(earlier->second) + "]");
   }
   const auto pool = s.find("pool");
   const auto stream = s.find("stream");
@@ -451,11 +438,10 @@ YAML::Node parse_yaml(const std::string& text, const std::string& file) {
     throw ConfigError(file, 0, "", "the file is empty; expected listen, pools and routes");
   }
   // A trailing "---" yields an empty document; only one with content counts.
-  const auto extra = std::find_if(documents.begin() + 1, documents.end(),
-                                  [](const YAML::Node& d) { return !d.IsNull(); });
+  const auto extra =
+      std::find_if(documents.begin() + 1, documents.end(), [](const YAML::Node& d) { return !d.IsNull(); });
   if (extra != documents.end()) {
-    throw ConfigError(file, line_of(extra->Mark()), "",
-                      "expected one YAML document, found another one here");
+    throw ConfigError(file, line_of(extra->Mark()), "", "expected one YAML document, found another one here");
   }
   return documents.front();
 }

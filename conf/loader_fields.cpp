@@ -42,14 +42,10 @@ std::string quote(std::string_view text) {
 
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return quote(node.Scalar());
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    default:
-      return "nothing";
+    case YAML::NodeType::Scalar: return quote(node.Scalar());
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    default: return "nothing";
   }
 }
 
@@ -132,8 +128,8 @@ Section::Section(const Field& map, std::initializer_list<std::string_view> known
     : map_(map), entries_(map_entries(map)) {
   for (const Entry& entry : entries_) {
     if (std::find(known.begin(), known.end(), entry.name) == known.end()) {
-      Field{map_.file, {}, join_key(map_.key, entry.name), entry.key_line}.fail(
-          "unknown key; expected one of " + list_names(known));
+      Field{map_.file, {}, join_key(map_.key, entry.name), entry.key_line}.fail("unknown key; expected one of " +
+                                                                                list_names(known));
     }
   }
 }
@@ -182,8 +178,7 @@ uint64_t read_size(const Field& f, uint64_t lo, uint64_t hi) {
     f.fail("expected " + expected + ", got " + quote(text));
   }
   if (*size < lo || *size > hi) {
-    f.fail("expected a size from " + format_size(lo) + " to " + format_size(hi) + ", got " +
-           quote(text));
+    f.fail("expected a size from " + format_size(lo) + " to " + format_size(hi) + ", got " + quote(text));
   }
   return *size;
 }
@@ -196,8 +191,7 @@ Duration read_duration(const Field& f, Duration lo, Duration hi) {
     f.fail("expected " + expected + ", got " + quote(text));
   }
   if (*duration < lo || *duration > hi) {
-    f.fail("expected a duration from " + format_duration(lo) + " to " + format_duration(hi) +
-           ", got " + quote(text));
+    f.fail("expected a duration from " + format_duration(lo) + " to " + format_duration(hi) + ", got " + quote(text));
   }
   return *duration;
 }
@@ -227,11 +221,9 @@ bool has_space_or_control(std::string_view text) {
 }
 
 bool valid_name(std::string_view name) {
-  return !name.empty() && name.size() <= kMaxName &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.' ||
-                  c == '-';
-         });
+  return !name.empty() && name.size() <= kMaxName && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.' || c == '-';
+  });
 }
 
 // ---------------------------------------------------------------- files

@@ -50,9 +50,7 @@ struct Field {
   std::string key;  // "" for the document itself
   int line = 0;     // 1-based
 
-  [[noreturn]] void fail(const std::string& why) const {
-    throw ConfigError(std::string(file), line, key, why);
-  }
+  [[noreturn]] void fail(const std::string& why) const { throw ConfigError(std::string(file), line, key, why); }
 
   Field child(const YAML::Node& value, std::string child_key, int key_line) const {
     return Field{file, value, std::move(child_key), value_line(value, key_line)};
@@ -65,9 +63,7 @@ struct Entry {
   Field value;
 
   // Blames the name itself (a bad pool name, one pool too many).
-  [[noreturn]] void fail(const std::string& why) const {
-    Field{value.file, {}, value.key, key_line}.fail(why);
-  }
+  [[noreturn]] void fail(const std::string& why) const { Field{value.file, {}, value.key, key_line}.fail(why); }
 };
 
 // The key/value pairs of a map, in document order. Keys must be plain
@@ -104,8 +100,7 @@ std::optional<int64_t> int_in_range(const std::string& text, int64_t lo, int64_t
 
 template <typename T>
 T read_int(const Field& f, T lo, T hi) {
-  const std::string expected =
-      "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+  const std::string expected = "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
   const std::string text = read_scalar(f, expected);
   const auto value = int_in_range(text, static_cast<int64_t>(lo), static_cast<int64_t>(hi));
   if (!value) {

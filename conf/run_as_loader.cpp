@@ -51,9 +51,9 @@ void resolve_user(const Field& f, RunAs& run_as) {
     buffer.resize(buffer.size() * 2);
   }
   if (found == nullptr) {
-    f.fail(not_found(error) ? "no such user " + quote(run_as.user) + " in the user database"
-                            : "cannot look up user " + quote(run_as.user) + ": " +
-                                  std::generic_category().message(error));
+    f.fail(not_found(error)
+               ? "no such user " + quote(run_as.user) + " in the user database"
+               : "cannot look up user " + quote(run_as.user) + ": " + std::generic_category().message(error));
   }
   run_as.uid = record.pw_uid;
   run_as.gid = record.pw_gid;
@@ -69,9 +69,9 @@ void resolve_group(const Field& f, RunAs& run_as) {
     buffer.resize(buffer.size() * 2);
   }
   if (found == nullptr) {
-    f.fail(not_found(error) ? "no such group " + quote(run_as.group) + " in the group database"
-                            : "cannot look up group " + quote(run_as.group) + ": " +
-                                  std::generic_category().message(error));
+    f.fail(not_found(error)
+               ? "no such group " + quote(run_as.group) + " in the group database"
+               : "cannot look up group " + quote(run_as.group) + ": " + std::generic_category().message(error));
   }
   run_as.gid = record.gr_gid;
 }

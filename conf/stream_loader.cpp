@@ -28,10 +28,8 @@ constexpr size_t kMaxMessageSize = 64 * KiB;
 constexpr std::string_view kFeederVariable = "path";
 
 bool starts_with_nocase(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() &&
-         std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) ==
-                  std::tolower(static_cast<unsigned char>(b));
+  return text.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
          });
 }
 
@@ -86,8 +84,7 @@ SourceUrl read_source(const Field& f) {
 
 // One URL may be written bare; several as a list, tried in order.
 std::vector<SourceUrl> read_sources(const Field& f) {
-  const std::vector<Field> items =
-      f.node.IsSequence() ? list_items(f, "a list of ws:// URLs") : std::vector<Field>{f};
+  const std::vector<Field> items = f.node.IsSequence() ? list_items(f, "a list of ws:// URLs") : std::vector<Field>{f};
   if (items.empty()) {
     f.fail("expected at least one URL like ws://127.0.0.1:9100/live");
   }
@@ -97,8 +94,8 @@ std::vector<SourceUrl> read_sources(const Field& f) {
       item.fail("more than " + std::to_string(kMaxSources) + " sources");
     }
     SourceUrl source = read_source(item);
-    const auto earlier = std::find_if(sources.begin(), sources.end(),
-                                      [&](const SourceUrl& s) { return s.text == source.text; });
+    const auto earlier =
+        std::find_if(sources.begin(), sources.end(), [&](const SourceUrl& s) { return s.text == source.text; });
     if (earlier != sources.end()) {
       item.fail(quote(source.text) + " is already listed as " + f.key + "[" +
                 std::to_string(earlier - sources.begin()) + "]");
@@ -112,9 +109,8 @@ std::vector<SourceUrl> read_sources(const Field& f) {
 
 bool valid_variable_name(std::string_view name) {
   return !name.empty() && std::isdigit(static_cast<unsigned char>(name.front())) == 0 &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
-         });
+         std::all_of(name.begin(), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; });
 }
 
 // ${NAME} becomes the environment's NAME; ${path} stays for the feeder. Once
@@ -147,16 +143,15 @@ std::string expand_environment(const Field& f, const std::string& text) {
   }
   out.append(text, pos);
   if (out.size() > kMaxMessageSize) {
-    f.fail("a message may be at most " + format_size(kMaxMessageSize) + ", this one is " +
-           std::to_string(out.size()) + " bytes once expanded");
+    f.fail("a message may be at most " + format_size(kMaxMessageSize) + ", this one is " + std::to_string(out.size()) +
+           " bytes once expanded");
   }
   return out;
 }
 
 // One message may be written bare; several as a list, sent in order.
 std::vector<std::string> read_messages(const Field& f) {
-  const std::vector<Field> items =
-      f.node.IsSequence() ? list_items(f, "a list of messages") : std::vector<Field>{f};
+  const std::vector<Field> items = f.node.IsSequence() ? list_items(f, "a list of messages") : std::vector<Field>{f};
   std::vector<std::string> messages;
   for (const Field& item : items) {
     if (messages.size() == kMaxMessages) {
@@ -199,9 +194,9 @@ Stream parse_stream(const Entry& entry) {
   if (!valid_name(entry.name)) {
     entry.fail("a stream name must be 1 to 48 characters from A-Z a-z 0-9 _ . -");
   }
-  const Section s(entry.value, {"source", "channels", "on_connect_send", "history", "ring",
-                                "subscriber_queue", "slow_subscriber", "client_messages", "linger",
-                                "always_on", "max_channels", "connect_timeout", "backoff_max"});
+  const Section s(entry.value,
+                  {"source", "channels", "on_connect_send", "history", "ring", "subscriber_queue", "slow_subscriber",
+                   "client_messages", "linger", "always_on", "max_channels", "connect_timeout", "backoff_max"});
   Stream stream;
   stream.name = entry.name;
   stream.sources = read_sources(s.require("source"));
@@ -263,8 +258,7 @@ std::vector<Stream> parse_streams(const Field& f) {
                  "stream its max_channels)");
     }
     if (rings > kMaxRingsTotal) {
-      entry.fail("more than " + format_size(kMaxRingsTotal) +
-                 " of rings in total over all streams (ring x channels)");
+      entry.fail("more than " + format_size(kMaxRingsTotal) + " of rings in total over all streams (ring x channels)");
     }
     streams.push_back(std::move(stream));
   }

@@ -50,8 +50,7 @@ std::optional<Quantity> split_quantity(std::string_view text) {
 // number * unit factor, or nullopt if the unit is unknown or the product
 // does not fit under `max`.
 template <size_t N>
-std::optional<uint64_t> scale(const Quantity& q, const std::array<Unit, N>& units,
-                              uint64_t max) {
+std::optional<uint64_t> scale(const Quantity& q, const std::array<Unit, N>& units, uint64_t max) {
   for (const Unit& unit : units) {
     if (unit.suffix == q.suffix) {
       if (q.number > max / unit.factor) {

@@ -26,8 +26,8 @@ struct ChildPlumbing {
   // The master's end of the alive pipe: a child holding it would never see
   // EOF on its own end when the master dies.
   int alive_write_fd = -1;
-  std::vector<int> shed_fds;                 // sockets this role does not serve
-  const conf::Config* run_as = nullptr;      // whose `user`/`group` the child becomes
+  std::vector<int> shed_fds;             // sockets this role does not serve
+  const conf::Config* run_as = nullptr;  // whose `user`/`group` the child becomes
 };
 
 // In the master: the child's pid, or -1 with errno set when fork() failed.

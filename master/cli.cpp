@@ -78,8 +78,9 @@ Command parse_command_line(const std::vector<std::string>& args) {
   } else if (!control.empty() && control != "rebalance" && cmd.backend.empty()) {
     cmd.error = control + " needs a backend: POOL/HOST:PORT as wsgate status shows it";
   } else if (!control.empty()) {
-    cmd.kind = control == "drain" ? Command::Kind::drain
-               : control == "undrain" ? Command::Kind::undrain : Command::Kind::rebalance;
+    cmd.kind = control == "drain"     ? Command::Kind::drain
+               : control == "undrain" ? Command::Kind::undrain
+                                      : Command::Kind::rebalance;
   } else {
     cmd.kind = status ? Command::Kind::status : test ? Command::Kind::test_config : Command::Kind::run;
   }

@@ -70,8 +70,8 @@ int undrain(shm::Table& t, const Command& cmd, const char* verb, std::ostream& o
   if (!before.draining) {
     out << label(t, *b) << " was not draining; it stays up\n";
   } else {
-    out << label(t, *b) << " takes new sessions again (" << before.moved << " were moved off, "
-        << before.sessions_left << " stay on it)\n";
+    out << label(t, *b) << " takes new sessions again (" << before.moved << " were moved off, " << before.sessions_left
+        << " stay on it)\n";
   }
   return 0;
 }
@@ -106,20 +106,18 @@ int rebalance(shm::Table& t, const Command& cmd, std::ostream& out, std::ostream
 }  // namespace
 
 int run_control_command(const std::string& shm_name, const Command& cmd, std::ostream& out, std::ostream& err) {
-  const char* verb = cmd.kind == Command::Kind::rebalance ? "rebalance"
-                     : cmd.kind == Command::Kind::drain && !cmd.cancel ? "drain" : "undrain";
+  const char* verb = cmd.kind == Command::Kind::rebalance              ? "rebalance"
+                     : cmd.kind == Command::Kind::drain && !cmd.cancel ? "drain"
+                                                                       : "undrain";
   try {
     shm::Segment seg = shm::Segment::attach_read_write(shm_name);
     shm::Table& t = *seg.table();
     switch (cmd.kind) {
       case Command::Kind::drain:
         return cmd.cancel ? undrain(t, cmd, "drain --cancel", out, err) : drain(t, cmd, out, err);
-      case Command::Kind::undrain:
-        return undrain(t, cmd, verb, out, err);
-      case Command::Kind::rebalance:
-        return rebalance(t, cmd, out, err);
-      default:
-        break;
+      case Command::Kind::undrain: return undrain(t, cmd, verb, out, err);
+      case Command::Kind::rebalance: return rebalance(t, cmd, out, err);
+      default: break;
     }
     err << "wsgate: internal error: not a control command\n";
     return 1;

@@ -29,13 +29,13 @@ enum class GenState { starting, active, retiring };
 struct Generation {
   uint32_t id = 0;
   std::shared_ptr<const conf::Config> config;
-  std::string text;           // the file content, published once it is active
+  std::string text;  // the file content, published once it is active
   std::vector<uint32_t> slots;
   GenState state = GenState::starting;
   int64_t started_ms = 0;
-  int64_t deadline_ms = 0;    // retiring: what is left gets 1001 from this time on
-  int64_t kill_at_ms = 0;     // retiring: SIGKILL what is left at this time
-  std::string changes;        // what the reload changed, for the log
+  int64_t deadline_ms = 0;  // retiring: what is left gets 1001 from this time on
+  int64_t kill_at_ms = 0;   // retiring: SIGKILL what is left at this time
+  std::string changes;      // what the reload changed, for the log
   std::shared_ptr<StreamSet> streams;
   std::optional<AdminSocket> admin_socket;  // bound for it, taken over at the switch
 };

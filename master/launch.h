@@ -25,7 +25,7 @@ struct ChildContext {
   int alive_read_fd = -1;   // the children's end of the alive pipe: EOF = the master died
   int alive_write_fd = -1;  // the master's end, closed in every child
   const ListenSockets* listeners = nullptr;
-  int admin_fd = -1;        // config `admin`'s socket, -1 when none: only the admin role keeps it
+  int admin_fd = -1;  // config `admin`'s socket, -1 when none: only the admin role keeps it
 
   // Every listening socket but `keep`, and the admin socket unless `keep_admin`.
   std::vector<int> shed(const std::vector<int>& keep, bool keep_admin) const;
@@ -38,8 +38,8 @@ struct ChildContext {
 // generation's listening sockets and `streams` (may be null). A slot whose
 // generation is gone (`gen` null) gets a child that says so and exits fatal,
 // running as `active`'s user.
-pid_t launch_proxy(const ChildContext& ctx, uint32_t slot, uint32_t index, const Generation* gen,
-                   StreamSet* streams, const shm::ConfigBlob& blob, const conf::Config& active);
+pid_t launch_proxy(const ChildContext& ctx, uint32_t slot, uint32_t index, const Generation* gen, StreamSet* streams,
+                   const shm::ConfigBlob& blob, const conf::Config& active);
 // The health prober, checking `active`'s pools.
 pid_t launch_prober(const ChildContext& ctx, uint32_t slot, const conf::Config& active);
 // The feeder of `streams`, running as its config says.

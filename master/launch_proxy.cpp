@@ -7,8 +7,8 @@
 
 namespace wsgate::master {
 
-pid_t launch_proxy(const ChildContext& ctx, uint32_t slot, uint32_t index, const Generation* gen,
-                   StreamSet* streams, const shm::ConfigBlob& blob, const conf::Config& active) {
+pid_t launch_proxy(const ChildContext& ctx, uint32_t slot, uint32_t index, const Generation* gen, StreamSet* streams,
+                   const shm::ConfigBlob& blob, const conf::Config& active) {
   std::vector<int> mine;
   if (gen != nullptr) {
     mine = ctx.listeners->for_worker(gen->config->listen, index, gen->config->workers);

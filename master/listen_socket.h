@@ -9,7 +9,7 @@ namespace wsgate::master {
 struct ListenOptions {
   bool reuseport = false;  // several sockets on one address, the kernel spreading connections
   int backlog = 4096;
-  const char* what = "";   // "admin " in messages about the admin socket
+  const char* what = "";  // "admin " in messages about the admin socket
 };
 
 // Socket, SO_REUSEADDR (and SO_REUSEPORT), IPV6_V6ONLY for IPv6, bind,

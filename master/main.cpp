@@ -67,24 +67,17 @@ int test_config(const std::string& path) {
 int main(int argc, char** argv) {
   Command cmd = wsgate::master::parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
   switch (cmd.kind) {
-    case Command::Kind::help:
-      std::cout << wsgate::master::usage_text();
-      return 0;
-    case Command::Kind::version:
-      std::cout << "wsgate " << WSGATE_VERSION << "\n";
-      return 0;
-    case Command::Kind::test_config:
-      return test_config(cmd.config_path);
+    case Command::Kind::help: std::cout << wsgate::master::usage_text(); return 0;
+    case Command::Kind::version: std::cout << "wsgate " << WSGATE_VERSION << "\n"; return 0;
+    case Command::Kind::test_config: return test_config(cmd.config_path);
     case Command::Kind::status:
       return wsgate::master::run_status_command(instance_name(cmd.config_path), cmd.json, std::cout, std::cerr);
     case Command::Kind::drain:
     case Command::Kind::undrain:
     case Command::Kind::rebalance:
       return wsgate::master::run_control_command(instance_name(cmd.config_path), cmd, std::cout, std::cerr);
-    case Command::Kind::run:
-      return run_proxy(cmd.config_path);
-    case Command::Kind::usage_error:
-      break;
+    case Command::Kind::run: return run_proxy(cmd.config_path);
+    case Command::Kind::usage_error: break;
   }
   std::cerr << "wsgate: " << cmd.error << "\n" << wsgate::master::usage_text();
   return 2;

@@ -42,8 +42,8 @@ std::string check_switched(const conf::RunAs& run_as) {
   if (getresuid(&ruid, &euid, &suid) != 0 || getresgid(&rgid, &egid, &sgid) != 0) {
     return failed("getresuid()/getresgid()", errno);
   }
-  if (ruid != run_as.uid || euid != run_as.uid || suid != run_as.uid || rgid != run_as.gid ||
-      egid != run_as.gid || sgid != run_as.gid) {
+  if (ruid != run_as.uid || euid != run_as.uid || suid != run_as.uid || rgid != run_as.gid || egid != run_as.gid ||
+      sgid != run_as.gid) {
     return "the ids after the switch are uid " + std::to_string(ruid) + "/" + std::to_string(euid) + "/" +
            std::to_string(suid) + ", gid " + std::to_string(rgid) + "/" + std::to_string(egid) + "/" +
            std::to_string(sgid);
@@ -109,8 +109,7 @@ void drop_worker_privileges(const conf::Config& config) {
   const pid_t master = getppid();
   const std::string why = drop_privileges(*config.run_as);
   if (!why.empty()) {
-    LOG_ERROR("cannot switch to %s: %s; exiting, not to be respawned", describe(*config.run_as).c_str(),
-              why.c_str());
+    LOG_ERROR("cannot switch to %s: %s; exiting, not to be respawned", describe(*config.run_as).c_str(), why.c_str());
     _exit(worker::kExitFatal);
   }
   if (getppid() != master) {

@@ -25,13 +25,13 @@ struct Slot {
   shm::SlotRole role = shm::SlotRole::none;
   pid_t pid = 0;
   int64_t spawned_ms = 0;
-  int quick_deaths = 0;       // consecutive deaths within a second of spawning
-  int64_t respawn_at_ms = 0;  // throttled respawn pending when nonzero
-  bool fatal = false;         // exited with kExitFatal: respawning would fail again
-  bool restart = false;       // asked to stop so it comes back with the new config
-  bool retire = false;        // asked to stop for good: free the slot when it exits
-  uint32_t generation = 0;    // proxy: its generation's id
-  uint32_t index = 0;         // proxy: its index within the generation
+  int quick_deaths = 0;                // consecutive deaths within a second of spawning
+  int64_t respawn_at_ms = 0;           // throttled respawn pending when nonzero
+  bool fatal = false;                  // exited with kExitFatal: respawning would fail again
+  bool restart = false;                // asked to stop so it comes back with the new config
+  bool retire = false;                 // asked to stop for good: free the slot when it exits
+  uint32_t generation = 0;             // proxy: its generation's id
+  uint32_t index = 0;                  // proxy: its index within the generation
   std::shared_ptr<StreamSet> streams;  // proxy and feeder: the set they use
 
   bool alive() const { return pid > 0; }

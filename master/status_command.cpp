@@ -2,13 +2,13 @@
 
 #include <cstdio>
 #include <iomanip>
-#include <sstream>
 #include <optional>
+#include <sstream>
 
 #include "shm/backend_table.h"
 #include "shm/channel_table.h"
-#include "shm/stream_segment.h"
 #include "shm/segment.h"
+#include "shm/stream_segment.h"
 #include "worker/report/control_report.h"
 #include "worker/report/status_json.h"
 #include "worker/report/status_names.h"
@@ -42,9 +42,9 @@ void print_text(const shm::Table& table, const shm::BackendTable& t, int64_t now
       << "PER WORKER\n";
   for (uint32_t b = 0; b < t.backend_count(); ++b) {
     const shm::BackendEntry& e = t.backend(b);
-    out << "  " << std::setw(16) << e.pool << std::setw(24) << e.address << std::setw(10) << worker::backend_state_name(t, b, now)
-        << std::setw(10) << t.sessions(b) << std::setw(10) << worker::format_rtt_ms(e.rtt_us.load(), "-") << std::setw(10)
-        << checks_text(e);
+    out << "  " << std::setw(16) << e.pool << std::setw(24) << e.address << std::setw(10)
+        << worker::backend_state_name(t, b, now) << std::setw(10) << t.sessions(b) << std::setw(10)
+        << worker::format_rtt_ms(e.rtt_us.load(), "-") << std::setw(10) << checks_text(e);
     for (uint32_t s = 0; s < t.slot_count(); ++s) {
       out << (s ? " " : "") << t.sessions_in_slot(s, b);
     }
@@ -65,7 +65,8 @@ void print_channels_text(const shm::StreamsHeader& h, std::ostream& out) {
   const shm::ChannelTable t(const_cast<shm::StreamsHeader&>(h));
   out << "streams:\n";
   out << "  " << std::left << std::setw(16) << "STREAM" << std::setw(24) << "CHANNEL" << std::setw(12) << "UPSTREAM"
-      << std::setw(13) << "SUBSCRIBERS" << std::setw(12) << "MESSAGES" << "CONNECTS\n";
+      << std::setw(13) << "SUBSCRIBERS" << std::setw(12) << "MESSAGES"
+      << "CONNECTS\n";
   for (uint32_t ch = 0; ch < h.channel_count; ++ch) {
     const shm::ChannelEntry& e = h.channels[ch];
     if (worker::channel_active(e)) {
@@ -97,7 +98,8 @@ int run_status_command(const std::string& shm_name, bool json, std::ostream& out
     shm::Segment seg = shm::Segment::attach_read_only(shm_name);
     std::optional<shm::StreamSegment> streams;
     try {
-      streams.emplace(shm::StreamSegment::attach_read_only(shm::StreamSegment::name_for(shm_name, seg.table()->header.stream_set.load())));
+      streams.emplace(shm::StreamSegment::attach_read_only(
+          shm::StreamSegment::name_for(shm_name, seg.table()->header.stream_set.load())));
     } catch (const shm::SegmentError&) {
       // No streams configured (or none yet): the report simply has none.
     }

@@ -27,8 +27,8 @@ StreamSet::StreamSet(uint32_t id, std::shared_ptr<const conf::Config> config, co
     : id_(id),
       config_(std::move(config)),
       plan_(worker::plan_streams(*config_)),
-      segment_(shm::StreamSegment::create(shm::StreamSegment::name_for(table_segment_name, id), getpid(),
-                                          plan_.channels)) {
+      segment_(
+          shm::StreamSegment::create(shm::StreamSegment::name_for(table_segment_name, id), getpid(), plan_.channels)) {
   try {
     for (uint32_t s = 0; s < shm::kMaxSlots; ++s) {
       worker_fds_.push_back(make_eventfd());

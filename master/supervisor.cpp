@@ -1,7 +1,7 @@
 #include "master/supervisor.h"
 
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>

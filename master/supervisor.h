@@ -79,9 +79,9 @@ class Supervisor {
   void start_first_generation(const std::string& text);
   void handle_sighup();
   void reload_failed(const std::string& why);
-  bool apply_in_place(std::shared_ptr<const conf::Config> fresh, const std::string& text,
-                      const conf::ReloadPlan& plan);
-  void start_generation(std::shared_ptr<const conf::Config> fresh, const std::string& text, const conf::ReloadPlan& plan);
+  bool apply_in_place(std::shared_ptr<const conf::Config> fresh, const std::string& text, const conf::ReloadPlan& plan);
+  void start_generation(std::shared_ptr<const conf::Config> fresh, const std::string& text,
+                        const conf::ReloadPlan& plan);
   void check_starting();
   void promote(Generation& g);
   void abort_starting(const std::string& why);
@@ -141,11 +141,11 @@ class Supervisor {
   uint32_t last_stream_set_ = 0;
   std::vector<std::shared_ptr<StreamSet>> stream_sets_;  // every set a slot or generation still uses
   int alive_pipe_[2] = {-1, -1};
-  bool running_ = false;          // run() has spawned the first children
-  bool reload_pending_ = false;   // a SIGHUP came while a generation was starting
+  bool running_ = false;         // run() has spawned the first children
+  bool reload_pending_ = false;  // a SIGHUP came while a generation was starting
   bool stopping_ = false;
-  bool quitting_ = false;         // SIGQUIT: sessions may finish first
-  bool start_failed_ = false;     // no proxy worker could start
+  bool quitting_ = false;      // SIGQUIT: sessions may finish first
+  bool start_failed_ = false;  // no proxy worker could start
   int64_t stop_deadline_ms_ = 0;
   SystemdNotifier notifier_;
   bool ready_notified_ = false;

@@ -48,19 +48,14 @@ void Supervisor::spawn(uint32_t slot) {
     case shm::SlotRole::proxy:
       pid = launch_proxy(ctx, slot, me.index, generations_.by_id(me.generation), me.streams.get(), blob_, *config_);
       break;
-    case shm::SlotRole::prober:
-      pid = launch_prober(ctx, slot, *config_);
-      break;
-    case shm::SlotRole::feeder:
-      pid = launch_feeder(ctx, slot, *me.streams);
-      break;
+    case shm::SlotRole::prober: pid = launch_prober(ctx, slot, *config_); break;
+    case shm::SlotRole::feeder: pid = launch_feeder(ctx, slot, *me.streams); break;
     case shm::SlotRole::admin: {
       const Generation* active = generations_.find(GenState::active);
       pid = launch_admin(ctx, slot, *config_, active != nullptr ? active->streams.get() : nullptr);
       break;
     }
-    case shm::SlotRole::none:
-      return;
+    case shm::SlotRole::none: return;
   }
   if (pid < 0) {
     LOG_ERROR("fork() for %s failed (%d: %s); retrying in 1 s", slots_.label(slot).c_str(), errno, strerror(errno));
@@ -153,8 +148,10 @@ void Supervisor::refill(uint32_t slot, int status, const std::string& what) {
                   what.c_str());
       } else {
         // The proxy still works on passive health alone; say what was lost.
-        LOG_ERROR("%s: a fatal error; not respawning it: backends are no longer actively checked (see its log "
-                  "above)", what.c_str());
+        LOG_ERROR(
+            "%s: a fatal error; not respawning it: backends are no longer actively checked (see its log "
+            "above)",
+            what.c_str());
       }
       return;
     case Refill::throttled:

@@ -124,8 +124,7 @@ bool cancel_drain(Table& t, uint32_t backend, std::string& err) {
   if (!valid_backend(t, backend, err)) {
     return false;
   }
-  if (t.backends[backend].admin_state.load(std::memory_order_acquire) ==
-      static_cast<uint32_t>(BackendState::removed)) {
+  if (t.backends[backend].admin_state.load(std::memory_order_acquire) == static_cast<uint32_t>(BackendState::removed)) {
     err = "it was removed from the configuration by a reload; add it back and reload instead";
     return false;
   }

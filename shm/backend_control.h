@@ -68,8 +68,8 @@ struct RebalanceProgress {
   RebalanceState state = RebalanceState::idle;
   uint32_t rate = 0;
   uint64_t moved = 0;
-  int64_t planned = 0;      // excess sessions found at the start
-  int64_t elapsed_ms = 0;   // to now, or to when it finished
+  int64_t planned = 0;     // excess sessions found at the start
+  int64_t elapsed_ms = 0;  // to now, or to when it finished
 };
 RebalanceProgress rebalance_progress(const Table& t);
 const char* rebalance_state_name(RebalanceState s);

@@ -8,7 +8,6 @@
 #include <stdexcept>
 #include <string>
 
-
 namespace wsgate::shm {
 
 // Counters are read approximately by other processes; no ordering with other
@@ -116,8 +115,7 @@ void BackendTable::set_admin_state(uint32_t backend, BackendState state) {
   t_->backends[backend].admin_state.store(static_cast<uint32_t>(state), std::memory_order_release);
 }
 
-bool BackendTable::record_failure(uint32_t backend, int64_t now_ms, int64_t fail_timeout_ms,
-                                  std::string_view why) {
+bool BackendTable::record_failure(uint32_t backend, int64_t now_ms, int64_t fail_timeout_ms, std::string_view why) {
   BackendEntry& b = t_->backends[backend];
   uint32_t failures = b.consecutive_failures.fetch_add(1, kRelaxed) + 1;
   b.failures_total.fetch_add(1, kRelaxed);

@@ -43,8 +43,7 @@ class BackendTable {
   // returns its index. Throws std::length_error past kMaxBackends or kMaxPools.
   // The master adds pools in config order, and every pool has a backend, so a
   // pool's index here is its index in conf::Config::pools.
-  uint32_t add_backend(std::string_view pool, std::string_view address, uint32_t weight,
-                       HealthPolicy policy = {});
+  uint32_t add_backend(std::string_view pool, std::string_view address, uint32_t weight, HealthPolicy policy = {});
   void set_slot_count(uint32_t n) { SlotTable(*t_).set_count(n); }
 
   // --- master, on a reload (workers may be reading) ---
@@ -77,8 +76,7 @@ class BackendTable {
   // policy's `fall`, and reaching it takes the backend down until the prober
   // sees `rise` good checks; returns true when this call took it down.
   // `why`, when given, becomes the backend's last error.
-  bool record_failure(uint32_t backend, int64_t now_ms, int64_t fail_timeout_ms,
-                      std::string_view why = {});
+  bool record_failure(uint32_t backend, int64_t now_ms, int64_t fail_timeout_ms, std::string_view why = {});
   void record_success(uint32_t backend);
 
   // --- any worker: backend handshakes of a pool, over all workers ---
@@ -105,9 +103,7 @@ class BackendTable {
   const PoolEntry& pool(uint32_t i) const { return t_->pools[i]; }
   // A backend's load: the sum of its column over every slot.
   int64_t sessions(uint32_t backend) const { return SessionCounts(*t_).total(backend); }
-  int32_t sessions_in_slot(uint32_t slot, uint32_t backend) const {
-    return SessionCounts(*t_).in_slot(slot, backend);
-  }
+  int32_t sessions_in_slot(uint32_t slot, uint32_t backend) const { return SessionCounts(*t_).in_slot(slot, backend); }
   // Routable: administratively up, health up, and not within a passive "down" window.
   bool available(uint32_t backend, int64_t now_ms) const;
   BackendState health(uint32_t backend) const;

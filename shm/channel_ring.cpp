@@ -22,9 +22,7 @@ void RingWriter::reset() {
   e_->next_seq.store(1, std::memory_order_release);
 }
 
-void RingWriter::put(uint64_t pos, const void* data, size_t n) {
-  std::memcpy(ring_ + pos % e_->ring_size, data, n);
-}
+void RingWriter::put(uint64_t pos, const void* data, size_t n) { std::memcpy(ring_ + pos % e_->ring_size, data, n); }
 
 // Moves the tail past whole records until [tail, end) fits in the ring. Only
 // the writer walks these records, and they are its own: always consistent.

@@ -22,8 +22,7 @@ bool gcra_admit(std::atomic<int64_t>& tat, const Gcra& g, int64_t now_ns, int64_
       }
       return false;
     }
-    if (tat.compare_exchange_weak(seen, base + g.interval_ns, std::memory_order_relaxed,
-                                  std::memory_order_relaxed)) {
+    if (tat.compare_exchange_weak(seen, base + g.interval_ns, std::memory_order_relaxed, std::memory_order_relaxed)) {
       return true;
     }
   }

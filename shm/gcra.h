@@ -23,5 +23,4 @@ struct Gcra {
 // `*wait_ns` (when given) is how long until one would be admitted.
 bool gcra_admit(std::atomic<int64_t>& tat, const Gcra& g, int64_t now_ns, int64_t* wait_ns = nullptr);
 
-
 }  // namespace wsgate::shm

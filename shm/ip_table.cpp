@@ -133,8 +133,7 @@ bool IpTable::try_evict(IpEntry& e, uint32_t live_state, uint32_t slot, int64_t 
   }
   uint32_t expected = live_state;
   const uint32_t gen = generation(live_state);
-  if (!e.state.compare_exchange_strong(expected, make_state(IpPhase::evicting, slot, gen),
-                                       std::memory_order_seq_cst)) {
+  if (!e.state.compare_exchange_strong(expected, make_state(IpPhase::evicting, slot, gen), std::memory_order_seq_cst)) {
     return false;
   }
   if (e.tat_ns.load(kRelaxed) > now_ns || open_connections(e) != 0) {

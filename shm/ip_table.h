@@ -33,7 +33,7 @@ struct IpAdmission {
   // the connection closes); nullopt when nothing is held: connection limit
   // off, or the table was full (fail open).
   std::optional<uint32_t> entry;
-  bool untracked = false;     // admitted only because no entry was free
+  bool untracked = false;      // admitted only because no entry was free
   int64_t retry_after_ns = 0;  // over_rate: until the rate admits one again
 };
 

@@ -47,7 +47,7 @@ struct IpEntry {
   // IPv4 as an IPv4-mapped IPv6 address; IPv6 by its /64 prefix (word 0),
   // since one subscriber or host holds a whole /64.
   std::atomic<uint64_t> key[2];
-  std::atomic<int64_t> tat_ns;           // handshake_rate_per_ip GCRA, CLOCK_MONOTONIC ns
+  std::atomic<int64_t> tat_ns;            // handshake_rate_per_ip GCRA, CLOCK_MONOTONIC ns
   std::atomic<uint16_t> conns[kIpSlots];  // open connections per worker slot
 };
 

@@ -25,9 +25,9 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "shm/metrics_layout.h"
 #include "shm/control_layout.h"
 #include "shm/ip_table_layout.h"
+#include "shm/metrics_layout.h"
 
 namespace wsgate::shm {
 
@@ -63,13 +63,13 @@ struct Header {
   std::atomic<uint32_t> slot_count;  // slots in use: proxy workers first, then the prober
   std::atomic<int64_t> started_ms;   // CLOCK_REALTIME of the master's start
   std::atomic<uint32_t> pool_count;
-  std::atomic<uint32_t> generation;      // the generation that accepts new connections
+  std::atomic<uint32_t> generation;  // the generation that accepts new connections
   // Reloads (SIGHUP): counted by the master; `draining` is the number of old
   // generations still holding sessions.
   std::atomic<uint64_t> reloads_ok;
   std::atomic<uint64_t> reloads_failed;
   std::atomic<uint32_t> draining_generations;
-  std::atomic<uint32_t> stream_set;      // which stream segment is current (StreamSegment::name_for)
+  std::atomic<uint32_t> stream_set;  // which stream segment is current (StreamSegment::name_for)
 };
 
 // `removed`: gone from the config by a reload; drained like `draining`, and
@@ -78,23 +78,23 @@ enum class BackendState : uint32_t { up = 0, down = 1, draining = 2, removed = 3
 enum class SlotRole : uint32_t { none = 0, proxy = 1, prober = 2, feeder = 3, admin = 4 };
 
 struct BackendEntry {
-  char pool[kNameLen];     // NUL-terminated
-  char address[kNameLen];  // canonical "host:port"
-  uint32_t pool_index;     // into Table::pools
+  char pool[kNameLen];         // NUL-terminated
+  char address[kNameLen];      // canonical "host:port"
+  uint32_t pool_index;         // into Table::pools
   std::atomic<uint32_t> rise;  // good checks that bring it back up (a reload may change it)
   std::atomic<uint32_t> fall;  // failures in a row that take it down; 0 = no active checks
   std::atomic<uint32_t> weight;
-  std::atomic<uint32_t> admin_state;    // BackendState: up or draining, set by operators
-  std::atomic<int64_t> down_until_ms;   // CLOCK_MONOTONIC ms; passive health without checks
-  std::atomic<uint32_t> consecutive_failures;  // checks and passive failures
-  std::atomic<uint64_t> failures_total;        // passive failures
-  std::atomic<uint32_t> health;          // BackendState up or down; starts up
-  std::atomic<uint32_t> consecutive_ok;  // good checks in a row
-  std::atomic<uint32_t> state_changes;   // bumped on every up<->down transition of `health`
-  std::atomic<uint32_t> error_seq;       // seqlock over last_error: odd while written
-  std::atomic<int64_t> rtt_us;           // last good check, connect to pong; -1 = none yet
-  std::atomic<int64_t> last_check_ms;    // CLOCK_MONOTONIC ms the last check ended; 0 = none
-  std::atomic<int64_t> up_since_ms;      // CLOCK_MONOTONIC ms it last became routable; 0 = since start
+  std::atomic<uint32_t> admin_state;              // BackendState: up or draining, set by operators
+  std::atomic<int64_t> down_until_ms;             // CLOCK_MONOTONIC ms; passive health without checks
+  std::atomic<uint32_t> consecutive_failures;     // checks and passive failures
+  std::atomic<uint64_t> failures_total;           // passive failures
+  std::atomic<uint32_t> health;                   // BackendState up or down; starts up
+  std::atomic<uint32_t> consecutive_ok;           // good checks in a row
+  std::atomic<uint32_t> state_changes;            // bumped on every up<->down transition of `health`
+  std::atomic<uint32_t> error_seq;                // seqlock over last_error: odd while written
+  std::atomic<int64_t> rtt_us;                    // last good check, connect to pong; -1 = none yet
+  std::atomic<int64_t> last_check_ms;             // CLOCK_MONOTONIC ms the last check ended; 0 = none
+  std::atomic<int64_t> up_since_ms;               // CLOCK_MONOTONIC ms it last became routable; 0 = since start
   std::atomic<uint64_t> last_error[kErrorWords];  // NUL-terminated text, bytes in memory order
 };
 
@@ -108,8 +108,8 @@ struct PoolEntry {
 };
 
 struct WorkerSlot {
-  std::atomic<int32_t> pid;        // 0 = empty
-  std::atomic<uint32_t> role;      // SlotRole
+  std::atomic<int32_t> pid;    // 0 = empty
+  std::atomic<uint32_t> role;  // SlotRole
   std::atomic<uint32_t> generation;
   std::atomic<uint32_t> connections;  // client connections this process holds
   std::atomic<uint64_t> respawns;     // times the master refilled this slot

@@ -22,7 +22,7 @@ namespace wsgate::shm {
 // (worker/edge/session.cpp, worker/ws/client_handshake.cpp) or passes on from a
 // backend (which may answer anything: that lands in "other").
 inline constexpr std::array<uint16_t, 16> kHttpStatuses = {101, 400, 401, 403, 404, 405, 408, 413,
-                                                            414, 426, 429, 431, 500, 502, 503, 504};
+                                                           414, 426, 429, 431, 500, 502, 503, 504};
 inline constexpr size_t kHttpStatusSlots = kHttpStatuses.size() + 1;  // + other
 
 // Close codes that exist (RFC 6455 7.4.1 and the IANA registry up to 1014).

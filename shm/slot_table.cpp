@@ -47,8 +47,6 @@ void SlotTable::release(uint32_t slot) {
 
 void SlotTable::note_respawn(uint32_t slot) { t_->slots[slot].respawns.fetch_add(1, kRelaxed); }
 
-uint32_t SlotTable::count() const {
-  return std::min(t_->header.slot_count.load(std::memory_order_acquire), kMaxSlots);
-}
+uint32_t SlotTable::count() const { return std::min(t_->header.slot_count.load(std::memory_order_acquire), kMaxSlots); }
 
 }  // namespace wsgate::shm

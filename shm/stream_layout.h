@@ -47,22 +47,22 @@ struct ChannelEntry {
   char stream[kNameLen];  // the stream's name, for status
   uint32_t stream_index;  // into Config::streams
   uint32_t reserved0;
-  uint64_t ring_offset;   // from the segment's start
-  uint64_t ring_size;     // bytes, a multiple of 8
-  std::atomic<uint32_t> state;     // ChannelState
-  std::atomic<uint32_t> epoch;     // bumped on every claim: a cached index goes stale
-  char path[kChannelPathLen];      // per_path: the client path; single: ""
+  uint64_t ring_offset;         // from the segment's start
+  uint64_t ring_size;           // bytes, a multiple of 8
+  std::atomic<uint32_t> state;  // ChannelState
+  std::atomic<uint32_t> epoch;  // bumped on every claim: a cached index goes stale
+  char path[kChannelPathLen];   // per_path: the client path; single: ""
   // Ring positions count bytes since the claim and never wrap; position p is
   // at ring byte p % ring_size. [tail, head) holds whole records.
-  std::atomic<uint64_t> head;      // after the last complete record
-  std::atomic<uint64_t> tail;      // the oldest record still intact
-  std::atomic<uint64_t> next_seq;  // the seq the next record carries; the first is 1
-  std::atomic<uint32_t> upstream;  // UpstreamState, for status
-  std::atomic<uint32_t> source_index;  // which source is (or was last) connected
-  std::atomic<uint64_t> connects;      // upstream connections made
-  std::atomic<uint64_t> messages_in;   // messages written to the ring
-  std::atomic<uint64_t> bytes_in;      // their payload bytes
-  std::atomic<uint64_t> oversize;      // messages too large for the ring, dropped
+  std::atomic<uint64_t> head;                   // after the last complete record
+  std::atomic<uint64_t> tail;                   // the oldest record still intact
+  std::atomic<uint64_t> next_seq;               // the seq the next record carries; the first is 1
+  std::atomic<uint32_t> upstream;               // UpstreamState, for status
+  std::atomic<uint32_t> source_index;           // which source is (or was last) connected
+  std::atomic<uint64_t> connects;               // upstream connections made
+  std::atomic<uint64_t> messages_in;            // messages written to the ring
+  std::atomic<uint64_t> bytes_in;               // their payload bytes
+  std::atomic<uint64_t> oversize;               // messages too large for the ring, dropped
   std::atomic<int32_t> subscribers[kMaxSlots];  // per slot
 };
 

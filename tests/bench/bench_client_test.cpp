@@ -132,8 +132,7 @@ TEST(Wire, ReaderRejectsMaskedServerFrames) {
 }
 
 TEST(Feed, ParsesSeqAndSendTime) {
-  const auto f = parse_feed_fields(
-      R"({"seq":42,"t":1234567890123,"path":"/bench","src":"s1","pad":"xxxx"})");
+  const auto f = parse_feed_fields(R"({"seq":42,"t":1234567890123,"path":"/bench","src":"s1","pad":"xxxx"})");
   ASSERT_TRUE(f);
   EXPECT_EQ(f->seq, 42u);
   EXPECT_EQ(f->t_ns, 1234567890123u);

@@ -69,8 +69,8 @@ void Connection::on_connect(uv_connect_t* req, int status) {
   if (status == UV_ECANCELED || self->state_ != State::kConnecting) return;
   if (status < 0) return self->fail(Failure::kConnect, "connect(): " + uv_text(status));
   uv_tcp_nodelay(&self->tcp_, 1);
-  const int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), &Connection::on_alloc,
-                               &Connection::on_read);
+  const int rc =
+      uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), &Connection::on_alloc, &Connection::on_read);
   if (rc < 0) return self->fail(Failure::kConnect, "read_start(): " + uv_text(rc));
   self->state_ = State::kHandshake;
   self->send_upgrade();
@@ -86,8 +86,8 @@ void Connection::send_upgrade() {
   expected_accept_ = test::websocket_accept(key);
   const std::string req = "GET " + path_ + " HTTP/1.1\r\nHost: " + host_header_ +
                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-                          "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: wsgate-bench\r\n" +
-                          shared_.extra_headers + "\r\n";
+                          "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: wsgate-bench\r\n" + shared_.extra_headers +
+                          "\r\n";
   out_.insert(out_.end(), req.begin(), req.end());
   flush();
 }
@@ -209,8 +209,7 @@ bool Connection::on_subscriber_data(std::uint8_t opcode, std::span<const std::ui
   }
   gathered_.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
   if (!message_end) return true;
-  handler_.on_message(*this, opcode,
-                      {reinterpret_cast<const std::uint8_t*>(gathered_.data()), gathered_.size()});
+  handler_.on_message(*this, opcode, {reinterpret_cast<const std::uint8_t*>(gathered_.data()), gathered_.size()});
   gathered_.clear();
   return state_ < State::kClosing;
 }

@@ -70,7 +70,7 @@ struct Shared {  // per-process state every connection uses
   // One read is handled completely before the next starts, so every
   // connection reads into this one buffer and idle ones hold none.
   std::vector<std::uint8_t> read_buf = std::vector<std::uint8_t>(256 * 1024);
-  std::uint64_t now_ns = 0;  // uv_hrtime() at the start of the current read
+  std::uint64_t now_ns = 0;   // uv_hrtime() at the start of the current read
   std::string extra_headers;  // "Name: value\r\n"... added to every upgrade request
 };
 
@@ -121,8 +121,7 @@ class Connection : private FrameReader::Sink {
 
   void send_upgrade();
   bool handle_handshake(std::span<const std::uint8_t>& in);
-  bool on_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start,
-               bool message_end) override;
+  bool on_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start, bool message_end) override;
   bool on_control(std::uint8_t opcode, std::span<const std::uint8_t> payload) override;
   bool on_subscriber_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start,
                           bool message_end);
@@ -138,9 +137,9 @@ class Connection : private FrameReader::Sink {
   uv_write_t write_req_{};
   bool writing_ = false;
   bool tcp_inited_ = false;
-  std::vector<std::uint8_t> out_;      // queued, not yet handed to libuv
-  std::vector<std::uint8_t> in_write_; // handed to libuv, written when write_req_ completes
-  std::string head_;                   // the server's handshake response so far
+  std::vector<std::uint8_t> out_;       // queued, not yet handed to libuv
+  std::vector<std::uint8_t> in_write_;  // handed to libuv, written when write_req_ completes
+  std::string head_;                    // the server's handshake response so far
   std::string expected_accept_;
   std::string host_header_, path_;
   FrameReader reader_;

@@ -53,9 +53,7 @@ class HandshakeRunner final : public Runner {
     finish();
   }
 
-  void on_open(Connection& c) override {
-    c.send_message(opts_.size, shared_.now_ns);
-  }
+  void on_open(Connection& c) override { c.send_message(opts_.size, shared_.now_ns); }
 
   void on_echo(Connection& c, std::uint64_t, std::size_t) override { c.close(); }
 

@@ -11,7 +11,7 @@ namespace wsgate::bench {
 int Histogram::index_of(std::uint64_t value) {
   if (value < static_cast<std::uint64_t>(kSubCount)) return static_cast<int>(value);
   const int msb = 63 - std::countl_zero(value);
-  const int shift = msb - kSubBits;  // >= 0
+  const int shift = msb - kSubBits;                   // >= 0
   const auto sub = static_cast<int>(value >> shift);  // in [kSubCount, 2*kSubCount)
   return (shift + 1) * kSubCount + (sub - kSubCount);
 }
@@ -51,8 +51,7 @@ void Histogram::reset() { *this = Histogram{}; }
 std::uint64_t Histogram::quantile(double q) const {
   if (count_ == 0) return 0;
   q = std::clamp(q, 0.0, 1.0);
-  const auto rank = std::max<std::uint64_t>(
-      1, static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(count_))));
+  const auto rank = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(count_))));
   if (rank >= count_) return max_;
   std::uint64_t seen = 0;
   for (std::size_t i = 0; i < counts_.size(); ++i) {

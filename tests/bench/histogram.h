@@ -16,7 +16,7 @@ namespace wsgate::bench {
 
 class Histogram {
  public:
-  static constexpr int kSubBits = 7;                       // 128 sub-buckets per octave
+  static constexpr int kSubBits = 7;  // 128 sub-buckets per octave
   static constexpr int kSubCount = 1 << kSubBits;
   static constexpr int kBuckets = (64 - kSubBits + 1) * kSubCount;
 

@@ -115,7 +115,8 @@ class IdleRunner final : public Runner {
         .num("connections", static_cast<std::uint64_t>(opts_.connections))
         .num("established", established_)
         .num("establish_seconds", t_ready_ ? seconds(t_start_, t_ready_) : 0.0)
-        .num("sessions_per_s", t_ready_ > t_start_ ? static_cast<double>(established_) / seconds(t_start_, t_ready_) : 0.0)
+        .num("sessions_per_s",
+             t_ready_ > t_start_ ? static_cast<double>(established_) / seconds(t_start_, t_ready_) : 0.0)
         .num("dropped_while_held", dropped_while_held_)
         .num("close_seconds", t_closed_ > t_close_start_ ? seconds(t_close_start_, t_closed_) : 0.0)
         .num("close_errors", close_errors_)

@@ -109,7 +109,8 @@ bool parse_header(std::string_view h, std::string& out) {
   if (colon == 0 || colon == std::string_view::npos) return false;
   for (std::size_t i = 0; i < colon; ++i) {
     const unsigned char c = static_cast<unsigned char>(h[i]);
-    if (c <= ' ' || c >= 0x7f || std::string_view("()<>@,;:\\\"/[]?={}").find(static_cast<char>(c)) != std::string_view::npos)
+    if (c <= ' ' || c >= 0x7f ||
+        std::string_view("()<>@,;:\\\"/[]?={}").find(static_cast<char>(c)) != std::string_view::npos)
       return false;
   }
   if (h.find_first_of("\r\n") != std::string_view::npos) return false;

@@ -146,8 +146,7 @@ int Runner::run() {
   j.raw("errors", errors);
   j.num("error_total", failures());
   std::string firsts = "[";
-  for (std::size_t i = 0; i < first_errors_.size(); ++i)
-    firsts += (i ? "," : "") + JsonLine::quote(first_errors_[i]);
+  for (std::size_t i = 0; i < first_errors_.size(); ++i) firsts += (i ? "," : "") + JsonLine::quote(first_errors_[i]);
   j.raw("first_errors", firsts + "]");
   emit(j.done());
   return failures() == 0 ? 0 : 1;

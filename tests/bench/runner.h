@@ -62,8 +62,8 @@ class Runner : public ConnectionHandler {
 
  protected:
   virtual void begin() = 0;
-  virtual void stop_early() = 0;           // a signal arrived
-  virtual void abort_all() = 0;            // the watchdog fired: drop every connection
+  virtual void stop_early() = 0;  // a signal arrived
+  virtual void abort_all() = 0;   // the watchdog fired: drop every connection
   virtual void add_result(JsonLine& j) = 0;
   virtual double watchdog_seconds() const = 0;
 

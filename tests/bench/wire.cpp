@@ -35,8 +35,7 @@ void Pattern::tag(std::uint64_t conn, std::uint64_t seq, std::uint8_t out[kTagSi
   for (std::size_t i = 0; i < kTagSize; ++i) out[i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 
-void Pattern::fill(std::uint64_t conn, std::uint64_t seq, std::size_t offset,
-                   std::span<std::uint8_t> out) const {
+void Pattern::fill(std::uint64_t conn, std::uint64_t seq, std::size_t offset, std::span<std::uint8_t> out) const {
   std::uint8_t t[kTagSize];
   tag(conn, seq, t);
   const std::uint8_t* b = body(conn, seq);
@@ -60,8 +59,7 @@ bool Pattern::matches(std::uint64_t conn, std::uint64_t seq, std::size_t offset,
   return std::memcmp(got.data() + i, body(conn, seq) + offset + i, got.size() - i) == 0;
 }
 
-void xor_mask(std::uint8_t* out, const std::uint8_t* in, std::size_t n, std::uint32_t mask,
-              std::size_t key_offset) {
+void xor_mask(std::uint8_t* out, const std::uint8_t* in, std::size_t n, std::uint32_t mask, std::size_t key_offset) {
   std::uint8_t k[4];
   std::memcpy(k, &mask, 4);
   std::uint8_t r[8];
@@ -100,9 +98,8 @@ std::size_t write_header(std::uint8_t* p, std::uint8_t opcode, std::uint64_t len
 
 }  // namespace
 
-void append_message_frame(std::vector<std::uint8_t>& out, const Pattern& pattern,
-                          std::uint64_t conn, std::uint64_t seq, std::size_t size,
-                          std::uint32_t mask) {
+void append_message_frame(std::vector<std::uint8_t>& out, const Pattern& pattern, std::uint64_t conn, std::uint64_t seq,
+                          std::size_t size, std::uint32_t mask) {
   if (size < kTagSize || size > pattern.max_size()) throw std::logic_error("message size out of pattern range");
   const std::size_t pos = out.size();
   out.resize(pos + 14 + size);
@@ -115,8 +112,8 @@ void append_message_frame(std::vector<std::uint8_t>& out, const Pattern& pattern
   out.resize(pos + h + size);
 }
 
-void append_control_frame(std::vector<std::uint8_t>& out, std::uint8_t opcode,
-                          std::span<const std::uint8_t> payload, std::uint32_t mask) {
+void append_control_frame(std::vector<std::uint8_t>& out, std::uint8_t opcode, std::span<const std::uint8_t> payload,
+                          std::uint32_t mask) {
   const std::size_t len = std::min<std::size_t>(payload.size(), 125);
   const std::size_t pos = out.size();
   out.resize(pos + 6 + len);

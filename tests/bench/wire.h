@@ -39,8 +39,7 @@ class Pattern {
   // Copies; use matches() on the hot path.
   void fill(std::uint64_t conn, std::uint64_t seq, std::size_t offset, std::span<std::uint8_t> out) const;
   // True if `got` equals bytes [offset, offset + got.size()) of message (conn, seq).
-  bool matches(std::uint64_t conn, std::uint64_t seq, std::size_t offset,
-               std::span<const std::uint8_t> got) const;
+  bool matches(std::uint64_t conn, std::uint64_t seq, std::size_t offset, std::span<const std::uint8_t> got) const;
   // p such that p[i] is byte i of message (conn, seq) for kTagSize <= i < max_size().
   const std::uint8_t* body(std::uint64_t conn, std::uint64_t seq) const;
   static void tag(std::uint64_t conn, std::uint64_t seq, std::uint8_t out[kTagSize]);
@@ -52,15 +51,13 @@ class Pattern {
 
 // Appends one complete masked binary frame carrying message (conn, seq) of
 // `size` bytes to `out`.
-void append_message_frame(std::vector<std::uint8_t>& out, const Pattern& pattern,
-                          std::uint64_t conn, std::uint64_t seq, std::size_t size,
-                          std::uint32_t mask);
+void append_message_frame(std::vector<std::uint8_t>& out, const Pattern& pattern, std::uint64_t conn, std::uint64_t seq,
+                          std::size_t size, std::uint32_t mask);
 // Appends a masked control frame (close, ping, pong) with a payload <= 125 bytes.
-void append_control_frame(std::vector<std::uint8_t>& out, std::uint8_t opcode,
-                          std::span<const std::uint8_t> payload, std::uint32_t mask);
+void append_control_frame(std::vector<std::uint8_t>& out, std::uint8_t opcode, std::span<const std::uint8_t> payload,
+                          std::uint32_t mask);
 // out[i] = in[i] ^ key[(i + key_offset) % 4]; in and out may be the same.
-void xor_mask(std::uint8_t* out, const std::uint8_t* in, std::size_t n, std::uint32_t mask,
-              std::size_t key_offset);
+void xor_mask(std::uint8_t* out, const std::uint8_t* in, std::size_t n, std::uint32_t mask, std::size_t key_offset);
 
 // Streaming reader for frames from a server: unmasked, control frames <= 125
 // bytes. It never buffers a data payload: feed() hands payload chunks to the
@@ -72,8 +69,8 @@ class FrameReader {
     virtual ~Sink() = default;
     // A chunk of a data message's payload (possibly empty): `message_start`
     // on the message's first chunk, `message_end` on its last.
-    virtual bool on_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk,
-                         bool message_start, bool message_end) = 0;
+    virtual bool on_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start,
+                         bool message_end) = 0;
     // A complete control frame.
     virtual bool on_control(std::uint8_t opcode, std::span<const std::uint8_t> payload) = 0;
   };
@@ -90,8 +87,8 @@ class FrameReader {
   std::uint8_t head_[14]{};
   std::size_t head_have_ = 0;
   bool in_payload_ = false;
-  std::uint8_t opcode_ = 0;       // of the current frame
-  std::uint8_t msg_opcode_ = 0;   // of the current data message
+  std::uint8_t opcode_ = 0;      // of the current frame
+  std::uint8_t msg_opcode_ = 0;  // of the current data message
   bool fin_ = false;
   bool in_message_ = false;       // a fragmented data message is open
   bool message_started_ = false;  // first chunk of the current message not yet delivered

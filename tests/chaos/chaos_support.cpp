@@ -34,8 +34,8 @@ int env_int(const char* name, int fallback, int lo, int hi) {
   char* end = nullptr;
   long n = std::strtol(v, &end, 10);
   if (*end != '\0' || n < lo || n > hi) {
-    throw std::invalid_argument(std::string(name) + "=" + v + ": expected a number in [" + std::to_string(lo) +
-                                ", " + std::to_string(hi) + "]");
+    throw std::invalid_argument(std::string(name) + "=" + v + ": expected a number in [" + std::to_string(lo) + ", " +
+                                std::to_string(hi) + "]");
   }
   return static_cast<int>(n);
 }
@@ -89,8 +89,8 @@ Backend::Backend(std::string name, std::uint16_t port) : name_(std::move(name)),
 void Backend::start() {
   const auto deadline = Clock::now() + milliseconds(5000);
   for (;;) {
-    process_ = std::make_unique<ChildProcess>(std::vector<std::string>{
-        test::echo_backend_path(), "--listen", address(), "--name", name_, "--quiet"});
+    process_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{test::echo_backend_path(), "--listen", address(), "--name", name_, "--quiet"});
     try {
       process_->wait_for_output("listening on", milliseconds(5000), test::Match::kSubstring, test::Stream::kStdout);
       return;
@@ -190,7 +190,9 @@ bool ShmView::health_down(const std::string& address) const {
   return reader(seg_).health(id_of(address)) == shm::BackendState::down;
 }
 
-long ShmView::sessions(const std::string& address) const { return static_cast<long>(reader(seg_).sessions(id_of(address))); }
+long ShmView::sessions(const std::string& address) const {
+  return static_cast<long>(reader(seg_).sessions(id_of(address)));
+}
 
 long ShmView::total_sessions() const {
   const shm::BackendTable t = reader(seg_);
@@ -235,10 +237,10 @@ std::string markdown_header() {
 std::string markdown_row(const Result& r) {
   std::ostringstream o;
   o << "| " << r.scenario << " | " << r.sessions << " | " << r.new_sessions << " | " << r.failed_handshakes << " | "
-    << r.new_cut << " | " << r.on_failed << " | " << r.lost << " | " << (r.loss_how.empty() ? "-" : r.loss_how)
-    << " | " << r.moved << " | " << r.lost_elsewhere << " | " << ms_text(r.detect_ms) << " | "
-    << ms_text(r.handled_ms) << " | " << ms_text(r.recover_ms) << " | "
-    << (r.counts_ok ? "yes (" + ms_text(r.counts_ms) + " ms)" : "NO") << " | " << r.notes << " |\n";
+    << r.new_cut << " | " << r.on_failed << " | " << r.lost << " | " << (r.loss_how.empty() ? "-" : r.loss_how) << " | "
+    << r.moved << " | " << r.lost_elsewhere << " | " << ms_text(r.detect_ms) << " | " << ms_text(r.handled_ms) << " | "
+    << ms_text(r.recover_ms) << " | " << (r.counts_ok ? "yes (" + ms_text(r.counts_ms) + " ms)" : "NO") << " | "
+    << r.notes << " |\n";
   return o.str();
 }
 

@@ -49,9 +49,9 @@ std::uint16_t stable_port();
 class Backend {
  public:
   explicit Backend(std::string name, std::uint16_t port = 0);  // 0: stable_port()
-  void start();              // spawns, waits for "listening on"; retries a busy port for 5 s
-  void kill9();              // SIGKILL and reap
-  void signal(int sig);      // SIGTERM / SIGSTOP / SIGCONT, no wait
+  void start();          // spawns, waits for "listening on"; retries a busy port for 5 s
+  void kill9();          // SIGKILL and reap
+  void signal(int sig);  // SIGTERM / SIGSTOP / SIGCONT, no wait
   void wait_exit(milliseconds timeout = milliseconds(5000));
   bool running();
   const std::string& name() const { return name_; }
@@ -119,17 +119,17 @@ class ShmView {
 // $CHAOS_REPORT when set.
 struct Result {
   std::string scenario;
-  int sessions = 0;             // steady sessions at the start
-  long new_sessions = 0;        // handshakes attempted by the stream of new clients
-  long failed_handshakes = 0;   // of those, failed while a backend was healthy
-  long new_cut = 0;             // new sessions cut after their 101 (on the failed component)
-  long on_failed = 0;           // steady sessions on the failed component
-  long lost = 0;                // steady sessions lost (closed, broken, stalled)
-  long moved = 0;               // moved to another backend (`reconnect`)
-  long lost_elsewhere = 0;      // lost though not on the failed component
-  std::string loss_how;         // "1012 x 167", "broken x 80", ...
+  int sessions = 0;            // steady sessions at the start
+  long new_sessions = 0;       // handshakes attempted by the stream of new clients
+  long failed_handshakes = 0;  // of those, failed while a backend was healthy
+  long new_cut = 0;            // new sessions cut after their 101 (on the failed component)
+  long on_failed = 0;          // steady sessions on the failed component
+  long lost = 0;               // steady sessions lost (closed, broken, stalled)
+  long moved = 0;              // moved to another backend (`reconnect`)
+  long lost_elsewhere = 0;     // lost though not on the failed component
+  std::string loss_how;        // "1012 x 167", "broken x 80", ...
   long detect_ms = -1;
-  long handled_ms = -1;         // fault -> last affected session closed or moved
+  long handled_ms = -1;  // fault -> last affected session closed or moved
   long recover_ms = -1;
   bool counts_ok = false;
   long counts_ms = -1;

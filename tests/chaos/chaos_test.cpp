@@ -49,7 +49,9 @@ std::string config(const std::vector<std::string>& addresses, const std::string&
          "    retries: 2\n"
          "    connect_timeout: 500ms\n"
          "    loss_spread: 1s\n"
-         "    on_backend_loss: " + policy + "\n"
+         "    on_backend_loss: " +
+         policy +
+         "\n"
          "routes:\n  - { path: /chat, pool: chat }\n";
 }
 
@@ -71,8 +73,8 @@ std::string describe(const Attempt& a, Clock::time_point fault_at) {
     o << "handshake failed after " << a.handshake_ms() << " ms, status " << a.status << ": " << a.error;
   } else {
     o << "101 in " << a.handshake_ms() << " ms on backend '" << a.backend << "', then cut "
-      << (a.cut_while_closing ? "during its own close " : "")
-      << ms_between(fault_at, a.cut_at) << " ms after the fault: " << a.cut_detail;
+      << (a.cut_while_closing ? "during its own close " : "") << ms_between(fault_at, a.cut_at)
+      << " ms after the fault: " << a.cut_detail;
   }
   return o.str();
 }
@@ -169,8 +171,8 @@ class Chaos : public ::testing::Test {
     }
     std::ostringstream where;
     for (const auto& [name, n] : load->live_by_backend()) where << name << "=" << n << " ";
-    std::cout << "[  chaos   ] " << sizes.sessions << " steady sessions (" << where.str() << "), "
-              << sizes.new_per_s << " new/s; " << load->threads() << " client threads" << std::endl;
+    std::cout << "[  chaos   ] " << sizes.sessions << " steady sessions (" << where.str() << "), " << sizes.new_per_s
+              << " new/s; " << load->threads() << " client threads" << std::endl;
   }
 
   void inject() {
@@ -275,15 +277,14 @@ class Chaos : public ::testing::Test {
     for (const auto& a : stream->attempts()) {
       if (!a.cut()) continue;
       const bool on_failed = failed.count(a.backend) > 0;
-      const bool expected = a.cut_while_closing ? on_failed : (on_failed || a.backend.empty()) && code != 0 &&
-                                                                  a.cut_code == code;
+      const bool expected =
+          a.cut_while_closing ? on_failed : (on_failed || a.backend.empty()) && code != 0 && a.cut_code == code;
       // Its request was in flight to the backend when it was killed: that
       // request dies with the backend (no proxy can know whether it was
       // processed), as the steady sessions' in-flight requests do; with
       // `reconnect` the session itself moved. Only a request sent within the
       // loss's detection window may go unanswered.
-      const bool lost_in_flight =
-          on_failed && a.cut_code == 0 && a.end < fault_at + std::chrono::milliseconds(250);
+      const bool lost_in_flight = on_failed && a.cut_code == 0 && a.end < fault_at + std::chrono::milliseconds(250);
       EXPECT_TRUE(expected || lost_in_flight) << describe(a, fault_at);
     }
   }
@@ -317,8 +318,7 @@ class Chaos : public ::testing::Test {
     long answered = load->close_all(milliseconds(3000));
     EXPECT_EQ(answered, live) << "clean closes answered";
     long zero_ms = shm->wait([&] { return shm->total_sessions() == 0; }, milliseconds(2000));
-    EXPECT_GE(zero_ms, 0) << "counts in shm did not return to 0 after every session closed: "
-                          << shm->total_sessions();
+    EXPECT_GE(zero_ms, 0) << "counts in shm did not return to 0 after every session closed: " << shm->total_sessions();
   }
 
   void expect_sessions_closed_with(const std::vector<SessionRecord>& recs, const std::set<std::string>& failed,
@@ -374,7 +374,8 @@ void Chaos::run_kill_backend(const std::string& policy) {
 
   inject();
   c.kill9();
-  result.detect_ms = wait_ms_from(fault_at, [&] { return !shm->routable(c.address()); }, milliseconds(5000));
+  result.detect_ms = wait_ms_from(
+      fault_at, [&] { return !shm->routable(c.address()); }, milliseconds(5000));
 
   // Its sessions: closed with 1012 (close), or moved with none closed (reconnect).
   load->wait_until(
@@ -390,7 +391,8 @@ void Chaos::run_kill_backend(const std::string& policy) {
   std::this_thread::sleep_until(fault_at + milliseconds(2000));
   c.start();
   const auto back_at = Clock::now();
-  result.recover_ms = wait_ms_from(back_at, [&] { return shm->routable(c.address()); }, milliseconds(5000));
+  result.recover_ms = wait_ms_from(
+      back_at, [&] { return shm->routable(c.address()); }, milliseconds(5000));
   const auto up_at = Clock::now();
   // least_conn sends new sessions to the empty backend at once.
   bool used = false;
@@ -450,7 +452,8 @@ TEST_F(Chaos, Scenario2SigtermBackend) {
 
   inject();
   b.signal(SIGTERM);
-  result.detect_ms = wait_ms_from(fault_at, [&] { return !shm->routable(b.address()); }, milliseconds(5000));
+  result.detect_ms = wait_ms_from(
+      fault_at, [&] { return !shm->routable(b.address()); }, milliseconds(5000));
   load->wait_until(
       [&](const std::vector<SessionRecord>& recs) {
         return std::none_of(recs.begin(), recs.end(),
@@ -463,7 +466,8 @@ TEST_F(Chaos, Scenario2SigtermBackend) {
   std::this_thread::sleep_until(fault_at + milliseconds(2000));
   b.start();
   const auto back_at = Clock::now();
-  result.recover_ms = wait_ms_from(back_at, [&] { return shm->routable(b.address()); }, milliseconds(5000));
+  result.recover_ms = wait_ms_from(
+      back_at, [&] { return shm->routable(b.address()); }, milliseconds(5000));
   std::this_thread::sleep_for(milliseconds(1000));
 
   auto recs = settle({"b"});
@@ -495,7 +499,8 @@ TEST_F(Chaos, Scenario3FreezeBackend) {
 
   inject();
   b.signal(SIGSTOP);
-  result.detect_ms = wait_ms_from(fault_at, [&] { return !shm->routable(b.address()); }, milliseconds(5000));
+  result.detect_ms = wait_ms_from(
+      fault_at, [&] { return !shm->routable(b.address()); }, milliseconds(5000));
   const std::string why_down = shm->last_error(b.address());
   load->wait_until(
       [&](const std::vector<SessionRecord>& recs) {
@@ -508,7 +513,8 @@ TEST_F(Chaos, Scenario3FreezeBackend) {
   std::this_thread::sleep_until(fault_at + std::chrono::seconds(sizes.freeze_s));
   b.signal(SIGCONT);
   const auto cont_at = Clock::now();
-  result.recover_ms = wait_ms_from(cont_at, [&] { return shm->routable(b.address()); }, milliseconds(5000));
+  result.recover_ms = wait_ms_from(
+      cont_at, [&] { return shm->routable(b.address()); }, milliseconds(5000));
   std::this_thread::sleep_for(milliseconds(1000));
 
   auto recs = settle({"b"});
@@ -540,7 +546,8 @@ TEST_F(Chaos, Scenario4BlackHoleBackend) {
   start_load();
   Backend& d = be("d");
   d.start();
-  long d_up = wait_ms_from(Clock::now(), [&] { return shm->routable(d.address()); }, milliseconds(5000));
+  long d_up = wait_ms_from(
+      Clock::now(), [&] { return shm->routable(d.address()); }, milliseconds(5000));
   ASSERT_GE(d_up, 0) << "d never came up";
   const auto up_at = Clock::now();
   int on_d = 0;
@@ -555,10 +562,12 @@ TEST_F(Chaos, Scenario4BlackHoleBackend) {
   d.kill9();
   BlackHole hole(d.port());
   const auto hole_at = Clock::now();
-  result.detect_ms = wait_ms_from(fault_at, [&] { return !shm->routable(d.address()); }, milliseconds(5000));
+  result.detect_ms = wait_ms_from(
+      fault_at, [&] { return !shm->routable(d.address()); }, milliseconds(5000));
   expect_counts_dropped({"d"});
   // It must stay down for as long as it does not answer: 3 more seconds.
-  long came_back = wait_ms_from(Clock::now(), [&] { return shm->routable(d.address()); }, milliseconds(3000));
+  long came_back = wait_ms_from(
+      Clock::now(), [&] { return shm->routable(d.address()); }, milliseconds(3000));
   const std::string why_down = shm->last_error(d.address());
   const int queued = hole.queued();
   long slow = 0, slowest = 0;
@@ -613,16 +622,15 @@ TEST_F(Chaos, Scenario5KillWorkerThenProber) {
   // Its sessions go with it (broken TCP); the other worker's stay.
   load->wait_until(
       [&](const std::vector<SessionRecord>& recs) {
-        return std::count_if(recs.begin(), recs.end(), [](const SessionRecord& r) { return !r.alive(); }) >=
-               on_victim;
+        return std::count_if(recs.begin(), recs.end(), [](const SessionRecord& r) { return !r.alive(); }) >= on_victim;
       },
       milliseconds(5000));
   std::this_thread::sleep_for(milliseconds(500));
   // The master zeroed the dead worker's row: shm counts only what is alive.
   stream->pause();
   long row_ms = shm->wait([&] { return shm->total_sessions() == load->live(); }, milliseconds(1000));
-  EXPECT_GE(row_ms, 0) << "after the worker's death shm counts " << shm->total_sessions() << ", "
-                       << load->live() << " steady sessions are alive";
+  EXPECT_GE(row_ms, 0) << "after the worker's death shm counts " << shm->total_sessions() << ", " << load->live()
+                       << " steady sessions are alive";
   stream->resume();
 
   const int prober = shm->slot_pid(2);
@@ -640,7 +648,8 @@ TEST_F(Chaos, Scenario5KillWorkerThenProber) {
   const std::uint32_t changes = shm->state_changes(d.address());
   d.start();
   const auto d_at = Clock::now();
-  result.recover_ms = wait_ms_from(d_at, [&] { return shm->routable(d.address()); }, milliseconds(5000));
+  result.recover_ms = wait_ms_from(
+      d_at, [&] { return shm->routable(d.address()); }, milliseconds(5000));
   std::this_thread::sleep_for(milliseconds(1000));
 
   auto recs = settle({});
@@ -656,9 +665,9 @@ TEST_F(Chaos, Scenario5KillWorkerThenProber) {
   result.failed_handshakes = static_cast<long>(failed_between(Clock::time_point{}, Clock::now()).size());
   check_counts();
   result.notes = "worker slot 0 respawned in " + std::to_string(result.detect_ms) + " ms (it held " +
-                 std::to_string(on_victim) + ", slot 1 held " + std::to_string(on_other) +
-                 "); prober respawned in " + std::to_string(prober_ms) + " ms; d up " +
-                 std::to_string(result.recover_ms) + " ms after its start, seen by the new prober";
+                 std::to_string(on_victim) + ", slot 1 held " + std::to_string(on_other) + "); prober respawned in " +
+                 std::to_string(prober_ms) + " ms; d up " + std::to_string(result.recover_ms) +
+                 " ms after its start, seen by the new prober";
   finish();
 
   expect_no_failed_handshakes(failed_between(Clock::time_point{}, Clock::now()));

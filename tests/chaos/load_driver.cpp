@@ -36,9 +36,9 @@ bool sendable(std::uint16_t code) { return code >= 1000 && code != 1005 && code 
 
 struct LoadDriver::Conn {
   WsClient c;
-  int rec = 0;                     // index into records_
-  bool open = true;                // fate still alive as far as this thread knows
-  bool closing = false;            // our close reply went out; waiting for EOF
+  int rec = 0;           // index into records_
+  bool open = true;      // fate still alive as far as this thread knows
+  bool closing = false;  // our close reply went out; waiting for EOF
   Clock::time_point closing_until{};
   bool awaiting = false;
   Clock::time_point sent_at{}, next_send{};
@@ -401,15 +401,12 @@ void LoadDriver::on_frame(Conn& k, const Frame& f) {
       }
       return;
     }
-    case test::kPing:
-      try {
-        k.c.pong(f.payload, milliseconds(500));
+    case test::kPing: try { k.c.pong(f.payload, milliseconds(500));
       } catch (const std::exception& e) {
         broken(k, std::string("pong: ") + e.what());
       }
       return;
-    case test::kPong:
-      return;
+    case test::kPong: return;
     default: {
       std::lock_guard<std::mutex> lock(mu_);
       ++records_[static_cast<size_t>(k.rec)].bad_replies;
@@ -445,7 +442,9 @@ NewSessionStream::NewSessionStream(std::uint16_t port, int per_second, std::stri
 
 NewSessionStream::~NewSessionStream() { stop(); }
 
-void NewSessionStream::start() { thread_ = std::thread([this] { run(); }); }
+void NewSessionStream::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void NewSessionStream::stop() {
   {

@@ -34,17 +34,17 @@ const char* fate_name(Fate f);
 
 struct SessionRecord {
   int id = 0;
-  std::string first_backend;     // whoami right after the handshake
-  std::string marked_backend;    // its backend at mark() (when the fault was injected)
-  std::string last_backend;      // the latest whoami answer
+  std::string first_backend;   // whoami right after the handshake
+  std::string marked_backend;  // its backend at mark() (when the fault was injected)
+  std::string last_backend;    // the latest whoami answer
   Fate fate = Fate::kAlive;
   std::uint16_t close_code = 0;  // for kClosed
   std::string detail;            // close reason, I/O error, or why stalled
   Clock::time_point ended_at{};  // close frame or EOF seen
   Clock::time_point moved_at{};  // first answer naming another backend than marked_backend
   long replies = 0;
-  long replies_lost = 0;         // requests never answered (resent after reply_timeout)
-  long bad_replies = 0;          // answers that were not what was asked
+  long replies_lost = 0;  // requests never answered (resent after reply_timeout)
+  long bad_replies = 0;   // answers that were not what was asked
   bool alive() const { return fate == Fate::kAlive; }
   bool moved() const { return alive() && !marked_backend.empty() && last_backend != marked_backend; }
 };
@@ -106,9 +106,9 @@ class LoadDriver {
   std::vector<std::string> open_errors_;
   std::atomic<Phase> phase_{Phase::kOpen};
   std::atomic<int> opened_{0}, finalized_{0}, closed_{0};
-  std::atomic<int> failed_threads_{0};         // a thread that threw counts as done for every wait
+  std::atomic<int> failed_threads_{0};  // a thread that threw counts as done for every wait
   std::vector<std::string> thread_errors_;
-  milliseconds phase_timeout_{3000};           // finish()/close_all(): set before their phase starts
+  milliseconds phase_timeout_{3000};  // finish()/close_all(): set before their phase starts
   std::atomic<long> close_answered_{0};
   std::vector<std::thread> threads_;
 };

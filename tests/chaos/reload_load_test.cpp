@@ -45,10 +45,16 @@ class ReloadUnderLoad : public ::testing::Test {
                        // let them all drain for the whole test.
                        "max_generations: 8\n"
                        "drain_timeout: 10m\n"
-                       "limits:\n  max_message: " + std::to_string(max_message_kib) + "KiB\n"
+                       "limits:\n  max_message: " +
+                       std::to_string(max_message_kib) +
+                       "KiB\n"
                        "pools:\n  chat:\n    backends:\n"
-                       "      - " + a.address() + "\n"
-                       "      - { address: " + b.address() + ", weight: " + std::to_string(weight) + " }\n"
+                       "      - " +
+                       a.address() +
+                       "\n"
+                       "      - { address: " +
+                       b.address() + ", weight: " + std::to_string(weight) +
+                       " }\n"
                        "routes:\n  - { path: /chat, pool: chat }\n";
     if (extra_route) {
       text += "  - { path: /other, pool: chat }\n";
@@ -102,7 +108,8 @@ TEST_F(ReloadUnderLoad, TwentyReloadsLoseNothing) {
   for (int k = 1; k <= sizes.reloads; ++k) {
     if (k == sizes.reloads / 2) {
       // A broken file in the middle: nothing changes.
-      write("workers: 2\npools: {chat: {backends: [" + a.address() + "]}}\nroutes:\n  - { path: /chat, pool: nowhere }\n");
+      write("workers: 2\npools: {chat: {backends: [" + a.address() +
+            "]}}\nroutes:\n  - { path: /chat, pool: nowhere }\n");
       hup_and_wait(ok, failed, false);
       ++failed;
     }
@@ -125,7 +132,8 @@ TEST_F(ReloadUnderLoad, TwentyReloadsLoseNothing) {
   const test::Status st = gw->wait_status(
       [&](const test::Status& s) {
         for (size_t i = 0; i < s.roles.size(); ++i) {
-          if (s.roles[i] == "proxy" && s.worker_pids[i] > 0 && s.generations[i] != 1 && s.generations[i] != s.generation) {
+          if (s.roles[i] == "proxy" && s.worker_pids[i] > 0 && s.generations[i] != 1 &&
+              s.generations[i] != s.generation) {
             return false;
           }
         }
@@ -160,10 +168,11 @@ TEST_F(ReloadUnderLoad, TwentyReloadsLoseNothing) {
       ADD_FAILURE() << "new session " << at.index << ": status " << at.status << " " << at.error;
     }
   }
-  std::printf("reload under load: %d reloads (%d new generations, 1 broken file) in %ld ms; %d steady sessions: %ld lost, "
-              "%ld replies lost; %zu new sessions: %ld failed handshakes, %ld cut\n",
-              sizes.reloads, generations_started, reload_ms, sizes.sessions, lost, replies_lost, attempts.size(),
-              failed_handshakes, cut);
+  std::printf(
+      "reload under load: %d reloads (%d new generations, 1 broken file) in %ld ms; %d steady sessions: %ld lost, "
+      "%ld replies lost; %zu new sessions: %ld failed handshakes, %ld cut\n",
+      sizes.reloads, generations_started, reload_ms, sizes.sessions, lost, replies_lost, attempts.size(),
+      failed_handshakes, cut);
   EXPECT_EQ(lost, 0);
   EXPECT_EQ(replies_lost, 0);
   EXPECT_EQ(bad, 0);
@@ -210,8 +219,9 @@ TEST_F(ReloadUnderLoad, WorkersShrinkAndGrowWithoutAFailedHandshake) {
   for (const Attempt& at : fresh.attempts()) {
     failed_handshakes += at.handshake_ok() && !at.cut() ? 0 : 1;
   }
-  std::printf("workers 2 -> 1 -> 3 -> 1 -> 4 -> 2 under load: %zu new sessions, %ld failed or cut; %zu steady: %ld lost\n",
-              fresh.attempts().size(), failed_handshakes, recs.size(), lost);
+  std::printf(
+      "workers 2 -> 1 -> 3 -> 1 -> 4 -> 2 under load: %zu new sessions, %ld failed or cut; %zu steady: %ld lost\n",
+      fresh.attempts().size(), failed_handshakes, recs.size(), lost);
   EXPECT_EQ(failed_handshakes, 0);
   EXPECT_EQ(lost, 0);
   load.close_all();

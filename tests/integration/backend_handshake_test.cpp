@@ -259,7 +259,8 @@ TEST(backend_handshake_retries, B4_RefusedConnectionFallsThroughToTheNextBackend
     EXPECT_EQ(whoami(clients.back()), "live");
   }
   EXPECT_TRUE(gw.process().has_output("connect() failed", Match::kSubstring, Stream::kStderr))
-      << "the dead backend was never tried:\n" << gw.process().stderr_text();
+      << "the dead backend was never tried:\n"
+      << gw.process().stderr_text();
   for (auto& ws : clients) expect_echo(ws, "all alive");
 }
 

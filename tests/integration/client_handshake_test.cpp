@@ -103,8 +103,7 @@ HttpHead backend_view(WsClient& ws) {
 // One backend, one pool "chat" routed at /chat.
 class client_handshake : public ::testing::Test {
  protected:
-  explicit client_handshake(const std::string& route = kRoute, const std::string& limits = "",
-                           unsigned workers = 2)
+  explicit client_handshake(const std::string& route = kRoute, const std::string& limits = "", unsigned workers = 2)
       : gw_(limits + pool_yaml("chat", {be_.port()}) + route, workers) {}
 
   // After refused requests: one good session proves the backend is reachable
@@ -346,7 +345,8 @@ TEST_F(client_handshake, H7_ForwardingHeadersAreSetWhenTheClientSentNone) {
 
 class client_handshake_limits : public client_handshake {
  protected:
-  client_handshake_limits() : client_handshake(kRoute, "limits:\n  max_header: 2KiB\n  handshake_timeout: 300ms\n", 1) {}
+  client_handshake_limits()
+      : client_handshake(kRoute, "limits:\n  max_header: 2KiB\n  handshake_timeout: 300ms\n", 1) {}
 };
 
 TEST_F(client_handshake_limits, H8_TrickledRequestGets408WhileOtherSessionsOfTheWorkerEcho) {

@@ -82,9 +82,8 @@ CloseLog watch_closes(std::vector<WsClient>& clients, milliseconds timeout, OnCl
         continue;
       }
       log.at.push_back(Clock::now());
-      log.codes.push_back(f->payload.size() >= 2 ? static_cast<uint16_t>(
-                                                       static_cast<uint8_t>(f->payload[0]) << 8 |
-                                                       static_cast<uint8_t>(f->payload[1]))
+      log.codes.push_back(f->payload.size() >= 2 ? static_cast<uint16_t>(static_cast<uint8_t>(f->payload[0]) << 8 |
+                                                                         static_cast<uint8_t>(f->payload[1]))
                                                  : 1005);
       clients[i].close(1000);
       closed[i] = true;
@@ -117,8 +116,8 @@ TEST(Drain, SessionsLeaveAtTheAskedRateWith1012AndNoneArrive) {
     on_b.push_back(std::move(c));
   }
   const size_t k = on_a.size();
-  CloseLog log = watch_closes(on_a, 20000ms, [](size_t) { return false; },
-                              [&](const CloseLog& l) { return l.at.size() == k; });
+  CloseLog log = watch_closes(
+      on_a, 20000ms, [](size_t) { return false; }, [&](const CloseLog& l) { return l.at.size() == k; });
   ASSERT_EQ(log.at.size(), k) << "not every session of the drained backend was closed";
   for (uint16_t code : log.codes) {
     EXPECT_EQ(code, 1012);
@@ -285,10 +284,11 @@ TEST(Control, TheAdminEndpointDrainsUndrainsAndRebalances) {
 
   r = admin_request(admin, "POST", "/undrain?backend=" + name_of(b));
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(gw.wait_status([&](const Status& s) {
-                return s.find("127.0.0.1:" + std::to_string(b.port()))->state == "up";
-              }).find("127.0.0.1:" + std::to_string(b.port()))->state,
-            "up");
+  EXPECT_EQ(
+      gw.wait_status([&](const Status& s) { return s.find("127.0.0.1:" + std::to_string(b.port()))->state == "up"; })
+          .find("127.0.0.1:" + std::to_string(b.port()))
+          ->state,
+      "up");
   r = admin_request(admin, "POST", "/rebalance?rate=50");
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find("\"rebalance\":"), std::string::npos) << r.body;

@@ -145,7 +145,9 @@ TEST(HealthLoss, SessionsOnAFrozenBackendAreClosedOnceTheProberSeesIt) {
   EchoBackend a{"a"}, b{"b"};
   Gateway gw(pool_yaml("chat", {a.port(), b.port()},
                        "    health: { interval: 200ms, timeout: 200ms, fall: 2, rise: 2 }\n"
-                       "    loss_spread: 200ms\n") + kRoute, 2);
+                       "    loss_spread: 200ms\n") +
+                 kRoute,
+             2);
   auto sessions = open_sessions(gw, 10);
   auto t0 = Clock::now();
   b.process().send_signal(SIGSTOP);

@@ -25,8 +25,7 @@ TEST(FeedMessageTest, FormatsExactSizeAndParsesBack) {
   for (std::size_t size : {80u, 128u, 1000u}) {
     const std::string text = format_feed_message(m, size);
     EXPECT_EQ(text.size(), size);
-    EXPECT_TRUE(text.starts_with(R"({"seq":42,"t":123456789012345,"path":"/live","src":"alpha")"))
-        << text;
+    EXPECT_TRUE(text.starts_with(R"({"seq":42,"t":123456789012345,"path":"/live","src":"alpha")")) << text;
     const auto back = parse_feed_message(text);
     ASSERT_TRUE(back) << text;
     EXPECT_EQ(*back, m);
@@ -47,11 +46,14 @@ TEST(FeedMessageTest, EscapesPathAndNameRoundTrip) {
   const FeedMessage m{7, 8, "/a\"b\\c\nd\x01\xc3\xa9", "n\"ame\t"};
   const std::string text = format_feed_message(m, 128);
   EXPECT_EQ(text.size(), 128u);
-  EXPECT_NE(text.find(R"("path":"/a\"b\\c\nd\u0001)" "\xc3\xa9" R"(")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("path":"/a\"b\\c\nd\u0001)"
+                      "\xc3\xa9"
+                      R"(")"),
+            std::string::npos)
+      << text;
   EXPECT_EQ(parse_feed_message(text), m);
   // The usual JSON escapes a relay might never produce are still read.
-  const auto other = parse_feed_message(
-      R"({"seq":1,"t":2,"path":"\/x\u00e9\ud83d\ude00","src":"s","pad":""})");
+  const auto other = parse_feed_message(R"({"seq":1,"t":2,"path":"\/x\u00e9\ud83d\ude00","src":"s","pad":""})");
   ASSERT_TRUE(other);
   EXPECT_EQ(other->path, "/x\xc3\xa9\xf0\x9f\x98\x80");
 }
@@ -63,10 +65,8 @@ TEST(FeedMessageTest, RejectsAnythingElse) {
   bad_pad[bad_pad.size() - 4] = 'y';
   for (const std::string& text : std::vector<std::string>{
            "", "{}", good.substr(0, good.size() - 1), good + " ", bad_pad,
-           R"({"seq":01,"t":2,"path":"/p","src":"s","pad":""})",
-           R"({"seq":-1,"t":2,"path":"/p","src":"s","pad":""})",
-           R"({"seq":1,"t":2,"src":"s","path":"/p","pad":""})",
-           R"({"seq":1, "t":2,"path":"/p","src":"s","pad":""})",
+           R"({"seq":01,"t":2,"path":"/p","src":"s","pad":""})", R"({"seq":-1,"t":2,"path":"/p","src":"s","pad":""})",
+           R"({"seq":1,"t":2,"src":"s","path":"/p","pad":""})", R"({"seq":1, "t":2,"path":"/p","src":"s","pad":""})",
            R"({"seq":1,"t":2,"path":"/p\q","src":"s","pad":""})",
            R"({"seq":1,"t":2,"path":"/p\udc00","src":"s","pad":""})",
            R"({"seq":99999999999999999999,"t":2,"path":"/p","src":"s","pad":""})"})
@@ -81,10 +81,10 @@ TEST(FeedMessageTest, JsonEscapeKeepsUtf8AndEscapesTheRest) {
 }
 
 TEST(FeedStatsTest, ParsesChannelsWithDotsAndEscapedTexts) {
-  const FeedStats s = parse_feed_stats(
-      R"({"connections_total":3,"connections_open":1,"slow_drops":0,)"
-      R"("channels":{"/a.b":{"open":1,"seq":9},"/c":{"open":0,"seq":2}},"received_total":1,)"
-      R"("received":[{"conn":2,"path":"/a.b","text":"sub \"x\"\n\u00e9"}]})");
+  const FeedStats s =
+      parse_feed_stats(R"({"connections_total":3,"connections_open":1,"slow_drops":0,)"
+                       R"("channels":{"/a.b":{"open":1,"seq":9},"/c":{"open":0,"seq":2}},"received_total":1,)"
+                       R"("received":[{"conn":2,"path":"/a.b","text":"sub \"x\"\n\u00e9"}]})");
   EXPECT_EQ(s.connections_total, 3u);
   EXPECT_EQ(s.connections_open, 1u);
   EXPECT_EQ(s.channel("/a.b").seq, 9u);
@@ -260,8 +260,7 @@ TEST(FeedSourceTest, RecordsWhatClientsSend) {
   const FeedStats s = feed.wait_stats([](const FeedStats& s) { return s.received.size() >= 3; });
   ASSERT_EQ(s.received.size(), 3u);
   EXPECT_EQ(s.received_total, 3u);
-  EXPECT_EQ(s.texts("/live"),
-            (std::vector<std::string>{R"({"op":"subscribe","args":["BTC"]})", "bin"}));
+  EXPECT_EQ(s.texts("/live"), (std::vector<std::string>{R"({"op":"subscribe","args":["BTC"]})", "bin"}));
   EXPECT_EQ(s.texts("/other"), std::vector<std::string>{"sub \"q\"\n\xc3\xa9"});
   for (const FeedReceived& r : s.received) EXPECT_EQ(r.conn, r.path == "/live" ? 1u : 2u);
   expect_clean_stop(feed);

@@ -6,9 +6,9 @@
 // that wsgate never forwarded an invalid frame.
 #include <dirent.h>
 #include <fcntl.h>
-#include <unistd.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -140,9 +140,11 @@ class FramingTest : public ::testing::Test {
     const ExitStatus st = gw_.process().stop(10s);
     EXPECT_TRUE(st.ok()) << st.describe() << "\n" << gw_.process().stderr_text();
     EXPECT_FALSE(be_.process().has_output("protocol error", Match::kSubstring, Stream::kStderr))
-        << "wsgate forwarded an invalid frame:\n" << be_.process().stderr_text();
+        << "wsgate forwarded an invalid frame:\n"
+        << be_.process().stderr_text();
     EXPECT_FALSE(be_.process().has_output("peer closed TCP without a close frame", Match::kSubstring, Stream::kStderr))
-        << "wsgate dropped a backend without a close:\n" << be_.process().stderr_text();
+        << "wsgate dropped a backend without a close:\n"
+        << be_.process().stderr_text();
   }
 
   WsClient open(const std::string& path = "/chat", const std::vector<Header>& headers = {}) {
@@ -164,7 +166,8 @@ class FramingTest : public ::testing::Test {
     const auto deadline = Clock::now() + 5s;
     while (backend_closes() < n && Clock::now() < deadline) ::usleep(20 * 1000);
     EXPECT_EQ(backend_closes(), n) << "the backend was not sent a close frame\n"
-                                   << be_.process().stderr_text() << "\nwsgate:\n" << log();
+                                   << be_.process().stderr_text() << "\nwsgate:\n"
+                                   << log();
   }
 
   // Opens a session, proves it relays, lets `offend` misbehave, then checks
@@ -272,14 +275,18 @@ TEST_F(framing, F7ContinuationWithoutStartGets1002) {
 }
 
 TEST_F(framing, F7NewDataFrameMidMessageGets1002) {
-  expect_client_rejected([](WsClient& ws) {
-    ws.send_frame(kText, "first", false);
-    ws.send_frame(kText, "second", true);
-  }, 1002);
-  expect_client_rejected([](WsClient& ws) {
-    ws.send_frame(kBinary, "first", false);
-    ws.send_frame(kBinary, "second", true);
-  }, 1002);
+  expect_client_rejected(
+      [](WsClient& ws) {
+        ws.send_frame(kText, "first", false);
+        ws.send_frame(kText, "second", true);
+      },
+      1002);
+  expect_client_rejected(
+      [](WsClient& ws) {
+        ws.send_frame(kBinary, "first", false);
+        ws.send_frame(kBinary, "second", true);
+      },
+      1002);
 }
 
 TEST_F(framing, F7ControlFramesBetweenFragmentsAreValid) {
@@ -312,10 +319,12 @@ TEST_F(framing, F8NonMinimalLengthEncodingsGet1002) {
 
 TEST_F(framing, F9MessageOverMaxMessageGets1009) {
   expect_client_rejected([](WsClient& ws) { ws.send_binary(std::string(70 * 1024, 'x')); }, 1009);
-  expect_client_rejected([](WsClient& ws) {
-    ws.send_fragments(kBinary, {std::string(30 * 1024, 'a'), std::string(30 * 1024, 'b'),
-                                std::string(30 * 1024, 'c')});
-  }, 1009);
+  expect_client_rejected(
+      [](WsClient& ws) {
+        ws.send_fragments(kBinary,
+                          {std::string(30 * 1024, 'a'), std::string(30 * 1024, 'b'), std::string(30 * 1024, 'c')});
+      },
+      1009);
   expect_client_rejected([](WsClient& ws) { ws.send_binary(std::string(64 * 1024 + 1, 'x')); }, 1009);
 }
 
@@ -336,13 +345,14 @@ TEST_F(framing, F9ExactlyMaxMessagePasses) {
 }
 
 TEST_F(framing, F10MoreThanMaxFragmentsGets1009) {
-  expect_client_rejected(
-      [](WsClient& ws) { ws.send_fragments(kText, std::vector<std::string>(11, "x")); }, 1009);
+  expect_client_rejected([](WsClient& ws) { ws.send_fragments(kText, std::vector<std::string>(11, "x")); }, 1009);
   // Endless tiny fragments without FIN stop at the cap too.
-  expect_client_rejected([](WsClient& ws) {
-    ws.send_frame(kBinary, "", false);
-    for (int i = 0; i < 10; ++i) ws.send_frame(kContinuation, "", false);
-  }, 1009);
+  expect_client_rejected(
+      [](WsClient& ws) {
+        ws.send_frame(kBinary, "", false);
+        for (int i = 0; i < 10; ++i) ws.send_frame(kContinuation, "", false);
+      },
+      1009);
 }
 
 TEST_F(framing, F10MaxFragmentsPass) {
@@ -364,7 +374,10 @@ TEST_F(framing, F11InvalidUtf8InATextMessageGets1007) {
   expect_client_rejected([](WsClient& ws) { ws.send_text("surrogate \xed\xa0\x80"); }, 1007);
   // Each fragment is a valid prefix; the message ends inside a character.
   expect_client_rejected(
-      [](WsClient& ws) { ws.send_fragments(kText, {"euro \xe2\x82", "\xac ok \xf0\x9f", "\x98"}); }, 1007);
+      [](WsClient& ws) {
+        ws.send_fragments(kText, {"euro \xe2\x82", "\xac ok \xf0\x9f", "\x98"});
+      },
+      1007);
   // A sequence started in one fragment and broken in the next.
   expect_client_rejected([](WsClient& ws) { ws.send_fragments(kText, {"x \xe2\x82", "A"}); }, 1007);
 }
@@ -388,7 +401,9 @@ TEST_F(framing, F11RouteWithoutUtf8ValidationRelaysInvalidText) {
   expect_frame(ws, kText, "cut \xe2\x82");
   ws.send_fragments(kText, {"x \xe2\x82", "A"});
   const Message m = ws.recv_message();
-  EXPECT_EQ(m.payload, "x \xe2\x82" "A");
+  EXPECT_EQ(m.payload,
+            "x \xe2\x82"
+            "A");
   EXPECT_EQ(m.frames, 2u);
   ws.close(1000);
   EXPECT_EQ(recv_close(ws).code, 1000);
@@ -460,8 +475,8 @@ TEST_F(framing, F15PingFloodKeepsMemoryBoundedAndEveryPongIsCorrect) {
     peak = std::max(peak, gateway_rss_kib(master));
   }
   peak = std::max(peak, gateway_rss_kib(master));
-  std::printf("[ INFO     ] wsgate RSS %ld KiB before, peak %ld KiB; %zu of %zu ping bytes sent unread\n", before,
-              peak, sent, wire.size());
+  std::printf("[ INFO     ] wsgate RSS %ld KiB before, peak %ld KiB; %zu of %zu ping bytes sent unread\n", before, peak,
+              sent, wire.size());
   EXPECT_LT(peak - before, 64 * 1024) << "wsgate RSS grew from " << before << " KiB to " << peak << " KiB";
 
   // Now read, sending the rest as the socket takes it.
@@ -506,12 +521,10 @@ TEST_F(framing, F15PingFloodKeepsMemoryBoundedAndEveryPongIsCorrect) {
 // ---------------------------------------------------------------- F16
 
 TEST_F(framing, F16PermessageDeflateIsNotNegotiatedAndRsv1Gets1002) {
-  const std::vector<Header> offer = {
-      {"Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"}};
+  const std::vector<Header> offer = {{"Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"}};
   WsClient ws = open("/chat", offer);
   ASSERT_EQ(ws.status(), 101);
-  EXPECT_FALSE(ws.response().header("Sec-WebSocket-Extensions"))
-      << *ws.response().header("Sec-WebSocket-Extensions");
+  EXPECT_FALSE(ws.response().header("Sec-WebSocket-Extensions")) << *ws.response().header("Sec-WebSocket-Extensions");
   ws.send_text("headers");
   const std::string forwarded = ws.recv_message().payload;
   EXPECT_EQ(forwarded.find("deflate"), std::string::npos) << "offer reached the backend:\n" << forwarded;

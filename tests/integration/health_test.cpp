@@ -210,7 +210,8 @@ TEST_F(Checked, AKilledBackendIsDownWithinTheBoundAndNewSessionsGoToTheOthers) {
   EXPECT_EQ(landed.count("c"), 0u);
   EXPECT_EQ(landed["a"] + landed["b"], 30);
   EXPECT_NEAR(landed["a"], 15, 2);
-  EXPECT_TRUE(gw->process().has_output("backend chat/" + address(c) + " is down after 2 failed checks: connect() failed"))
+  EXPECT_TRUE(
+      gw->process().has_output("backend chat/" + address(c) + " is down after 2 failed checks: connect() failed"))
       << gw->process().stderr_text();
 }
 
@@ -319,10 +320,10 @@ TEST(HealthPath, ABackendRefusingTheHealthPathIsDownWithItsStatus) {
 TEST(PassiveHealth, FailedDialsTakeABackendDownWithoutWaitingForTheProber) {
   EchoBackend a{"a"};
   // Checks every hour: after the first one, only passive failures can act.
-  Gateway gw(pool_yaml("chat", {a.port()},
-                       "    retries: 0\n    health: { interval: 1h, timeout: 1s, fall: 2, rise: 1 }\n") +
-                 kRoute,
-             2);
+  Gateway gw(
+      pool_yaml("chat", {a.port()}, "    retries: 0\n    health: { interval: 1h, timeout: 1s, fall: 2, rise: 1 }\n") +
+          kRoute,
+      2);
   ASSERT_GE(wait_for(gw, [&](const Report& r) { return r.at(address(a)).checks_ok == 1; }), 0);
   a.process().send_signal(SIGKILL);
   a.process().wait_exit();

@@ -88,7 +88,8 @@ class KeepaliveTest : public ::testing::Test {
     EXPECT_FALSE(be_.process().has_output("protocol error", Match::kSubstring, Stream::kStderr))
         << be_.process().stderr_text();
     EXPECT_FALSE(be_.process().has_output("peer closed TCP without a close frame", Match::kSubstring, Stream::kStderr))
-        << "wsgate dropped a backend without a close:\n" << be_.process().stderr_text();
+        << "wsgate dropped a backend without a close:\n"
+        << be_.process().stderr_text();
   }
 
   WsClient open(const std::string& path = "/chat") {

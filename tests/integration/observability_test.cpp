@@ -98,8 +98,8 @@ struct AdminGateway {
   uint16_t admin_port = free_port();
   Gateway gw;
   explicit AdminGateway(const std::string& extra = "")
-      : gw("admin: 127.0.0.1:" + std::to_string(admin_port) + "\n" + extra +
-               pool_yaml("chat", {backend.port()}) + "routes:\n  - { path: /chat, pool: chat }\n",
+      : gw("admin: 127.0.0.1:" + std::to_string(admin_port) + "\n" + extra + pool_yaml("chat", {backend.port()}) +
+               "routes:\n  - { path: /chat, pool: chat }\n",
            2) {
     gw.process().wait_for_output("admin endpoint for slot", 10000ms);
   }

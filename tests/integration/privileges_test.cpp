@@ -86,13 +86,13 @@ std::set<gid_t> parse_groups(const std::string& text) {
   return groups;
 }
 
-#define REQUIRE_ROOT_AND_NOBODY(account)                                        \
-  if (geteuid() != 0) {                                                         \
+#define REQUIRE_ROOT_AND_NOBODY(account)                                               \
+  if (geteuid() != 0) {                                                                \
     GTEST_SKIP() << "switching users needs root (running as uid " << geteuid() << ")"; \
-  }                                                                             \
-  const std::optional<Account> account = nobody_account();                      \
-  if (!account) {                                                               \
-    GTEST_SKIP() << "this system has no nobody user or nogroup group";          \
+  }                                                                                    \
+  const std::optional<Account> account = nobody_account();                             \
+  if (!account) {                                                                      \
+    GTEST_SKIP() << "this system has no nobody user or nogroup group";                 \
   }
 
 std::string echo_round_trip(WsClient& c, const std::string& text) {
@@ -173,8 +173,8 @@ TEST(Privileges, WorkersReReadAKeysFileTheUserCanRead) {
   write_file(keys, "first-key\n");
   ASSERT_EQ(chmod(keys.c_str(), 0644), 0);
   EchoBackend a{"a"};
-  Gateway gw("user: nobody\n" + pool_yaml("chat", {a.port()}) +
-                 "auth:\n  keys:\n    keys_file: " + keys + "\n"
+  Gateway gw("user: nobody\n" + pool_yaml("chat", {a.port()}) + "auth:\n  keys:\n    keys_file: " + keys +
+                 "\n"
                  "routes:\n  - { path: /chat, pool: chat, auth: keys }\n",
              2);
   WsClient before = gw.open("/chat", {{"Authorization", "Bearer first-key"}});
@@ -210,8 +210,8 @@ TEST(Privileges, AKeysFileOnlyRootCanReadIsNotReReadAndTheOldKeysStay) {
   write_file(keys, "first-key\n");
   ASSERT_EQ(chmod(keys.c_str(), 0600), 0);
   EchoBackend a{"a"};
-  Gateway gw("user: nobody\n" + pool_yaml("chat", {a.port()}) +
-                 "auth:\n  keys:\n    keys_file: " + keys + "\n"
+  Gateway gw("user: nobody\n" + pool_yaml("chat", {a.port()}) + "auth:\n  keys:\n    keys_file: " + keys +
+                 "\n"
                  "routes:\n  - { path: /chat, pool: chat, auth: keys }\n",
              1);
   write_file(keys, "second-key\n");
@@ -226,8 +226,9 @@ TEST(Privileges, AKeysFileOnlyRootCanReadIsNotReReadAndTheOldKeysStay) {
 TEST(Privileges, UnknownUserOrGroupIsAConfigErrorNamingFileLineAndKey) {
   TempDir dir{"wsgate-priv-conf"};
   const std::string file = (dir / "wsgate.yaml").string();
-  write_file(file, "listen: 127.0.0.1:8080\nuser: wsgate-no-such-user\npools: {p: {backends: [127.0.0.1:2]}}\n"
-                   "routes: [{path: /, pool: p}]\n");
+  write_file(file,
+             "listen: 127.0.0.1:8080\nuser: wsgate-no-such-user\npools: {p: {backends: [127.0.0.1:2]}}\n"
+             "routes: [{path: /, pool: p}]\n");
   CommandResult t = run_wsgate({"-t", "-c", file});
   EXPECT_EQ(t.code, 1);
   EXPECT_NE(t.err.find(file + ":2: user: no such user \"wsgate-no-such-user\""), std::string::npos) << t.err;
@@ -235,8 +236,9 @@ TEST(Privileges, UnknownUserOrGroupIsAConfigErrorNamingFileLineAndKey) {
   EXPECT_EQ(run.code, 1);
   EXPECT_NE(run.err.find(file + ":2: user: no such user"), std::string::npos) << run.err;
 
-  write_file(file, "listen: 127.0.0.1:8080\nuser: root\ngroup: wsgate-no-such-group\n"
-                   "pools: {p: {backends: [127.0.0.1:2]}}\nroutes: [{path: /, pool: p}]\n");
+  write_file(file,
+             "listen: 127.0.0.1:8080\nuser: root\ngroup: wsgate-no-such-group\n"
+             "pools: {p: {backends: [127.0.0.1:2]}}\nroutes: [{path: /, pool: p}]\n");
   CommandResult g = run_wsgate({"-t", "-c", file});
   EXPECT_EQ(g.code, 1);
   EXPECT_NE(g.err.find(file + ":3: group: no such group \"wsgate-no-such-group\""), std::string::npos) << g.err;
@@ -257,8 +259,8 @@ TEST(Privileges, WithoutRootOnlyTheUserItAlreadyIsWorks) {
   const std::string tail = "listen: 127.0.0.1:" + std::to_string(port) + "\nworkers: 1\n";
   EchoBackend a{"a"};
   const std::string pool = pool_yaml("chat", {a.port()}) + kRoute;
-  const std::vector<std::string> as_nobody{kSetpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                                           wsgate_path(), "-c", file};
+  const std::vector<std::string> as_nobody{
+      kSetpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", wsgate_path(), "-c", file};
 
   write_file(file, "user: root\n" + tail + pool);
   ASSERT_EQ(chmod(file.c_str(), 0644), 0);

@@ -63,8 +63,7 @@ TEST(WorkerKilled, IsRespawnedIntoItsSlotWithinASecondAndOthersKeepEchoing) {
   auto t0 = Clock::now();
   ASSERT_EQ(kill(victim, SIGKILL), 0);
   Status after = gw.wait_status(
-      [&](const Status& s) { return s.worker_pids.at(0) != victim && s.worker_pids.at(0) > 0; },
-      milliseconds(3000));
+      [&](const Status& s) { return s.worker_pids.at(0) != victim && s.worker_pids.at(0) > 0; }, milliseconds(3000));
   auto respawn_ms = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
   EXPECT_NE(after.worker_pids.at(0), victim);
   EXPECT_GT(after.worker_pids.at(0), 0);
@@ -185,7 +184,8 @@ void plant_foreign_segment(const std::string& name, uint32_t version, int pid) {
 
 TEST(SharedMemory, StatusRefusesASegmentOfAnotherLayoutVersion) {
   TempDir dir;
-  write_file(dir / "wsgate.yaml", "listen: 127.0.0.1:1\npools: {p: {backends: [127.0.0.1:2]}}\nroutes: [{path: /, pool: p}]\n");
+  write_file(dir / "wsgate.yaml",
+             "listen: 127.0.0.1:1\npools: {p: {backends: [127.0.0.1:2]}}\nroutes: [{path: /, pool: p}]\n");
   std::string name = segment_name((dir / "wsgate.yaml").string());
   plant_foreign_segment(name, shm::kLayoutVersion + 41, getpid());
   CommandResult r = run_wsgate({"status", "-c", (dir / "wsgate.yaml").string()});
@@ -198,8 +198,8 @@ TEST(SharedMemory, AStaleSegmentOfAnotherVersionIsReplacedAtStart) {
   EchoBackend a{"a"};
   TempDir dir;
   uint16_t port = free_port();
-  write_file(dir / "wsgate.yaml", "listen: 127.0.0.1:" + std::to_string(port) + "\n" + pool_yaml("chat", {a.port()}) +
-                                      kRoute);
+  write_file(dir / "wsgate.yaml",
+             "listen: 127.0.0.1:" + std::to_string(port) + "\n" + pool_yaml("chat", {a.port()}) + kRoute);
   std::string name = segment_name((dir / "wsgate.yaml").string());
   plant_foreign_segment(name, shm::kLayoutVersion + 1, 999999999);  // its master is long gone
   ChildProcess gw({wsgate_path(), "-c", (dir / "wsgate.yaml").string()});
@@ -228,11 +228,13 @@ TEST(CommandLine, StatusPrintsWorkersAndBackends) {
 
 TEST(CommandLine, TestFlagValidatesAndNamesFileLineAndKey) {
   TempDir dir;
-  write_file(dir / "good.yaml", "listen: 127.0.0.1:8080\npools: {p: {backends: [127.0.0.1:2]}}\nroutes: [{path: /, pool: p}]\n");
+  write_file(dir / "good.yaml",
+             "listen: 127.0.0.1:8080\npools: {p: {backends: [127.0.0.1:2]}}\nroutes: [{path: /, pool: p}]\n");
   CommandResult ok = run_wsgate({"-t", "-c", (dir / "good.yaml").string()});
   EXPECT_EQ(ok.code, 0) << ok.err;
-  write_file(dir / "bad.yaml", "listen: 127.0.0.1:8080\npools:\n  p:\n    retries: lots\n    backends: [127.0.0.1:2]\n"
-                               "routes: [{path: /, pool: p}]\n");
+  write_file(dir / "bad.yaml",
+             "listen: 127.0.0.1:8080\npools:\n  p:\n    retries: lots\n    backends: [127.0.0.1:2]\n"
+             "routes: [{path: /, pool: p}]\n");
   CommandResult bad = run_wsgate({"-t", "-c", (dir / "bad.yaml").string()});
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find("bad.yaml:4: pools.p.retries:"), std::string::npos) << bad.err;

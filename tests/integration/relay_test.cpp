@@ -4,8 +4,8 @@
 // sessions, and bounded memory under a client that never reads (R1).
 #include <dirent.h>
 #include <fcntl.h>
-#include <unistd.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -92,7 +92,8 @@ class RelayTest : public ::testing::Test {
     EXPECT_FALSE(be_.process().has_output("protocol error", Match::kSubstring, Stream::kStderr))
         << be_.process().stderr_text();
     EXPECT_FALSE(be_.process().has_output("peer closed TCP without a close frame", Match::kSubstring, Stream::kStderr))
-        << "wsgate dropped a backend without a close:\n" << be_.process().stderr_text();
+        << "wsgate dropped a backend without a close:\n"
+        << be_.process().stderr_text();
   }
 
   WsClient open() {
@@ -436,8 +437,8 @@ TEST_F(relay, ClientThatNeverReadsKeepsWsgateMemoryBoundedAndLosesNothing) {
     }
     ASSERT_EQ(msg.opcode, kBinary) << "message " << m;
     ASSERT_EQ(msg.payload.size(), kSize) << "message " << m;
-    for (std::size_t i : {std::size_t{0}, std::size_t{1}, std::size_t(m % kSize), std::size_t{kSize / 2},
-                          std::size_t{kSize - 1}}) {
+    for (std::size_t i :
+         {std::size_t{0}, std::size_t{1}, std::size_t(m % kSize), std::size_t{kSize / 2}, std::size_t{kSize - 1}}) {
       ASSERT_EQ(static_cast<std::uint8_t>(msg.payload[i]), flood_byte(m, i)) << "message " << m << " byte " << i;
     }
     if (m % 500 == 0) {

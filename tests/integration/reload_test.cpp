@@ -80,8 +80,9 @@ TEST(ReloadInPlace, AddedBackendTakesNewSessionsAndNoWorkerIsReplaced) {
   reload(gw, 2, pool_yaml("chat", {a.port(), b.port()}) + kRoute);
   gw.process().wait_for_output("applied in place (pools)");
   // Each worker applies it on its next 100 ms tick.
-  gw.process().wait_for_output(R"(worker \d+\[\d+\]: reload applied in place.*\n(.*\n)*.*worker \d+\[\d+\]: reload applied in place)",
-                               5000ms, Match::kRegex);
+  gw.process().wait_for_output(
+      R"(worker \d+\[\d+\]: reload applied in place.*\n(.*\n)*.*worker \d+\[\d+\]: reload applied in place)", 5000ms,
+      Match::kRegex);
   // Least connections over both workers: all six new sessions go to b.
   auto after = open_many(gw, 6);
   for (auto& ws : after) {
@@ -138,8 +139,8 @@ TEST(ReloadInPlace, BrokenFileChangesNothing) {
 
   write_file(gw.config_path(), "listen: 127.0.0.1:" + std::to_string(gw.port()) + "\nworkers: 2\npools: [\n");
   gw.process().send_signal(SIGHUP);
-  const std::string line = gw.process().wait_for_output(R"(SIGHUP: [^\n]*the running configuration is unchanged)",
-                                                        5000ms, Match::kRegex);
+  const std::string line =
+      gw.process().wait_for_output(R"(SIGHUP: [^\n]*the running configuration is unchanged)", 5000ms, Match::kRegex);
   EXPECT_NE(line.find(gw.config_path() + ":"), std::string::npos) << "names the file and line: " << line;
   for (auto& ws : before) {
     expect_echo(ws, "unchanged");
@@ -264,8 +265,8 @@ TEST(ReloadGeneration, ListenAddressIsAddedAndRemoved) {
   WsClient via_first = gw.open("/chat");
   ASSERT_TRUE(via_first.handshake_ok()) << via_first.handshake_error();
 
-  write_file(gw.config_path(), "listen: 127.0.0.1:" + std::to_string(other) + "\nworkers: 2\n" +
-                                   pool_yaml("chat", {a.port()}) + kRoute);
+  write_file(gw.config_path(),
+             "listen: 127.0.0.1:" + std::to_string(other) + "\nworkers: 2\n" + pool_yaml("chat", {a.port()}) + kRoute);
   gw.process().send_signal(SIGHUP);
   gw.process().wait_for_output("generation 3 accepts now (listen)");
   // The old generation closes its copies on its SIGQUIT, a moment after the

@@ -44,7 +44,9 @@ std::string auth_yaml(const std::string& keys_file, const std::string& from, con
 std::string stream_yaml(const FeedSource& feed) {
   return "streams:\n"
          "  fx:\n"
-         "    source: " + feed.url("/live") + "\n"
+         "    source: " +
+         feed.url("/live") +
+         "\n"
          "    channels: single\n"
          "    history: 0\n"
          "    linger: 30s\n";
@@ -94,8 +96,8 @@ void expect_401(const WsClient& ws, bool www_authenticate) {
 void expect_1008(WsClient& ws, milliseconds timeout = 5000ms) {
   const Message m = ws.recv_message(timeout);
   if (m.opcode != kClose) {
-    ADD_FAILURE() << "expected a close 1008, but the subscriber was let in: got opcode " << int{m.opcode}
-                  << " \"" << m.payload << "\"";
+    ADD_FAILURE() << "expected a close 1008, but the subscriber was let in: got opcode " << int{m.opcode} << " \""
+                  << m.payload << "\"";
     return;
   }
   ASSERT_GE(m.payload.size(), 2u);
@@ -114,8 +116,7 @@ class StreamAuthBase : public ::testing::Test {
  protected:
   void start(const std::string& from, const std::string& field = "", const std::string& timeout = "") {
     write_keys(keys_dir_);
-    gw_.emplace(stream_yaml(feed_) + auth_yaml((keys_dir_ / "keys.txt").string(), from, field, timeout) +
-                    kStreamRoute,
+    gw_.emplace(stream_yaml(feed_) + auth_yaml((keys_dir_ / "keys.txt").string(), from, field, timeout) + kStreamRoute,
                 2);
   }
 
@@ -293,7 +294,9 @@ TEST_F(FirstMessageAuth, RightKeyReceivesTheFeed) {
   EXPECT_EQ(gw_->wait_status([](const Status& s) {
                  const ChannelStatus* c = s.channel("fx");
                  return c && c->subscribers == 2;
-               }).channel("fx")->subscribers,
+               })
+                .channel("fx")
+                ->subscribers,
             2);
 }
 
@@ -306,9 +309,9 @@ TEST_F(FirstMessageAuth, KeyFragmentedOverFramesIsOneMessage) {
 TEST_F(FirstMessageAuth, KeyInTheSameWriteAsTheUpgrade) {
   WsClient ws = WsClient::connect(gw_->port());
   RawFrame f = RawFrame::of(kText, R"({"userKey":")" + kKey + R"("})");
-  ws.send_raw(WsClient::upgrade_request("/fx", "127.0.0.1:" + std::to_string(gw_->port()),
-                                        "dGhlIHNhbXBsZSBub25jZQ==", {}, {}) +
-              build_frame(f));
+  ws.send_raw(
+      WsClient::upgrade_request("/fx", "127.0.0.1:" + std::to_string(gw_->port()), "dGhlIHNhbXBsZSBub25jZQ==", {}, {}) +
+      build_frame(f));
   const HttpResponse r = ws.read_http_response();
   ASSERT_EQ(r.status, 101) << r.head.raw;
   expect_feed(ws, feed_);
@@ -367,8 +370,9 @@ TEST_F(FirstMessageAuth, MissingKeyIs1008) {
 }
 
 TEST_F(FirstMessageAuth, NotJsonIs1008) {
-  for (const std::string& text : std::vector<std::string>{std::string("hello"), kKey, std::string("{\"userKey\":\"") + kKey,
-                                 std::string("[{\"userKey\":\"") + kKey + "\"}]", std::string("\"") + kKey + "\""}) {
+  for (const std::string& text :
+       std::vector<std::string>{std::string("hello"), kKey, std::string("{\"userKey\":\"") + kKey,
+                                std::string("[{\"userKey\":\"") + kKey + "\"}]", std::string("\"") + kKey + "\""}) {
     WsClient ws = upgraded();
     ws.send_text(text);
     expect_1008(ws);
@@ -376,8 +380,9 @@ TEST_F(FirstMessageAuth, NotJsonIs1008) {
 }
 
 TEST_F(FirstMessageAuth, JsonWithoutTheFieldIs1008) {
-  for (const std::string& text : std::vector<std::string>{R"({"key":")" + kKey + R"("})", R"({"userkey":")" + kKey + R"("})",
-                                 R"({"auth":{"userKey":")" + kKey + R"("}})"}) {
+  for (const std::string& text :
+       std::vector<std::string>{R"({"key":")" + kKey + R"("})", R"({"userkey":")" + kKey + R"("})",
+                                R"({"auth":{"userKey":")" + kKey + R"("}})"}) {
     WsClient ws = upgraded();
     ws.send_text(text);
     expect_1008(ws);
@@ -385,8 +390,9 @@ TEST_F(FirstMessageAuth, JsonWithoutTheFieldIs1008) {
 }
 
 TEST_F(FirstMessageAuth, FieldThatIsNotAStringIs1008) {
-  for (const std::string& text : std::vector<std::string>{R"({"userKey":[")" + kKey + R"("]})", R"({"userKey":{"k":")" + kKey + R"("}})",
-                                 R"({"userKey":null})", R"({"userKey":true})"}) {
+  for (const std::string& text :
+       std::vector<std::string>{R"({"userKey":[")" + kKey + R"("]})", R"({"userKey":{"k":")" + kKey + R"("}})",
+                                R"({"userKey":null})", R"({"userKey":true})"}) {
     WsClient ws = upgraded();
     ws.send_text(text);
     expect_1008(ws);

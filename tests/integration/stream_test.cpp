@@ -21,10 +21,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-std::string stream_config(const std::string& sources, const std::string& extra = "",
-                          const std::string& path = "/fx") {
-  return "streams:\n  fx:\n    source: " + sources + "\n" + extra + "routes:\n  - { path: " + path +
-         ", stream: fx }\n";
+std::string stream_config(const std::string& sources, const std::string& extra = "", const std::string& path = "/fx") {
+  return "streams:\n  fx:\n    source: " + sources + "\n" + extra + "routes:\n  - { path: " + path + ", stream: fx }\n";
 }
 
 FeedMessage next_feed(WsClient& c, milliseconds timeout = 5000ms) {
@@ -122,10 +120,11 @@ TEST(Stream, ThousandSubscribersShareOneUpstreamAndGetEveryMessageInOrder) {
 TEST(Stream, OnConnectSendArrivesOnFirstConnectAndAfterEveryReconnect) {
   ::setenv("WSGATE_TEST_FEED_KEY", "k-123", 1);
   FeedSource feed("fx", 100);
-  Gateway gw(stream_config(feed.url("/live"),
-                           "    on_connect_send:\n      - '{\"userKey\":\"${WSGATE_TEST_FEED_KEY}\",\"ch\":\"${path}\"}'\n"
-                           "      - second\n"),
-             2);
+  Gateway gw(
+      stream_config(feed.url("/live"),
+                    "    on_connect_send:\n      - '{\"userKey\":\"${WSGATE_TEST_FEED_KEY}\",\"ch\":\"${path}\"}'\n"
+                    "      - second\n"),
+      2);
   WsClient sub = gw.open("/fx");
   ASSERT_TRUE(sub.handshake_ok()) << sub.handshake_error();
   FeedStats fs = feed.wait_stats([](const FeedStats& s) { return s.received.size() >= 2; });
@@ -349,9 +348,10 @@ void slow_subscriber_case(const std::string& policy, bool expect_close) {
   // 4 MB/s: the slow one's kernel buffers and queue fill within two seconds,
   // an ASan build reads it easily, and the ring holds a minute of it.
   FeedSource feed(FeedSourceOptions{.name = "fx", .rate = 500, .size = 8192});
-  Gateway gw("limits:\n  close_timeout: 60s\n" +
-                 stream_config(feed.url("/live"), "    ring: 256MiB\n    subscriber_queue: 256KiB\n"
-                                                  "    slow_subscriber: " + policy + "\n"),
+  Gateway gw("limits:\n  close_timeout: 60s\n" + stream_config(feed.url("/live"),
+                                                               "    ring: 256MiB\n    subscriber_queue: 256KiB\n"
+                                                               "    slow_subscriber: " +
+                                                                   policy + "\n"),
              1);
   WsClient slow = gw.open("/fx");
   WsClient fast = gw.open("/fx");

@@ -5,8 +5,8 @@
 // order. A killed feeder in the middle tier is respawned, and A's
 // subscribers carry on without noticing more than a gap.
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -30,15 +30,20 @@ constexpr int kSubscribers = 500;
 
 std::string stream_config(const std::string& name, const std::string& source, const std::string& route) {
   return "streams:\n"
-         "  " + name + ":\n"
-         "    source: " + source + "\n"
+         "  " +
+         name +
+         ":\n"
+         "    source: " +
+         source +
+         "\n"
          "    channels: single\n"
          "    history: 0\n"
          "    subscriber_queue: 1MiB\n"
          "    slow_subscriber: drop_oldest\n"
          "    linger: 30s\n"
          "routes:\n"
-         "  - { path: " + route + ", stream: " + name + " }\n";
+         "  - { path: " +
+         route + ", stream: " + name + " }\n";
 }
 
 struct Sub {
@@ -55,9 +60,10 @@ void take(Sub& s, const Frame& f, bool allow_gap) {
   if (f.opcode != kText || !f.fin) {
     std::string what = "opcode " + std::to_string(f.opcode) + (f.fin ? "" : " (not final)");
     if (f.opcode == kClose && f.payload.size() >= 2) {
-      what += " (close " + std::to_string((static_cast<unsigned char>(f.payload[0]) << 8) |
-                                          static_cast<unsigned char>(f.payload[1])) +
-              " \"" + f.payload.substr(2) + "\")";
+      what +=
+          " (close " +
+          std::to_string((static_cast<unsigned char>(f.payload[0]) << 8) | static_cast<unsigned char>(f.payload[1])) +
+          " \"" + f.payload.substr(2) + "\")";
     }
     s.error = "after seq " + std::to_string(s.last) + ": got " + what;
     return;
@@ -181,8 +187,7 @@ class StreamTier : public ::testing::Test {
     for (int i = 0; i < kSubscribers; ++i) {
       Sub s;
       s.ws = a_->open("/edge");
-      ASSERT_TRUE(s.ws.handshake_ok()) << "subscriber " << i << ": " << s.ws.status() << " "
-                                       << s.ws.handshake_error();
+      ASSERT_TRUE(s.ws.handshake_ok()) << "subscriber " << i << ": " << s.ws.status() << " " << s.ws.handshake_error();
       subs_.push_back(std::move(s));
     }
     const Status as = a_->wait_status(
@@ -204,8 +209,8 @@ class StreamTier : public ::testing::Test {
         ++proxies;
         EXPECT_GT(edge->per_worker[slot], 0) << "slot " << slot << ": " << per_worker_text(*edge);
       } else {
-        EXPECT_EQ(edge->per_worker[slot], 0) << "slot " << slot << " (" << as.roles[slot]
-                                             << "): " << per_worker_text(*edge);
+        EXPECT_EQ(edge->per_worker[slot], 0)
+            << "slot " << slot << " (" << as.roles[slot] << "): " << per_worker_text(*edge);
       }
       sum += edge->per_worker[slot];
     }
@@ -278,8 +283,8 @@ TEST_F(tier, KilledMiddleFeederIsRespawnedAndTheEdgeCarriesOn) {
       [victim](const Status& s) { return s.pid_of("feeder") > 0 && s.pid_of("feeder") != victim; }, 10s);
   EXPECT_GT(bs.pid_of("feeder"), 0);
   EXPECT_NE(bs.pid_of("feeder"), victim) << b_->process().stderr_text();
-  const FeedStats reconnected = feed_.wait_stats(
-      [](const FeedStats& s) { return s.connections_total == 2 && s.connections_open == 1; }, 10s);
+  const FeedStats reconnected =
+      feed_.wait_stats([](const FeedStats& s) { return s.connections_total == 2 && s.connections_open == 1; }, 10s);
   const auto reconnect_ms = std::chrono::duration_cast<milliseconds>(Clock::now() - killed_at).count();
   EXPECT_EQ(reconnected.connections_total, 2u) << diagnostics();
   EXPECT_EQ(reconnected.connections_open, 1u);
@@ -292,8 +297,7 @@ TEST_F(tier, KilledMiddleFeederIsRespawnedAndTheEdgeCarriesOn) {
   EXPECT_EQ(failed, 0) << failed << " of " << subs_.size() << " subscribers got nothing new within 10 s of the kill\n"
                        << (failed ? diagnostics() : "");
   std::cout << "[ measured ] all " << subs_.size() << " subscribers past seq " << after << " "
-            << std::chrono::duration_cast<milliseconds>(Clock::now() - killed_at).count()
-            << " ms after the kill\n";
+            << std::chrono::duration_cast<milliseconds>(Clock::now() - killed_at).count() << " ms after the kill\n";
   // And on, contiguous again, past a later point.
   const std::uint64_t later = feed_.stats().channel("/live").seq + 30;
   failed = read_all_until(subs_, later, true, Clock::now() + 15s);

@@ -140,8 +140,7 @@ TEST_F(EchoBackendTest, WorksOverIpv6Loopback) {
 TEST_F(EchoBackendTest, FramesSentBehindTheRequestAreEchoedAfterThe101) {
   WsClient ws = WsClient::connect(backend_.port());
   const std::string key = "dGhlIHNhbXBsZSBub25jZQ==";
-  ws.send_raw(WsClient::upgrade_request("/", "127.0.0.1", key, {}, {}) +
-              build_frame(RawFrame::of(kText, "early")));
+  ws.send_raw(WsClient::upgrade_request("/", "127.0.0.1", key, {}, {}) + build_frame(RawFrame::of(kText, "early")));
   EXPECT_EQ(ws.read_http_response().status, 101);
   EXPECT_EQ(ws.recv_message().payload, "early");
 }
@@ -360,8 +359,8 @@ TEST_F(EchoBackendTest, LogsTheCodeOfAPeerClose) {
   ws.close(4001, "bye now");
   ws.expect_close();
   ws.wait_eof();
-  backend_.process().wait_for_output("peer sent close 4001; echoing it", kDefaultTimeout,
-                                     Match::kSubstring, Stream::kStderr);
+  backend_.process().wait_for_output("peer sent close 4001; echoing it", kDefaultTimeout, Match::kSubstring,
+                                     Stream::kStderr);
 }
 
 TEST_F(EchoBackendTest, StatsCountsLiveSessions) {
@@ -426,8 +425,7 @@ TEST_F(EchoBackendTest, Bad101ModesAreVisibleInTheRawResponse) {
   EXPECT_FALSE(ext.handshake_ok());
 
   WsClient proto = backend_.open("/?mode=unoffered-protocol");
-  EXPECT_NE(proto.response().head.raw.find("\r\nSec-WebSocket-Protocol: bogus\r\n"),
-            std::string::npos);
+  EXPECT_NE(proto.response().head.raw.find("\r\nSec-WebSocket-Protocol: bogus\r\n"), std::string::npos);
   EXPECT_FALSE(proto.handshake_ok());
 }
 
@@ -470,13 +468,10 @@ TEST_F(EchoBackendTest, UnmaskedFrameIsClosedWith1002) {
 TEST_F(EchoBackendTest, OtherViolationsAreClosedWith1002) {
   expect_protocol_error(RawFrame::of(3), "reserved opcode");
   expect_protocol_error(RawFrame::of(kText, "x").with_rsv(4), "RSV bits");
-  expect_protocol_error(RawFrame::of(kPing, std::string(126, 'p')),
-                        "oversized control frame");
+  expect_protocol_error(RawFrame::of(kPing, std::string(126, 'p')), "oversized control frame");
   expect_protocol_error(RawFrame::of(kPing).not_final(), "fragmented or oversized");
   expect_protocol_error(RawFrame::of(kContinuation, "x"), "no message open");
-  expect_protocol_error(
-      RawFrame::of(kBinary).with_length(1ull << 63, LengthForm::k64Bit),
-      "top bit");
+  expect_protocol_error(RawFrame::of(kBinary).with_length(1ull << 63, LengthForm::k64Bit), "top bit");
 }
 
 // ---------------------------------------------------------------- scale

@@ -294,8 +294,7 @@ TEST(SystemdNotify, WatchdogIsPettedOnlyWhileTheMasterLoopRuns) {
 TEST(SystemdNotify, WatchdogMeantForAnotherPidIsIgnored) {
   EchoBackend a{"a"};
   NotifySocket systemd;
-  Gateway gw(pool_yaml("chat", {a.port()}) + kRoute, 1,
-             {systemd.env(), "WATCHDOG_USEC=400000", "WATCHDOG_PID=1"});
+  Gateway gw(pool_yaml("chat", {a.port()}) + kRoute, 1, {systemd.env(), "WATCHDOG_USEC=400000", "WATCHDOG_PID=1"});
   systemd.expect("READY");
   systemd.collect(milliseconds(800));
   for (const auto& n : systemd.seen()) {

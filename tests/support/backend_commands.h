@@ -23,10 +23,10 @@ struct Command {
     kPongs,       // reply "pongs:N": pong frames this session has received
   };
   Kind kind = Kind::kWhoami;
-  std::string text;              // close reason or ping payload
+  std::string text;                         // close reason or ping payload
   std::optional<std::uint16_t> close_code;  // nullopt: "close::" sends an empty close body
-  std::uint64_t count = 0;       // flood N
-  std::uint64_t size = 0;        // flood SIZE
+  std::uint64_t count = 0;                  // flood N
+  std::uint64_t size = 0;                   // flood SIZE
 };
 
 // Commands are short; longer text frames are never buffered to look for one.

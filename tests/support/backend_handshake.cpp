@@ -8,8 +8,7 @@ namespace wsgate::test {
 
 namespace {
 
-std::string http_error(int status, std::string_view reason, std::string_view extra_headers,
-                       std::string_view body) {
+std::string http_error(int status, std::string_view reason, std::string_view extra_headers, std::string_view body) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
   out += "Content-Type: text/plain\r\n";
   out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
@@ -20,8 +19,8 @@ std::string http_error(int status, std::string_view reason, std::string_view ext
   return out;
 }
 
-HandshakeDecision reject(int status, std::string_view reason, std::string_view extra,
-                         std::string_view body, std::string problem = {}) {
+HandshakeDecision reject(int status, std::string_view reason, std::string_view extra, std::string_view body,
+                         std::string problem = {}) {
   HandshakeDecision d;
   d.action = HandshakeDecision::Action::kReject;
   d.response = http_error(status, reason, extra, body);
@@ -55,8 +54,7 @@ TargetParts split_request_line(std::string_view line) {
   return p;
 }
 
-std::string switching_protocols(const HttpHead& request, std::string_view mode,
-                                std::string_view name) {
+std::string switching_protocols(const HttpHead& request, std::string_view mode, std::string_view name) {
   const std::string key = request.get("Sec-WebSocket-Key").value_or("");
   std::string out = "HTTP/1.1 101 Switching Protocols\r\n";
   if (mode != "no-upgrade") out += "Upgrade: websocket\r\n";
@@ -89,8 +87,7 @@ HandshakeDecision status_mode(std::string_view mode, std::string_view name) {
   const std::string n(name);
   if (mode == "status-403") return reject(403, "Forbidden", "", "forbidden by backend " + n);
   if (mode == "status-426")
-    return reject(426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n",
-                  "upgrade required by backend " + n);
+    return reject(426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n", "upgrade required by backend " + n);
   if (mode == "status-200") return reject(200, "OK", "", "ok from backend " + n);
   return reject(503, "Service Unavailable", "Retry-After: 7\r\n", "unavailable from backend " + n);
 }
@@ -135,8 +132,8 @@ HandshakeDecision decide_handshake(const HttpHead& request, std::string_view nam
     const auto ms = parse_ms(std::string_view(mode).substr(5));
     if (!ms) return reject(400, "Bad Request", "", "bad request: bad slow mode", "bad slow mode");
     d.delay_ms = *ms;
-  } else if (!mode.empty() && mode != "bad-accept" && mode != "no-upgrade" &&
-             mode != "extension" && mode != "unoffered-protocol") {
+  } else if (!mode.empty() && mode != "bad-accept" && mode != "no-upgrade" && mode != "extension" &&
+             mode != "unoffered-protocol") {
     return reject(400, "Bad Request", "", "bad request: unknown mode " + mode, "unknown mode " + mode);
   }
   d.allow_rsv1 = mode == "extension";

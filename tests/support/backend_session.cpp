@@ -42,9 +42,7 @@ std::string peer_name(uv_tcp_t* tcp) {
   return std::string(host) + ":" + std::to_string(port);
 }
 
-std::span<std::uint8_t> bytes_of(std::string& s) {
-  return {reinterpret_cast<std::uint8_t*>(s.data()), s.size()};
-}
+std::span<std::uint8_t> bytes_of(std::string& s) { return {reinterpret_cast<std::uint8_t*>(s.data()), s.size()}; }
 
 }  // namespace
 
@@ -97,10 +95,8 @@ void Session::go_away() {
       resume();
       break;
     case State::kCloseSent:
-    case State::kDraining:
-      break;
-    default:
-      end();
+    case State::kDraining: break;
+    default: end();
   }
 }
 
@@ -145,11 +141,8 @@ void Session::on_timer(uv_timer_t* t) {
       self->log_info("no close reply within 5 s; closing TCP");
       self->end();
       break;
-    case State::kDraining:
-      self->end();
-      break;
-    default:
-      break;
+    case State::kDraining: self->end(); break;
+    default: break;
   }
 }
 
@@ -195,8 +188,7 @@ void Session::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     self->handle_read_error(nread);
     return;
   }
-  const std::span<std::uint8_t> in(reinterpret_cast<std::uint8_t*>(buf->base),
-                                   static_cast<std::size_t>(nread));
+  const std::span<std::uint8_t> in(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
   const std::size_t used = self->consume(in);
   if (self->ended_) return;
   if (used < in.size()) self->stash_.append(buf->base + used, in.size() - used);
@@ -207,8 +199,7 @@ void Session::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 void Session::handle_read_error(ssize_t nread) {
   const int err = static_cast<int>(nread);
   if (err == UV_EOF) {
-    if (state_ == State::kOpen || state_ == State::kCloseSent)
-      log_info("peer closed TCP without a close frame");
+    if (state_ == State::kOpen || state_ == State::kCloseSent) log_info("peer closed TCP without a close frame");
   } else if (err == UV_ECONNRESET) {
     log_info("connection reset by peer");
   } else {
@@ -236,16 +227,12 @@ std::size_t Session::consume(std::span<std::uint8_t> in) {
 
 std::size_t Session::step(std::span<std::uint8_t> in) {
   switch (state_) {
-    case State::kHandshake:
-      return consume_request(in);
+    case State::kHandshake: return consume_request(in);
     case State::kOpen:
-    case State::kCloseSent:
-      return consume_frames(in);
+    case State::kCloseSent: return consume_frames(in);
     case State::kHanging:
-    case State::kDraining:
-      return in.size();  // discarded
-    case State::kDelayed:
-      return 0;
+    case State::kDraining: return in.size();  // discarded
+    case State::kDelayed: return 0;
   }
   return 0;
 }
@@ -291,9 +278,7 @@ void Session::answer_handshake() {
       out_ += decision_.response;
       start_draining();
       break;
-    case HandshakeDecision::Action::kHang:
-      state_ = State::kHanging;
-      break;
+    case HandshakeDecision::Action::kHang: state_ = State::kHanging; break;
     case HandshakeDecision::Action::kUpgrade:
       if (decision_.delay_ms == 0) {
         become_open();

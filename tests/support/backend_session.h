@@ -111,18 +111,18 @@ class Session {
 
   std::string request_;  // the request head as received
   HandshakeDecision decision_;
-  std::string stash_;    // input read but not yet processed (bounded, see above)
+  std::string stash_;  // input read but not yet processed (bounded, see above)
 
   FrameParser parser_;
-  bool in_message_ = false;   // a fragmented data message is open
-  bool buffering_ = false;    // current frame is collected in `frame_` (control/command)
-  bool streaming_ = false;    // current frame is echoed chunk by chunk
+  bool in_message_ = false;  // a fragmented data message is open
+  bool buffering_ = false;   // current frame is collected in `frame_` (control/command)
+  bool streaming_ = false;   // current frame is echoed chunk by chunk
   std::string frame_;
   std::optional<std::string> pending_ping_;  // ping:PAYLOAD waiting for its pong
   std::uint64_t pongs_ = 0;                  // pong frames received, for "pongs"
 
   struct Flood {
-    std::uint64_t left = 0;    // messages not yet finished
+    std::uint64_t left = 0;  // messages not yet finished
     std::uint64_t size = 0;
     std::uint64_t index = 0;   // current message number
     std::uint64_t offset = 0;  // bytes of the current message emitted
@@ -134,9 +134,9 @@ class Session {
   };
   std::optional<CloseRequest> deferred_close_;  // waits for the open output frame to end
 
-  std::string out_;          // output not yet handed to libuv
-  std::string spare_;        // a finished write's buffer, reused by the next
-  std::size_t unsent_ = 0;   // bytes handed to libuv, not yet written
+  std::string out_;         // output not yet handed to libuv
+  std::string spare_;       // a finished write's buffer, reused by the next
+  std::size_t unsent_ = 0;  // bytes handed to libuv, not yet written
 };
 
 }  // namespace wsgate::test

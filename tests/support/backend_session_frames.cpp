@@ -15,17 +15,10 @@ std::size_t Session::consume_frames(std::span<std::uint8_t> in) {
     const FrameParser::Event ev = parser_.next(in.subspan(used), n);
     used += n;
     switch (ev.kind) {
-      case FrameParser::Kind::kNeedMore:
-        return used;
-      case FrameParser::Kind::kHeader:
-        on_frame_header();
-        break;
-      case FrameParser::Kind::kPayload:
-        on_frame_payload(ev.payload);
-        break;
-      case FrameParser::Kind::kEnd:
-        on_frame_end();
-        break;
+      case FrameParser::Kind::kNeedMore: return used;
+      case FrameParser::Kind::kHeader: on_frame_header(); break;
+      case FrameParser::Kind::kPayload: on_frame_payload(ev.payload); break;
+      case FrameParser::Kind::kEnd: on_frame_end(); break;
     }
   }
   return used;
@@ -36,15 +29,13 @@ std::size_t Session::consume_frames(std::span<std::uint8_t> in) {
 // through.
 std::string Session::frame_problem() const {
   const FrameHeader& h = parser_.header();
-  const std::string what =
-      " (opcode " + std::to_string(h.opcode) + ", " + std::to_string(h.length) + " bytes)";
+  const std::string what = " (opcode " + std::to_string(h.opcode) + ", " + std::to_string(h.length) + " bytes)";
   const bool first_data = h.opcode == kText || h.opcode == kBinary;
   if (!h.masked) return "unmasked frame from client (RFC 6455 5.1)" + what;
   if (h.rsv != 0 && !(decision_.allow_rsv1 && h.rsv == 4 && first_data))
     return "RSV bits " + std::to_string(h.rsv) + " set" + what;
   if (!is_known_opcode(h.opcode)) return "reserved opcode" + what;
-  if (is_control(h.opcode) && (!h.fin || h.length > 125))
-    return "fragmented or oversized control frame" + what;
+  if (is_control(h.opcode) && (!h.fin || h.length > 125)) return "fragmented or oversized control frame" + what;
   if (h.opcode == kContinuation && !in_message_) return "continuation frame with no message open";
   if (first_data && in_message_) return "new data frame inside a fragmented message";
   if (h.length >> 63) return "64-bit length with the top bit set";
@@ -139,23 +130,15 @@ void Session::on_peer_close(const std::string& payload) {
 void Session::run_command(const Command& c) {
   using K = Command::Kind;
   switch (c.kind) {
-    case K::kWhoami:
-      send_frame(kText, server_.name());
-      break;
-    case K::kHeaders:
-      send_frame(kText, std::string_view(request_).substr(0, request_.size() - 4));
-      break;
-    case K::kClose:
-      request_close(c.close_code, c.text);
-      break;
+    case K::kWhoami: send_frame(kText, server_.name()); break;
+    case K::kHeaders: send_frame(kText, std::string_view(request_).substr(0, request_.size() - 4)); break;
+    case K::kClose: request_close(c.close_code, c.text); break;
     case K::kDrop:
       log_info("drop: closing TCP without a close frame");
       flush();  // what is already queued still goes out first
       end();
       break;
-    case K::kSendMasked:
-      send_frame(kText, "masked", true);
-      break;
+    case K::kSendMasked: send_frame(kText, "masked", true); break;
     case K::kPing:
       pending_ping_ = c.text;
       send_frame(kPing, c.text);
@@ -165,12 +148,8 @@ void Session::run_command(const Command& c) {
       if (c.count == 0) send_frame(kText, "flood-done");
       pump_flood();
       break;
-    case K::kStats:
-      send_frame(kText, "{\"connections\":" + std::to_string(server_.live_sessions()) + "}");
-      break;
-    case K::kPongs:
-      send_frame(kText, "pongs:" + std::to_string(pongs_));
-      break;
+    case K::kStats: send_frame(kText, "{\"connections\":" + std::to_string(server_.live_sessions()) + "}"); break;
+    case K::kPongs: send_frame(kText, "pongs:" + std::to_string(pongs_)); break;
   }
 }
 

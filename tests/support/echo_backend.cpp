@@ -16,9 +16,7 @@ namespace {
 
 using wsgate::test::ServerOptions;
 
-void usage() {
-  std::fprintf(stderr, "usage: wsgate-echo-backend --listen HOST:PORT --name NAME [--quiet]\n");
-}
+void usage() { std::fprintf(stderr, "usage: wsgate-echo-backend --listen HOST:PORT --name NAME [--quiet]\n"); }
 
 std::optional<ServerOptions> parse_args(int argc, char** argv) {
   ServerOptions o;

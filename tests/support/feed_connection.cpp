@@ -185,8 +185,7 @@ void FeedConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf)
 void FeedConnection::handle_read_error(ssize_t nread) {
   const int err = static_cast<int>(nread);
   if (err == UV_EOF) {
-    if (state_ == State::kOpen || state_ == State::kCloseSent)
-      log_info("peer closed TCP without a close frame");
+    if (state_ == State::kOpen || state_ == State::kCloseSent) log_info("peer closed TCP without a close frame");
   } else if (err == UV_ECONNRESET) {
     log_info("connection reset by peer");
   } else {
@@ -243,9 +242,7 @@ void FeedConnection::answer_request() {
       server_.drop_all();
       out_ += r.response;
       break;
-    case FeedRequest::Kind::kRespond:
-      out_ += r.response;
-      break;
+    case FeedRequest::Kind::kRespond: out_ += r.response; break;
   }
   start_draining();
 }

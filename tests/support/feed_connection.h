@@ -97,7 +97,7 @@ class FeedConnection {
   std::string peer_;            // "127.0.0.1:5555" for log lines
   State state_ = State::kHead;
   bool ended_ = false;
-  bool joined_ = false;  // in its channel's member list
+  bool joined_ = false;    // in its channel's member list
   bool fin_sent_ = false;  // our shutdown completed: nothing of ours is left to write
   std::uint64_t id_ = 0;
   std::string channel_;

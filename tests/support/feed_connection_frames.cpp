@@ -15,17 +15,10 @@ void FeedConnection::consume_frames(std::span<std::uint8_t> in) {
     const FrameParser::Event ev = parser_.next(in.subspan(used), n);
     used += n;
     switch (ev.kind) {
-      case FrameParser::Kind::kNeedMore:
-        return;
-      case FrameParser::Kind::kHeader:
-        on_frame_header();
-        break;
-      case FrameParser::Kind::kPayload:
-        on_frame_payload(ev.payload);
-        break;
-      case FrameParser::Kind::kEnd:
-        on_frame_end();
-        break;
+      case FrameParser::Kind::kNeedMore: return;
+      case FrameParser::Kind::kHeader: on_frame_header(); break;
+      case FrameParser::Kind::kPayload: on_frame_payload(ev.payload); break;
+      case FrameParser::Kind::kEnd: on_frame_end(); break;
     }
   }
 }
@@ -34,14 +27,12 @@ void FeedConnection::consume_frames(std::span<std::uint8_t> in) {
 // Each problem is logged by fail() so a test can see what wsgate sent.
 std::string FeedConnection::frame_problem() const {
   const FrameHeader& h = parser_.header();
-  const std::string what =
-      " (opcode " + std::to_string(h.opcode) + ", " + std::to_string(h.length) + " bytes)";
+  const std::string what = " (opcode " + std::to_string(h.opcode) + ", " + std::to_string(h.length) + " bytes)";
   const bool first_data = h.opcode == kText || h.opcode == kBinary;
   if (!h.masked) return "unmasked frame from client (RFC 6455 5.1)" + what;
   if (h.rsv != 0) return "RSV bits " + std::to_string(h.rsv) + " set" + what;
   if (!is_known_opcode(h.opcode)) return "reserved opcode" + what;
-  if (is_control(h.opcode) && (!h.fin || h.length > 125))
-    return "fragmented or oversized control frame" + what;
+  if (is_control(h.opcode) && (!h.fin || h.length > 125)) return "fragmented or oversized control frame" + what;
   if (h.opcode == kContinuation && !in_message_) return "continuation frame with no message open";
   if (first_data && in_message_) return "new data frame inside a fragmented message";
   return {};

@@ -97,7 +97,9 @@ struct Reader {
     if (pos >= s.size()) return false;
     const char c = s[pos++];
     switch (c) {
-      case '"': case '\\': case '/': out.push_back(c); return true;
+      case '"':
+      case '\\':
+      case '/': out.push_back(c); return true;
       case 'b': out.push_back('\b'); return true;
       case 'f': out.push_back('\f'); return true;
       case 'n': out.push_back('\n'); return true;
@@ -149,7 +151,10 @@ void append_json_escaped(std::string& out, std::string_view in) {
         case '\n': out += "\\n"; break;
         case '\r': out += "\\r"; break;
         case '\t': out += "\\t"; break;
-        default: out += "\\u00"; out.push_back(kHex[c >> 4]); out.push_back(kHex[c & 0xf]);
+        default:
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xf]);
       }
       ++i;
     } else if (const std::size_t n = utf8_sequence(in, i); n > 0) {
@@ -171,8 +176,7 @@ std::string json_escape(std::string_view in) {
   return out;
 }
 
-FeedFormatter::FeedFormatter(std::string_view path, std::string_view src, std::size_t size)
-    : size_(size) {
+FeedFormatter::FeedFormatter(std::string_view path, std::string_view src, std::size_t size) : size_(size) {
   head_ = ",\"path\":\"";
   append_json_escaped(head_, path);
   head_ += "\",\"src\":\"";
@@ -203,8 +207,8 @@ std::optional<FeedMessage> parse_feed_message(std::string_view text) {
   Reader r{text};
   FeedMessage m;
   if (!r.literal("{\"seq\":") || !r.number(m.seq) || !r.literal(",\"t\":") || !r.number(m.t) ||
-      !r.literal(",\"path\":\"") || !r.string_body(m.path) || !r.literal(",\"src\":\"") ||
-      !r.string_body(m.src) || !r.literal(",\"pad\":\""))
+      !r.literal(",\"path\":\"") || !r.string_body(m.path) || !r.literal(",\"src\":\"") || !r.string_body(m.src) ||
+      !r.literal(",\"pad\":\""))
     return std::nullopt;
   while (r.pos < text.size() && text[r.pos] == 'x') ++r.pos;
   if (!r.literal("\"}") || r.pos != text.size()) return std::nullopt;
@@ -214,8 +218,7 @@ std::optional<FeedMessage> parse_feed_message(std::string_view text) {
 std::uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
-         static_cast<std::uint64_t>(ts.tv_nsec);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 }  // namespace wsgate::test

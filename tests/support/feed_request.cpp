@@ -44,8 +44,7 @@ FeedRequest respond(int status, const std::string& body, std::string_view name, 
 
 std::string switching_protocols(const HttpHead& request, std::string_view name) {
   std::string out = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
-  out += "Sec-WebSocket-Accept: " + websocket_accept(request.get("Sec-WebSocket-Key").value_or("")) +
-         "\r\n";
+  out += "Sec-WebSocket-Accept: " + websocket_accept(request.get("Sec-WebSocket-Key").value_or("")) + "\r\n";
   // The first offered subprotocol, if any, so a client that insists on one
   // still gets a valid answer.
   if (const auto offered = request.get("Sec-WebSocket-Protocol")) {
@@ -58,8 +57,7 @@ std::string switching_protocols(const HttpHead& request, std::string_view name) 
   return out;
 }
 
-FeedRequest decide_upgrade(const HttpHead& request, const RequestLine& line,
-                           std::string_view name) {
+FeedRequest decide_upgrade(const HttpHead& request, const RequestLine& line, std::string_view name) {
   if (const std::string reject = query_param(line.target, "reject"); !reject.empty()) {
     int status = 0;
     const auto [end, ec] = std::from_chars(reject.data(), reject.data() + reject.size(), status);
@@ -70,8 +68,7 @@ FeedRequest decide_upgrade(const HttpHead& request, const RequestLine& line,
   if (line.method != "GET")
     return respond(400, "upgrade with method " + std::string(line.method), name,
                    "upgrade with method " + std::string(line.method));
-  if (!request.get("Sec-WebSocket-Key"))
-    return respond(400, "no Sec-WebSocket-Key", name, "no Sec-WebSocket-Key");
+  if (!request.get("Sec-WebSocket-Key")) return respond(400, "no Sec-WebSocket-Key", name, "no Sec-WebSocket-Key");
   FeedRequest r;
   r.kind = FeedRequest::Kind::kUpgrade;
   r.channel = std::string(line.target.substr(0, line.target.find('?')));
@@ -81,10 +78,8 @@ FeedRequest decide_upgrade(const HttpHead& request, const RequestLine& line,
 
 }  // namespace
 
-std::string http_response(int status, std::string_view content_type, std::string_view body,
-                          std::string_view name) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
-                    std::string(reason_phrase(status)) + "\r\n";
+std::string http_response(int status, std::string_view content_type, std::string_view body, std::string_view name) {
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n";
   out += "Content-Type: " + std::string(content_type) + "\r\n";
   out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   out += "Connection: close\r\n";

@@ -126,8 +126,7 @@ std::uint64_t FeedServer::emit(const std::string& path, Channel& ch, std::uint64
   std::uint64_t n = std::min(target - ch.seq, cap);
   if (target - ch.seq > rate) {
     if (!ch.behind_logged)
-      log("channel " + path + " fell over 1 s behind at " + std::to_string(rate) +
-          " msg/s; skipping ahead");
+      log("channel " + path + " fell over 1 s behind at " + std::to_string(rate) + " msg/s; skipping ahead");
     ch.behind_logged = true;
     ch.base_ns = now;
     ch.base_seq = ch.seq + n;
@@ -149,8 +148,7 @@ std::uint64_t FeedServer::emit(const std::string& path, Channel& ch, std::uint64
 void FeedServer::record(std::uint64_t conn, const std::string& channel, std::string text) {
   ++received_total_;
   if (!options_.quiet)
-    log("connection " + std::to_string(conn) + " on " + channel + " sent " +
-        std::to_string(text.size()) + " bytes");
+    log("connection " + std::to_string(conn) + " on " + channel + " sent " + std::to_string(text.size()) + " bytes");
   if (received_.size() < kMaxRecorded) received_.push_back({conn, channel, std::move(text)});
 }
 
@@ -163,8 +161,7 @@ std::string FeedServer::stats_json() const {
     if (!first) j += ',';
     first = false;
     append_json_string(j, path);
-    j += ":{\"open\":" + std::to_string(ch.members.size()) + ",\"seq\":" + std::to_string(ch.seq) +
-         "}";
+    j += ":{\"open\":" + std::to_string(ch.members.size()) + ",\"seq\":" + std::to_string(ch.seq) + "}";
   }
   j += "},\"received_total\":" + std::to_string(received_total_) + ",\"received\":[";
   first = true;

@@ -26,10 +26,10 @@ namespace wsgate::test {
 struct FeedOptions {
   ListenAddress listen;
   std::string name;
-  std::uint64_t rate = 100;   // messages per second per channel; 0 = none
-  std::size_t size = 128;     // bytes per message (>= kMinFeedMessageSize)
-  std::uint64_t count = 0;    // messages per channel, then stop; 0 = no limit
-  bool quiet = false;         // no per-connection lines; errors are always logged
+  std::uint64_t rate = 100;  // messages per second per channel; 0 = none
+  std::size_t size = 128;    // bytes per message (>= kMinFeedMessageSize)
+  std::uint64_t count = 0;   // messages per channel, then stop; 0 = no limit
+  bool quiet = false;        // no per-connection lines; errors are always logged
 };
 
 class FeedServer {
@@ -100,8 +100,8 @@ class FeedServer {
   std::uint64_t received_total_ = 0;
   std::uint64_t connections_total_ = 0;
   std::uint64_t connections_open_ = 0;
-  std::uint64_t slow_drops_ = 0;  // subscribers dropped for falling behind
-  std::string batch_;  // one tick's frames for one channel, reused
+  std::uint64_t slow_drops_ = 0;          // subscribers dropped for falling behind
+  std::string batch_;                     // one tick's frames for one channel, reused
   std::vector<FeedConnection*> targets_;  // the members a tick writes to, reused
 };
 

@@ -29,8 +29,7 @@ void usage() {
                "  --rate   messages per second per channel, 0..%llu (default 100; 0 = none)\n"
                "  --size   bytes per message, %zu..%zu (default 128)\n"
                "  --count  stop each channel after N messages (default 0 = never)\n",
-               static_cast<unsigned long long>(kMaxRate), wsgate::test::kMinFeedMessageSize,
-               kMaxSize);
+               static_cast<unsigned long long>(kMaxRate), wsgate::test::kMinFeedMessageSize, kMaxSize);
 }
 
 template <class T>
@@ -55,8 +54,7 @@ std::optional<FeedOptions> parse_args(int argc, char** argv) {
     } else if (a == "--rate" && has_value) {
       ok = parse_number(argv[++i], o.rate) && o.rate <= kMaxRate;
     } else if (a == "--size" && has_value) {
-      ok = parse_number(argv[++i], o.size) && o.size >= wsgate::test::kMinFeedMessageSize &&
-           o.size <= kMaxSize;
+      ok = parse_number(argv[++i], o.size) && o.size >= wsgate::test::kMinFeedMessageSize && o.size <= kMaxSize;
     } else if (a == "--count" && has_value) {
       ok = parse_number(argv[++i], o.count);
     } else {

@@ -38,8 +38,7 @@ FeedStats parse_feed_stats(const std::string& json) {
       s.channels[path] = {ch.get<std::uint64_t>("open"), ch.get<std::uint64_t>("seq")};
     for (const auto& entry : root.get_child("received")) {
       const pt::ptree& r = entry.second;
-      s.received.push_back(
-          {r.get<std::uint64_t>("conn"), r.get<std::string>("path"), r.get<std::string>("text")});
+      s.received.push_back({r.get<std::uint64_t>("conn"), r.get<std::string>("path"), r.get<std::string>("text")});
     }
     return s;
   } catch (const pt::ptree_error& e) {

@@ -25,7 +25,7 @@ struct FeedStats {
   std::uint64_t connections_open = 0;   // subscribers now (all channels)
   std::uint64_t slow_drops = 0;         // subscribers dropped for a backlog over 8 MiB
   std::map<std::string, FeedChannelStats> channels;
-  std::uint64_t received_total = 0;     // can exceed received.size() (capped list)
+  std::uint64_t received_total = 0;  // can exceed received.size() (capped list)
   std::vector<FeedReceived> received;
 
   // The channel's entry, or zeros for a channel never joined.

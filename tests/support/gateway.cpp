@@ -2,8 +2,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,10 +44,9 @@ std::string pool_yaml(const std::string& name, const std::vector<std::uint16_t>&
 Gateway::Gateway(const std::string& body, unsigned workers, const std::vector<std::string>& env_add) {
   port_ = free_port();
   config_path_ = (dir_ / "wsgate.yaml").string();
-  write_file(config_path_, "listen: 127.0.0.1:" + std::to_string(port_) + "\nworkers: " + std::to_string(workers) +
-                               "\n" + body);
-  process_ = std::make_unique<ChildProcess>(std::vector<std::string>{wsgate_path(), "-c", config_path_},
-                                            env_add);
+  write_file(config_path_,
+             "listen: 127.0.0.1:" + std::to_string(port_) + "\nworkers: " + std::to_string(workers) + "\n" + body);
+  process_ = std::make_unique<ChildProcess>(std::vector<std::string>{wsgate_path(), "-c", config_path_}, env_add);
   for (unsigned s = 0; s < workers; ++s) {
     process_->wait_for_output("worker for slot " + std::to_string(s) + " ready", milliseconds(10000));
   }
@@ -92,7 +91,8 @@ CommandResult run_wsgate(const std::vector<std::string>& args) {
 // regular expressions read it without a JSON library.
 Status parse_status_json(const std::string& json) {
   Status s;
-  std::regex worker(R"re(\{"slot":(\d+),"pid":(-?\d+),[^}]*"role":"([a-z]+)"(,"generation":(\d+),"draining":(true|false))?)re");
+  std::regex worker(
+      R"re(\{"slot":(\d+),"pid":(-?\d+),[^}]*"role":"([a-z]+)"(,"generation":(\d+),"draining":(true|false))?)re");
   for (auto it = std::sregex_iterator(json.begin(), json.end(), worker); it != std::sregex_iterator(); ++it) {
     s.worker_pids.push_back(std::stoi((*it)[2]));
     s.roles.push_back((*it)[3]);
@@ -100,7 +100,10 @@ Status parse_status_json(const std::string& json) {
     s.draining.push_back((*it)[6] == "true");
   }
   std::smatch m;
-  if (std::regex_search(json, m, std::regex(R"re("generation":(\d+),"draining_generations":(\d+),"reloads":\{"ok":(\d+),"failed":(\d+)\})re"))) {
+  if (std::regex_search(
+          json, m,
+          std::regex(
+              R"re("generation":(\d+),"draining_generations":(\d+),"reloads":\{"ok":(\d+),"failed":(\d+)\})re"))) {
     s.generation = std::stoi(m[1]);
     s.draining_generations = std::stoi(m[2]);
     s.reloads_ok = std::stol(m[3]);

@@ -19,8 +19,7 @@ std::string wsgate_path();
 std::uint16_t free_port();
 
 // "pools:\n  NAME:\n    backends: [...]" plus `extra` lines (already indented 4 spaces).
-std::string pool_yaml(const std::string& name, const std::vector<std::uint16_t>& ports,
-                      const std::string& extra = "");
+std::string pool_yaml(const std::string& name, const std::vector<std::uint16_t>& ports, const std::string& extra = "");
 
 struct BackendStatus {
   std::string pool, address, state;
@@ -37,7 +36,7 @@ struct ChannelStatus {
 };
 
 struct Status {
-  std::vector<int> worker_pids;  // by slot
+  std::vector<int> worker_pids;    // by slot
   std::vector<std::string> roles;  // by slot: proxy, prober, feeder (none: a free slot)
   std::vector<int> generations;    // by slot
   std::vector<bool> draining;      // by slot

@@ -30,9 +30,7 @@ bool list_has_token(std::string_view list, std::string_view token) {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
   }
   return true;
 }
@@ -81,8 +79,7 @@ HttpHead parse_head(std::string_view raw) {
     if (colon == std::string_view::npos) {
       head.headers.emplace_back(std::string(line), std::string());
     } else {
-      head.headers.emplace_back(std::string(line.substr(0, colon)),
-                                std::string(trim(line.substr(colon + 1))));
+      head.headers.emplace_back(std::string(line.substr(0, colon)), std::string(trim(line.substr(colon + 1))));
     }
   }
   return head;

@@ -14,8 +14,8 @@
 namespace wsgate::test {
 
 struct HttpHead {
-  std::string raw;         // the head as received, up to and including CRLFCRLF
-  std::string start_line;  // request line or status line, without CRLF
+  std::string raw;                                           // the head as received, up to and including CRLFCRLF
+  std::string start_line;                                    // request line or status line, without CRLF
   std::vector<std::pair<std::string, std::string>> headers;  // in order, values trimmed
 
   // First header with this name (case-insensitive), if any.

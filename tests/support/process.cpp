@@ -174,13 +174,11 @@ std::optional<ExitStatus> ChildProcess::try_wait_exit(milliseconds timeout) {
 
 ExitStatus ChildProcess::wait_exit(milliseconds timeout) {
   auto s = try_wait_exit(timeout);
-  if (!s)
-    fail(name_ + " still running after " + std::to_string(timeout.count()) + " ms" + output_tail());
+  if (!s) fail(name_ + " still running after " + std::to_string(timeout.count()) + " ms" + output_tail());
   return *s;
 }
 
-std::optional<std::string> ChildProcess::find(const std::string& pattern, Match how,
-                                              Stream where) const {
+std::optional<std::string> ChildProcess::find(const std::string& pattern, Match how, Stream where) const {
   std::string text;
   if (where != Stream::kStderr) text += stdout_text();
   if (where != Stream::kStdout) text += stderr_text();
@@ -197,25 +195,22 @@ bool ChildProcess::has_output(const std::string& pattern, Match how, Stream wher
   return find(pattern, how, where).has_value();
 }
 
-std::string ChildProcess::wait_for_output(const std::string& pattern, milliseconds timeout,
-                                          Match how, Stream where) {
+std::string ChildProcess::wait_for_output(const std::string& pattern, milliseconds timeout, Match how, Stream where) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
     if (auto m = find(pattern, how, where)) return *m;
     if (!running())
-      fail(name_ + " exited (" + status_->describe() + ") before printing \"" + pattern + "\"" +
-           output_tail());
+      fail(name_ + " exited (" + status_->describe() + ") before printing \"" + pattern + "\"" + output_tail());
     if (Clock::now() >= deadline)
-      fail(name_ + " did not print \"" + pattern + "\" within " +
-           std::to_string(timeout.count()) + " ms" + output_tail());
+      fail(name_ + " did not print \"" + pattern + "\" within " + std::to_string(timeout.count()) + " ms" +
+           output_tail());
     std::this_thread::sleep_for(kPollInterval);
   }
 }
 
 std::string ChildProcess::output_tail() const {
   auto tail = [](const std::string& s) { return s.size() > 2000 ? "..." + s.substr(s.size() - 2000) : s; };
-  return "\n--- stdout of " + name_ + " ---\n" + tail(stdout_text()) + "\n--- stderr ---\n" +
-         tail(stderr_text());
+  return "\n--- stdout of " + name_ + " ---\n" + tail(stdout_text()) + "\n--- stderr ---\n" + tail(stderr_text());
 }
 
 // ---------------------------------------------------------------- echo backend
@@ -229,15 +224,14 @@ std::string echo_backend_path() {
 #endif
 }
 
-EchoBackend::EchoBackend(const std::string& name, std::vector<std::string> extra_args,
-                         const std::string& host)
+EchoBackend::EchoBackend(const std::string& name, std::vector<std::string> extra_args, const std::string& host)
     : name_(name), host_(host) {
   const std::string listen = (host.find(':') == std::string::npos ? host : "[" + host + "]") + ":0";
   std::vector<std::string> argv = {echo_backend_path(), "--listen", listen, "--name", name};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<ChildProcess>(std::move(argv));
-  const std::string port = process_->wait_for_output(R"(listening on .*:(\d+)\n)", kDefaultTimeout,
-                                                     Match::kRegex, Stream::kStdout);
+  const std::string port =
+      process_->wait_for_output(R"(listening on .*:(\d+)\n)", kDefaultTimeout, Match::kRegex, Stream::kStdout);
   port_ = static_cast<std::uint16_t>(std::stoul(port));
 }
 
@@ -248,14 +242,11 @@ WsClient EchoBackend::open(const std::string& path, const std::vector<Header>& e
 
 // ---------------------------------------------------------------- feed source
 
-HttpResponse http_get(std::uint16_t port, const std::string& target, milliseconds timeout,
-                      const std::string& host) {
+HttpResponse http_get(std::uint16_t port, const std::string& target, milliseconds timeout, const std::string& host) {
   WsClient c = WsClient::connect(port, timeout, host);
   const std::string host_header =
       (host.find(':') == std::string::npos ? host : "[" + host + "]") + ":" + std::to_string(port);
-  c.send_raw("GET " + target + " HTTP/1.1\r\nHost: " + host_header +
-                 "\r\nConnection: close\r\n\r\n",
-             timeout);
+  c.send_raw("GET " + target + " HTTP/1.1\r\nHost: " + host_header + "\r\nConnection: close\r\n\r\n", timeout);
   return c.read_http_response(timeout);
 }
 
@@ -268,8 +259,7 @@ std::string feed_source_path() {
 #endif
 }
 
-FeedSource::FeedSource(const std::string& name, std::uint64_t rate, std::size_t size,
-                       std::uint64_t count)
+FeedSource::FeedSource(const std::string& name, std::uint64_t rate, std::size_t size, std::uint64_t count)
     : FeedSource(FeedSourceOptions{name, rate, size, count, 0, false, {}}) {}
 
 FeedSource::FeedSource(FeedSourceOptions options) : options_(std::move(options)) { start(); }
@@ -277,23 +267,26 @@ FeedSource::FeedSource(FeedSourceOptions options) : options_(std::move(options))
 void FeedSource::start() {
   const FeedSourceOptions& o = options_;
   std::vector<std::string> argv = {feed_source_path(),
-                                   "--listen", "127.0.0.1:" + std::to_string(port_ ? port_ : o.port),
-                                   "--name", o.name,
-                                   "--rate", std::to_string(o.rate),
-                                   "--size", std::to_string(o.size),
-                                   "--count", std::to_string(o.count)};
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(port_ ? port_ : o.port),
+                                   "--name",
+                                   o.name,
+                                   "--rate",
+                                   std::to_string(o.rate),
+                                   "--size",
+                                   std::to_string(o.size),
+                                   "--count",
+                                   std::to_string(o.count)};
   if (o.quiet) argv.push_back("--quiet");
   argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
   process_.reset();  // the old process (restart) must release the port first
   process_ = std::make_unique<ChildProcess>(std::move(argv));
-  const std::string port = process_->wait_for_output(R"(listening on .*:(\d+)\n)", kDefaultTimeout,
-                                                     Match::kRegex, Stream::kStdout);
+  const std::string port =
+      process_->wait_for_output(R"(listening on .*:(\d+)\n)", kDefaultTimeout, Match::kRegex, Stream::kStdout);
   port_ = static_cast<std::uint16_t>(std::stoul(port));
 }
 
-std::string FeedSource::url(const std::string& path) const {
-  return "ws://" + address() + path;
-}
+std::string FeedSource::url(const std::string& path) const { return "ws://" + address() + path; }
 
 std::string FeedSource::address() const { return "127.0.0.1:" + std::to_string(port_); }
 
@@ -305,15 +298,14 @@ WsClient FeedSource::open(const std::string& path, const std::vector<Header>& ex
 FeedStats FeedSource::stats(milliseconds timeout) const {
   const HttpResponse r = http_get(port_, "/_stats", timeout);
   if (r.status != 200)
-    fail("GET /_stats on feed source " + options_.name + " answered " + std::to_string(r.status) +
-         ": " + r.head.raw + r.body);
+    fail("GET /_stats on feed source " + options_.name + " answered " + std::to_string(r.status) + ": " + r.head.raw +
+         r.body);
   return parse_feed_stats(r.body);
 }
 
 void FeedSource::drop(milliseconds timeout) const {
   const HttpResponse r = http_get(port_, "/_drop", timeout);
-  if (r.status != 200)
-    fail("GET /_drop on feed source " + options_.name + " answered " + std::to_string(r.status));
+  if (r.status != 200) fail("GET /_drop on feed source " + options_.name + " answered " + std::to_string(r.status));
 }
 
 ExitStatus FeedSource::kill() {

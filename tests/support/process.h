@@ -43,7 +43,7 @@ std::string read_file(const std::filesystem::path& path);
 struct ExitStatus {
   bool exited = false;  // normal exit: see code
   int code = -1;
-  int signal = 0;       // killed by this signal
+  int signal = 0;  // killed by this signal
   bool ok() const { return exited && code == 0; }
   std::string describe() const;  // "exit 0", "killed by signal 9 (Killed)"
 };
@@ -73,8 +73,7 @@ class ChildProcess {
   std::string wait_for_output(const std::string& pattern, milliseconds timeout = kDefaultTimeout,
                               Match how = Match::kSubstring, Stream where = Stream::kBoth);
   // The same check without waiting.
-  bool has_output(const std::string& pattern, Match how = Match::kSubstring,
-                  Stream where = Stream::kBoth) const;
+  bool has_output(const std::string& pattern, Match how = Match::kSubstring, Stream where = Stream::kBoth) const;
 
   void send_signal(int sig);
   // SIGTERM and wait_exit(): the graceful stop a test can assert on.
@@ -110,8 +109,7 @@ class EchoBackend {
   ChildProcess& process() { return *process_; }
   // Convenience: WsClient::open against this backend.
   WsClient open(const std::string& path = "/", const std::vector<Header>& extra_headers = {},
-                const std::vector<std::string>& protocols = {},
-                milliseconds timeout = kDefaultTimeout) const;
+                const std::vector<std::string>& protocols = {}, milliseconds timeout = kDefaultTimeout) const;
 
  private:
   std::string name_;
@@ -122,8 +120,8 @@ class EchoBackend {
 
 // A plain HTTP/1.1 GET (Connection: close) and its response, body read as far
 // as Content-Length. Throws TestIoError on connect failure or timeout.
-HttpResponse http_get(std::uint16_t port, const std::string& target,
-                      milliseconds timeout = kDefaultTimeout, const std::string& host = "127.0.0.1");
+HttpResponse http_get(std::uint16_t port, const std::string& target, milliseconds timeout = kDefaultTimeout,
+                      const std::string& host = "127.0.0.1");
 
 // Path of the feed source built alongside this library.
 std::string feed_source_path();
@@ -144,8 +142,8 @@ struct FeedSourceOptions {
 // Stopping, killing and signalling go through process() (ChildProcess).
 class FeedSource {
  public:
-  explicit FeedSource(const std::string& name = "feed", std::uint64_t rate = 100,
-                      std::size_t size = 128, std::uint64_t count = 0);
+  explicit FeedSource(const std::string& name = "feed", std::uint64_t rate = 100, std::size_t size = 128,
+                      std::uint64_t count = 0);
   explicit FeedSource(FeedSourceOptions options);
 
   std::uint16_t port() const { return port_; }
@@ -159,8 +157,7 @@ class FeedSource {
 
   // Convenience: WsClient::open against this source (a direct subscriber).
   WsClient open(const std::string& path = "/", const std::vector<Header>& extra_headers = {},
-                const std::vector<std::string>& protocols = {},
-                milliseconds timeout = kDefaultTimeout) const;
+                const std::vector<std::string>& protocols = {}, milliseconds timeout = kDefaultTimeout) const;
   // GET /_stats, parsed. Throws TestIoError unless it answers 200 with valid JSON.
   FeedStats stats(milliseconds timeout = kDefaultTimeout) const;
   // Polls stats() until `pred` holds; returns the last stats either way.

@@ -17,14 +17,11 @@ UvLoop::~UvLoop() {
   uv_run(&loop_, UV_RUN_NOWAIT);
   const int rc = uv_loop_close(&loop_);
   if (rc < 0) {
-    std::fprintf(stderr, "uv_loop_close() failed (%s): a handle was left open\n",
-                 uv_error_text(rc).c_str());
+    std::fprintf(stderr, "uv_loop_close() failed (%s): a handle was left open\n", uv_error_text(rc).c_str());
     std::abort();
   }
 }
 
-std::string uv_error_text(int status) {
-  return std::to_string(-status) + ": " + uv_strerror(status);
-}
+std::string uv_error_text(int status) { return std::to_string(-status) + ": " + uv_strerror(status); }
 
 }  // namespace wsgate::test

@@ -34,8 +34,8 @@ std::string show(std::string_view bytes, std::size_t max = 200) {
     if (c == '\r') out += "\\r";
     else if (c == '\n') out += "\\n";
     else if (c >= 0x20 && c < 0x7f) out += c;
-    else out += "\\x" + std::string(1, "0123456789abcdef"[(c >> 4) & 0xf]) +
-                std::string(1, "0123456789abcdef"[c & 0xf]);
+    else
+      out += "\\x" + std::string(1, "0123456789abcdef"[(c >> 4) & 0xf]) + std::string(1, "0123456789abcdef"[c & 0xf]);
   }
   return bytes.size() > max ? out + "..." : out;
 }
@@ -105,8 +105,7 @@ std::string build_frame(const RawFrame& f) {
   const std::size_t start = out.size();
   out += f.payload;
   if (f.mask) {
-    std::span<std::uint8_t> body(reinterpret_cast<std::uint8_t*>(out.data()) + start,
-                                 f.payload.size());
+    std::span<std::uint8_t> body(reinterpret_cast<std::uint8_t*>(out.data()) + start, f.payload.size());
     apply_mask(body, h.mask, 0);
   }
   return out;
@@ -183,8 +182,7 @@ WsClient WsClient::connect_from(const std::string& source, std::uint16_t port, m
   int r;
   while ((r = ::poll(&p, 1, remaining_ms(deadline))) < 0 && errno == EINTR) {
   }
-  if (r == 0) fail("connect() to " + where + " timed out after " +
-                   std::to_string(timeout.count()) + " ms");
+  if (r == 0) fail("connect() to " + where + " timed out after " + std::to_string(timeout.count()) + " ms");
   int err = 0;
   socklen_t elen = sizeof err;
   ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
@@ -246,8 +244,8 @@ void WsClient::send_raw(std::string_view bytes, milliseconds timeout) {
     const int r = ::poll(&p, 1, remaining_ms(deadline));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0)
-      fail("send timed out after " + std::to_string(timeout.count()) + " ms with " +
-           std::to_string(sent) + " of " + std::to_string(bytes.size()) + " bytes sent");
+      fail("send timed out after " + std::to_string(timeout.count()) + " ms with " + std::to_string(sent) + " of " +
+           std::to_string(bytes.size()) + " bytes sent");
     if (also_read && (p.revents & POLLIN)) recv_some();
     if (!(p.revents & (POLLOUT | POLLERR | POLLHUP))) continue;
     const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
@@ -269,8 +267,8 @@ std::optional<HttpResponse> WsClient::try_read_http_response(milliseconds timeou
     const ReadResult r = read_more(deadline);
     if (r == ReadResult::kTimeout) return std::nullopt;
     if (r == ReadResult::kEof)
-      fail("peer closed TCP before a complete response head; got " +
-           std::to_string(pending().size()) + " bytes: \"" + show(pending()) + "\"");
+      fail("peer closed TCP before a complete response head; got " + std::to_string(pending().size()) + " bytes: \"" +
+           show(pending()) + "\"");
   }
   HttpResponse resp = parse_response(pending().substr(0, end));
   consume(end);
@@ -289,13 +287,12 @@ std::optional<HttpResponse> WsClient::try_read_http_response(milliseconds timeou
 HttpResponse WsClient::read_http_response(milliseconds timeout) {
   auto r = try_read_http_response(timeout);
   if (!r)
-    fail("no complete HTTP response within " + std::to_string(timeout.count()) + " ms; got \"" +
-         show(pending()) + "\"");
+    fail("no complete HTTP response within " + std::to_string(timeout.count()) + " ms; got \"" + show(pending()) +
+         "\"");
   return std::move(*r);
 }
 
-std::string WsClient::upgrade_request(const std::string& path, const std::string& host_header,
-                                      const std::string& key,
+std::string WsClient::upgrade_request(const std::string& path, const std::string& host_header, const std::string& key,
                                       const std::vector<Header>& extra_headers,
                                       const std::vector<std::string>& protocols) {
   std::vector<Header> headers = {{"Host", host_header},
@@ -325,10 +322,8 @@ std::string WsClient::upgrade_request(const std::string& path, const std::string
   return req + "\r\n";
 }
 
-WsClient WsClient::open(std::uint16_t port, const std::string& path,
-                        const std::vector<Header>& extra_headers,
-                        const std::vector<std::string>& protocols, milliseconds timeout,
-                        const std::string& host) {
+WsClient WsClient::open(std::uint16_t port, const std::string& path, const std::vector<Header>& extra_headers,
+                        const std::vector<std::string>& protocols, milliseconds timeout, const std::string& host) {
   const auto start = Clock::now();
   WsClient c = connect(port, timeout, host);
   const auto left = std::chrono::duration_cast<milliseconds>(timeout - (Clock::now() - start));
@@ -347,11 +342,11 @@ void WsClient::handshake(const std::string& path, const std::vector<Header>& ext
     if (iequals(h.name, "Sec-WebSocket-Key") && h.value) key = *h.value;
     if (iequals(h.name, "Sec-WebSocket-Extensions") && h.value) offered_extensions = true;
   }
-  const std::string host_header = (host_.find(':') == std::string::npos ? host_ : "[" + host_ + "]") +
-                                  ":" + std::to_string(port_);  // overridable via extra_headers
+  const std::string host_header = (host_.find(':') == std::string::npos ? host_ : "[" + host_ + "]") + ":" +
+                                  std::to_string(port_);  // overridable via extra_headers
   send_raw(upgrade_request(path, host_header, key, extra_headers, protocols), timeout);
-  response_ = read_http_response(
-      std::max(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()), milliseconds(1)));
+  response_ =
+      read_http_response(std::max(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()), milliseconds(1)));
   check_handshake(key, protocols, offered_extensions);
 }
 
@@ -368,8 +363,8 @@ void WsClient::check_handshake(const std::string& key, const std::vector<std::st
   } else if (!r.head.has_token("Connection", "upgrade")) {
     e = "101 without Connection: upgrade";
   } else if (r.header("Sec-WebSocket-Accept") != websocket_accept(key)) {
-    e = "wrong Sec-WebSocket-Accept \"" + r.header("Sec-WebSocket-Accept").value_or("") +
-        "\", expected \"" + websocket_accept(key) + "\"";
+    e = "wrong Sec-WebSocket-Accept \"" + r.header("Sec-WebSocket-Accept").value_or("") + "\", expected \"" +
+        websocket_accept(key) + "\"";
   } else if (const auto p = r.header("Sec-WebSocket-Protocol")) {
     bool offered = false;
     for (const auto& o : protocols) offered = offered || o == *p;
@@ -382,12 +377,10 @@ void WsClient::check_handshake(const std::string& key, const std::vector<std::st
 
 // ---------------------------------------------------------------- frames out
 
-void WsClient::send_raw_frame(const RawFrame& f, milliseconds timeout) {
-  send_raw(build_frame(f), timeout);
-}
+void WsClient::send_raw_frame(const RawFrame& f, milliseconds timeout) { send_raw(build_frame(f), timeout); }
 
-void WsClient::send_frame(std::uint8_t opcode, std::string_view payload, bool fin, bool mask,
-                          std::uint8_t rsv, milliseconds timeout) {
+void WsClient::send_frame(std::uint8_t opcode, std::string_view payload, bool fin, bool mask, std::uint8_t rsv,
+                          milliseconds timeout) {
   RawFrame f;
   f.fin = fin;
   f.rsv = rsv;
@@ -405,8 +398,7 @@ void WsClient::send_binary(std::string_view data, milliseconds timeout) {
   send_frame(kBinary, data, true, true, 0, timeout);
 }
 
-void WsClient::send_fragments(std::uint8_t opcode, const std::vector<std::string>& parts,
-                              milliseconds timeout) {
+void WsClient::send_fragments(std::uint8_t opcode, const std::vector<std::string>& parts, milliseconds timeout) {
   if (parts.empty()) fail("send_fragments: no parts");
   for (std::size_t i = 0; i < parts.size(); ++i) {
     send_frame(i == 0 ? opcode : std::uint8_t{kContinuation}, parts[i], i + 1 == parts.size(), true, 0, timeout);
@@ -425,9 +417,7 @@ void WsClient::close(std::uint16_t code, std::string_view reason, milliseconds t
   send_frame(kClose, close_payload(code, reason), true, true, 0, timeout);
 }
 
-void WsClient::close_without_body(milliseconds timeout) {
-  send_frame(kClose, {}, true, true, 0, timeout);
-}
+void WsClient::close_without_body(milliseconds timeout) { send_frame(kClose, {}, true, true, 0, timeout); }
 
 // ---------------------------------------------------------------- frames in
 
@@ -441,15 +431,13 @@ std::optional<Frame> WsClient::read_frame(Clock::time_point deadline) {
     const ReadResult r = read_more(deadline);
     if (r == ReadResult::kTimeout) return std::nullopt;
     if (r == ReadResult::kEof)
-      fail(std::string("peer closed TCP") + (reset_ ? " (reset)" : "") +
-           " while waiting for a frame; " + std::to_string(pending().size()) +
-           " bytes pending: \"" + show(pending()) + "\"");
+      fail(std::string("peer closed TCP") + (reset_ ? " (reset)" : "") + " while waiting for a frame; " +
+           std::to_string(pending().size()) + " bytes pending: \"" + show(pending()) + "\"");
   }
   // The whole frame is buffered: decode it in place with the streaming parser.
   FrameParser parser;
   Frame f;
-  std::span<std::uint8_t> in(reinterpret_cast<std::uint8_t*>(in_.data()) + in_pos_,
-                             pending().size());
+  std::span<std::uint8_t> in(reinterpret_cast<std::uint8_t*>(in_.data()) + in_pos_, pending().size());
   std::size_t used_total = 0;
   for (;;) {
     std::size_t used = 0;
@@ -468,17 +456,14 @@ std::optional<Frame> WsClient::read_frame(Clock::time_point deadline) {
   return f;
 }
 
-std::optional<Frame> WsClient::try_recv_frame(milliseconds timeout) {
-  return read_frame(Clock::now() + timeout);
-}
+std::optional<Frame> WsClient::try_recv_frame(milliseconds timeout) { return read_frame(Clock::now() + timeout); }
 
 Frame WsClient::recv_frame(milliseconds timeout) {
   auto f = read_frame(Clock::now() + timeout);
   if (!f) {
     const Extent e = frame_extent(pending());
     const std::string have =
-        e.length ? std::to_string(pending().size()) + " of " +
-                       std::to_string(e.header + *e.length) + " frame bytes"
+        e.length ? std::to_string(pending().size()) + " of " + std::to_string(e.header + *e.length) + " frame bytes"
                  : std::to_string(pending().size()) + " header bytes";
     fail("no frame within " + std::to_string(timeout.count()) + " ms (have " + have + ")");
   }
@@ -537,8 +522,7 @@ bool WsClient::try_wait_eof(milliseconds timeout) {
 }
 
 PeerClosed WsClient::wait_eof(milliseconds timeout) {
-  if (!try_wait_eof(timeout))
-    fail("peer did not close TCP within " + std::to_string(timeout.count()) + " ms");
+  if (!try_wait_eof(timeout)) fail("peer did not close TCP within " + std::to_string(timeout.count()) + " ms");
   return reset_ ? PeerClosed::kReset : PeerClosed::kFin;
 }
 

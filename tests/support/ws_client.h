@@ -35,10 +35,10 @@ struct TestIoError : std::runtime_error {
 };
 
 struct HttpResponse {
-  int status = 0;        // 0 if the status line did not parse
-  std::string reason;    // "Switching Protocols"
-  HttpHead head;         // raw text and headers; head.get("name") is case-insensitive
-  std::string body;      // bytes after the head that were already read (not for 101s)
+  int status = 0;      // 0 if the status line did not parse
+  std::string reason;  // "Switching Protocols"
+  HttpHead head;       // raw text and headers; head.get("name") is case-insensitive
+  std::string body;    // bytes after the head that were already read (not for 101s)
   std::optional<std::string> header(std::string_view name) const { return head.get(name); }
 };
 
@@ -61,14 +61,14 @@ struct Frame {
 struct Message {
   std::uint8_t opcode = kText;  // first frame's opcode; control opcodes for control frames
   std::string payload;
-  std::size_t frames = 1;       // how many data frames it arrived in
+  std::size_t frames = 1;  // how many data frames it arrived in
   bool is_control() const { return wsgate::test::is_control(opcode); }
 };
 
 struct CloseInfo {
   std::uint16_t code = 1005;  // 1005 when the close frame had no body
   std::string reason;
-  std::size_t skipped = 0;    // non-close frames read and dropped before it
+  std::size_t skipped = 0;  // non-close frames read and dropped before it
 };
 
 // Everything a hostile sender may want to control in one frame. Build with
@@ -82,10 +82,22 @@ struct RawFrame {
     f.payload = std::move(payload);
     return f;
   }
-  RawFrame& unmasked() { mask = false; return *this; }
-  RawFrame& not_final() { fin = false; return *this; }
-  RawFrame& with_rsv(std::uint8_t bits) { rsv = bits; return *this; }
-  RawFrame& with_key(const MaskKey& k) { key = k; return *this; }
+  RawFrame& unmasked() {
+    mask = false;
+    return *this;
+  }
+  RawFrame& not_final() {
+    fin = false;
+    return *this;
+  }
+  RawFrame& with_rsv(std::uint8_t bits) {
+    rsv = bits;
+    return *this;
+  }
+  RawFrame& with_key(const MaskKey& k) {
+    key = k;
+    return *this;
+  }
   // Writes `value` in the length field whatever the payload's real size.
   RawFrame& with_length(std::uint64_t value, LengthForm f = LengthForm::kShortest) {
     length_field = value;
@@ -97,9 +109,9 @@ struct RawFrame {
   std::uint8_t rsv = 0;
   std::uint8_t opcode = kText;
   bool mask = true;
-  std::optional<MaskKey> key;                  // default: random
+  std::optional<MaskKey> key;  // default: random
   std::string payload;
-  std::optional<std::uint64_t> length_field;   // written instead of payload.size()
+  std::optional<std::uint64_t> length_field;  // written instead of payload.size()
   LengthForm form = LengthForm::kShortest;
 };
 std::string build_frame(const RawFrame& f);
@@ -120,16 +132,13 @@ class WsClient {
                           const std::string& host = "127.0.0.1");
   // connect() + upgrade request + response. Never throws for a refused or
   // broken upgrade: check handshake_ok(), handshake_error() and response().
-  static WsClient open(std::uint16_t port, const std::string& path = "/",
-                       const std::vector<Header>& extra_headers = {},
-                       const std::vector<std::string>& protocols = {},
-                       milliseconds timeout = kDefaultTimeout,
+  static WsClient open(std::uint16_t port, const std::string& path = "/", const std::vector<Header>& extra_headers = {},
+                       const std::vector<std::string>& protocols = {}, milliseconds timeout = kDefaultTimeout,
                        const std::string& host = "127.0.0.1");
 
   // The same from a chosen local address (e.g. "127.0.0.2": any of
   // 127.0.0.0/8 is this host), so tests can play several client IPs.
-  static WsClient connect_from(const std::string& source, std::uint16_t port,
-                               milliseconds timeout = kDefaultTimeout,
+  static WsClient connect_from(const std::string& source, std::uint16_t port, milliseconds timeout = kDefaultTimeout,
                                const std::string& host = "127.0.0.1");
   static WsClient open_from(const std::string& source, std::uint16_t port, const std::string& path = "/",
                             milliseconds timeout = kDefaultTimeout, const std::string& host = "127.0.0.1");
@@ -139,8 +148,7 @@ class WsClient {
                  const std::vector<std::string>& protocols, milliseconds timeout);
   // The request open() sends: defaults first, then extras (same name replaces,
   // nullopt removes). `key` becomes Sec-WebSocket-Key unless overridden.
-  static std::string upgrade_request(const std::string& path, const std::string& host_header,
-                                     const std::string& key,
+  static std::string upgrade_request(const std::string& path, const std::string& host_header, const std::string& key,
                                      const std::vector<Header>& extra_headers,
                                      const std::vector<std::string>& protocols);
 
@@ -155,8 +163,8 @@ class WsClient {
   std::optional<HttpResponse> try_read_http_response(milliseconds timeout);
 
   // Frames out (client frames masked with a random key unless mask=false).
-  void send_frame(std::uint8_t opcode, std::string_view payload, bool fin = true,
-                  bool mask = true, std::uint8_t rsv = 0, milliseconds timeout = kDefaultTimeout);
+  void send_frame(std::uint8_t opcode, std::string_view payload, bool fin = true, bool mask = true,
+                  std::uint8_t rsv = 0, milliseconds timeout = kDefaultTimeout);
   void send_raw_frame(const RawFrame& f, milliseconds timeout = kDefaultTimeout);
   void send_text(std::string_view text, milliseconds timeout = kDefaultTimeout);
   void send_binary(std::string_view data, milliseconds timeout = kDefaultTimeout);
@@ -165,8 +173,7 @@ class WsClient {
                       milliseconds timeout = kDefaultTimeout);
   void ping(std::string_view payload = {}, milliseconds timeout = kDefaultTimeout);
   void pong(std::string_view payload = {}, milliseconds timeout = kDefaultTimeout);
-  void close(std::uint16_t code = 1000, std::string_view reason = {},
-             milliseconds timeout = kDefaultTimeout);
+  void close(std::uint16_t code = 1000, std::string_view reason = {}, milliseconds timeout = kDefaultTimeout);
   void close_without_body(milliseconds timeout = kDefaultTimeout);
 
   // Frames in.
@@ -197,13 +204,12 @@ class WsClient {
   bool recv_some();
   ReadResult read_more(Clock::time_point deadline);
   std::optional<Frame> read_frame(Clock::time_point deadline);
-  void check_handshake(const std::string& key, const std::vector<std::string>& protocols,
-                       bool offered_extensions);
+  void check_handshake(const std::string& key, const std::vector<std::string>& protocols, bool offered_extensions);
   std::string_view pending() const { return std::string_view(in_).substr(in_pos_); }
   void consume(std::size_t n);
 
   int fd_ = -1;
-  std::string in_;          // received bytes; [in_pos_, end) not yet consumed
+  std::string in_;  // received bytes; [in_pos_, end) not yet consumed
   std::size_t in_pos_ = 0;
   bool eof_ = false;
   bool reset_ = false;

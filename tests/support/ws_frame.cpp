@@ -35,9 +35,7 @@ std::string encode_header(const FrameHeader& h, LengthForm form) {
   out.push_back(static_cast<char>((h.fin ? 0x80 : 0) | ((h.rsv & 0x7) << 4) | (h.opcode & 0xf)));
   const std::uint8_t mask_bit = h.masked ? 0x80 : 0;
   switch (form) {
-    case LengthForm::k7Bit:
-      out.push_back(static_cast<char>(mask_bit | (h.length & 0x7f)));
-      break;
+    case LengthForm::k7Bit: out.push_back(static_cast<char>(mask_bit | (h.length & 0x7f))); break;
     case LengthForm::k16Bit:
       out.push_back(static_cast<char>(mask_bit | 126));
       put_be(out, h.length, 2);

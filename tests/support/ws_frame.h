@@ -25,9 +25,7 @@ enum Opcode : std::uint8_t {
 };
 
 inline bool is_control(std::uint8_t opcode) { return (opcode & 0x8) != 0; }
-inline bool is_known_opcode(std::uint8_t opcode) {
-  return opcode <= kBinary || (opcode >= kClose && opcode <= kPong);
-}
+inline bool is_known_opcode(std::uint8_t opcode) { return opcode <= kBinary || (opcode >= kClose && opcode <= kPong); }
 
 using MaskKey = std::array<std::uint8_t, 4>;
 

@@ -56,17 +56,14 @@ void AdminConn::serve_buffered() {
       return;
     }
     switch (reader_.parse(received_)) {
-      case AdminRequestReader::Status::need_more:
-        return;
-      case AdminRequestReader::Status::error:
-        refuse(reader_.error_status(), reader_.error_text());
-        return;
-      case AdminRequestReader::Status::done:
-        break;
+      case AdminRequestReader::Status::need_more: return;
+      case AdminRequestReader::Status::error: refuse(reader_.error_status(), reader_.error_text()); return;
+      case AdminRequestReader::Status::done: break;
     }
     const AdminRequest& req = reader_.request();
     const std::optional<AdminResponse> control = control_admin(req, *shared_.table);
-    const AdminResponse resp = control ? *control : route_admin(req, *shared_.table, shared_.streams, shm::monotonic_ms());
+    const AdminResponse resp =
+        control ? *control : route_admin(req, *shared_.table, shared_.streams, shm::monotonic_ms());
     conn_.append(format_admin_response(resp, req.keep_alive, req.method == "HEAD"));
     conn_.flush();
     received_.erase(0, reader_.consumed());
@@ -107,9 +104,7 @@ void AdminConn::on_conn_flushed(TcpConn&) {
   serve_buffered();
 }
 
-void AdminConn::arm_idle() {
-  uv_timer_start(idle_.get(), &AdminConn::on_idle_timeout, kAdminIdleMs, 0);
-}
+void AdminConn::arm_idle() { uv_timer_start(idle_.get(), &AdminConn::on_idle_timeout, kAdminIdleMs, 0); }
 
 void AdminConn::on_idle_timeout(uv_timer_t* t) {
   if (auto* self = static_cast<AdminConn*>(t->data)) {

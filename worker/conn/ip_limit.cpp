@@ -30,8 +30,7 @@ void IpLease::release() {
   }
 }
 
-IpVerdict admit_client_ip(shm::IpTableLayout& table, uint32_t slot, const conf::Limits& limits,
-                          const sockaddr* peer) {
+IpVerdict admit_client_ip(shm::IpTableLayout& table, uint32_t slot, const conf::Limits& limits, const sockaddr* peer) {
   IpVerdict v;
   if (limits.max_connections_per_ip == 0 && limits.handshake_rate_per_ip == 0) {
     return v;
@@ -41,8 +40,8 @@ IpVerdict admit_client_ip(shm::IpTableLayout& table, uint32_t slot, const conf::
     return v;  // not an IP peer: nothing to count it by
   }
   shm::IpTable t(table);
-  shm::IpAdmission a = t.admit(*key, slot, {limits.max_connections_per_ip, limits.handshake_rate_per_ip},
-                               shm::monotonic_ns());
+  shm::IpAdmission a =
+      t.admit(*key, slot, {limits.max_connections_per_ip, limits.handshake_rate_per_ip}, shm::monotonic_ns());
   switch (a.verdict) {
     case shm::IpAdmission::Verdict::admitted:
       if (a.entry) {
@@ -50,12 +49,14 @@ IpVerdict admit_client_ip(shm::IpTableLayout& table, uint32_t slot, const conf::
       }
       return v;
     case shm::IpAdmission::Verdict::over_connections:
-      v.refusal = HttpError{503, "too many connections from this address (max_connections_per_ip)",
+      v.refusal = HttpError{503,
+                            "too many connections from this address (max_connections_per_ip)",
                             {{"Retry-After", kConnectionsRetryAfter}}};
       return v;
     case shm::IpAdmission::Verdict::over_rate: {
       const int64_t secs = std::max<int64_t>(1, (a.retry_after_ns + 999999999) / 1000000000);
-      v.refusal = HttpError{429, "too many new connections from this address (handshake_rate_per_ip)",
+      v.refusal = HttpError{429,
+                            "too many new connections from this address (handshake_rate_per_ip)",
                             {{"Retry-After", std::to_string(secs)}}};
       return v;
     }

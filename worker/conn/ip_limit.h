@@ -40,7 +40,6 @@ struct IpVerdict {
   IpLease lease;
   std::optional<HttpError> refusal;
 };
-IpVerdict admit_client_ip(shm::IpTableLayout& table, uint32_t slot, const conf::Limits& limits,
-                          const sockaddr* peer);
+IpVerdict admit_client_ip(shm::IpTableLayout& table, uint32_t slot, const conf::Limits& limits, const sockaddr* peer);
 
 }  // namespace wsgate::worker

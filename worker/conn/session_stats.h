@@ -24,10 +24,10 @@ struct SessionStats {
   // The first close frame each way; 0 = none, 1005 = one without a code.
   uint16_t close_from_client = 0, close_to_client = 0;
   uint16_t close_from_backend = 0, close_to_backend = 0;
-  int status = 0;  // 101, or the refusal sent; 0 while in the handshake
+  int status = 0;                 // 101, or the refusal sent; 0 while in the handshake
   uint32_t backend = UINT32_MAX;  // pool-relative index of the backend relayed to last
-  std::string path;    // the request path, kept only for the access log
-  std::string client;  // "ip:port" at accept, kept only for the access log
+  std::string path;               // the request path, kept only for the access log
+  std::string client;             // "ip:port" at accept, kept only for the access log
   log::Closer closed_by = log::Closer::none;
   bool ended = false;  // logged (or handed over to a subscriber, which logs itself)
 

@@ -6,16 +6,16 @@
 
 #include <cstdint>
 #include <list>
-#include <unordered_set>
 #include <memory>
+#include <unordered_set>
 #include <vector>
 
 #include "conf/config.h"
 #include "shm/backend_table.h"
 #include "worker/net/buffer_pool.h"
-#include "worker/ws/frame_codec.h"
 #include "worker/net/random_bytes.h"
 #include "worker/net/tcp_conn.h"
+#include "worker/ws/frame_codec.h"
 
 namespace wsgate::worker {
 
@@ -25,7 +25,7 @@ class StreamHub;
 // Per pool, per worker: which shm rows its backends are, and the
 // round-robin state (h2o/nginx keep the same per process).
 struct PoolRuntime {
-  std::vector<uint32_t> backend_ids;  // shm index of each conf backend, same order
+  std::vector<uint32_t> backend_ids;        // shm index of each conf backend, same order
   std::vector<sockaddr_storage> addresses;  // resolved once: the hot path never parses
   uint32_t cursor = 0;
   std::vector<int64_t> rr_scores;

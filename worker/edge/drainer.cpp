@@ -82,8 +82,8 @@ void Drainer::drain_backends(int64_t now_ns) {
         !shm::is_drained_state(t.backends[b].admin_state.load(std::memory_order_acquire))) {
       continue;
     }
-    int64_t moved = move_sessions(b, std::numeric_limits<int64_t>::max(),
-                                  [&] { return shm::take_drain_turn(t, b, now_ns); });
+    int64_t moved =
+        move_sessions(b, std::numeric_limits<int64_t>::max(), [&] { return shm::take_drain_turn(t, b, now_ns); });
     for (int64_t i = 0; i < moved; ++i) {
       shm::count_drain_move(t, b);
     }

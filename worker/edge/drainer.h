@@ -10,8 +10,8 @@
 
 #include <cstdint>
 
-#include "worker/net/uv_handle.h"
 #include "worker/conn/worker_context.h"
+#include "worker/net/uv_handle.h"
 
 namespace wsgate::worker {
 

@@ -78,11 +78,8 @@ void Intake::on_conn_read(TcpConn&, const uint8_t* data, size_t n) {
   }
   received_.append(reinterpret_cast<const char*>(data), n);
   switch (reader_->parse(received_)) {
-    case RequestReader::Status::need_more:
-      return;
-    case RequestReader::Status::error:
-      answer(reader_->error());
-      return;
+    case RequestReader::Status::need_more: return;
+    case RequestReader::Status::error: answer(reader_->error()); return;
     case RequestReader::Status::done:
       // The client stays registered for reading: stopping and restarting it
       // costs libuv three epoll_ctl() calls per session. Clients wait for
@@ -196,7 +193,8 @@ void Intake::start_stream(const ClientRequest& req) {
   }
   std::string channel = stream.channels == conf::ChannelMode::per_path ? req.path : "";
   if (channel.size() >= shm::kChannelPathLen) {
-    answer(HttpError{414, "a stream channel path is at most " + std::to_string(shm::kChannelPathLen - 1) + " bytes", {}});
+    answer(
+        HttpError{414, "a stream channel path is at most " + std::to_string(shm::kChannelPathLen - 1) + " bytes", {}});
     return;
   }
   SubscriberStart start;
@@ -261,9 +259,7 @@ void Intake::on_timer_due() {
   }
 }
 
-void Intake::count_handshake(int status) {
-  worker::count_handshake(ctx_.table.metrics_row(ctx_.slot), stats_, status);
-}
+void Intake::count_handshake(int status) { worker::count_handshake(ctx_.table.metrics_row(ctx_.slot), stats_, status); }
 
 // A connection that sent no complete request and got no answer (a port
 // scan, a load balancer's TCP check) is not a session and is not logged.

@@ -32,8 +32,8 @@ class IntakeHost : public ConnectionHost {
   virtual void adopt_session(SessionStart start) = 0;
   // A stream route's client passed its handshake: from here on it is a
   // subscriber, served by wsgate itself. Takes the connection.
-  virtual void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start,
-                                const std::string& response_101, std::string early) = 0;
+  virtual void adopt_subscriber(std::unique_ptr<TcpConn> conn, SubscriberStart start, const std::string& response_101,
+                                std::string early) = 0;
 
  protected:
   ~IntakeHost() = default;
@@ -81,7 +81,7 @@ class Intake final : public Connection {
   ConnTimer<Intake> timer_;  // handshake_timeout, then the linger after an answer
   Stage stage_ = Stage::request;
   bool connection_counted_ = false;  // in the slot's connections, until handed over
-  std::string received_;  // the request, then the client's early frames (H9)
+  std::string received_;             // the request, then the client's early frames (H9)
   std::unique_ptr<RequestReader> reader_;
   const conf::Route* route_ = nullptr;
   const conf::Pool* pool_ = nullptr;  // a pool route's, once its handshake rate is asked

@@ -13,16 +13,16 @@
 #include "conf/loader.h"
 #include "conf/reload_plan.h"
 #include "shm/backend_table.h"
+#include "worker/conn/worker_context.h"
 #include "worker/edge/connections.h"
 #include "worker/edge/drainer.h"
 #include "worker/edge/intake.h"
 #include "worker/log/access_log.h"
 #include "worker/log/log.h"
 #include "worker/net/role_runtime.h"
+#include "worker/net/uv_handle.h"
 #include "worker/stream/stream_hub.h"
 #include "worker/stream/subscriber.h"
-#include "worker/net/uv_handle.h"
-#include "worker/conn/worker_context.h"
 
 namespace wsgate::worker {
 
@@ -67,12 +67,12 @@ class Worker final : public IntakeHost {
   std::vector<std::unique_ptr<UvHandle<uv_tcp_t>>> listeners_;
   UvHandle<uv_timer_t> stop_deadline_;
   UvHandle<uv_timer_t> health_watch_;
-  Drainer drainer_;  // runtime control: drains and rebalances
+  Drainer drainer_;           // runtime control: drains and rebalances
   uint64_t seen_config_ = 0;  // the published config's sequence this worker has looked at
   // Draining (SIGQUIT, or an old generation after a reload): no accepting;
   // at the deadline in shm what is left gets 1001, spread over a window.
   bool draining_ = false;
-  int64_t drain_closing_since_ms_ = 0;  // 0 until the deadline passed
+  int64_t drain_closing_since_ms_ = 0;    // 0 until the deadline passed
   std::vector<Connection*> drain_order_;  // sessions and subscribers, shuffled
   size_t drain_closed_ = 0;
   std::vector<uint32_t> seen_changes_;  // per backend: state_changes last acted on
@@ -130,8 +130,9 @@ std::shared_ptr<LiveConfig> Worker::build_live(std::shared_ptr<const conf::Confi
         return nullptr;
       }
       sockaddr_storage ss{};
-      int r = b.endpoint.ipv6 ? uv_ip6_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in6*>(&ss))
-                              : uv_ip4_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in*>(&ss));
+      int r = b.endpoint.ipv6
+                  ? uv_ip6_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in6*>(&ss))
+                  : uv_ip4_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in*>(&ss));
       if (r != 0) {
         LOG_ERROR("cannot use address %s of pool %s (%s)", address.c_str(), pool.name.c_str(),
                   log::uv_error_text(r).c_str());
@@ -152,8 +153,8 @@ void Worker::install(std::shared_ptr<LiveConfig> live) {
   const uint32_t backends = ctx_.table.backend_count();
   ctx_.relaying_on.resize(std::max<size_t>(ctx_.relaying_on.size(), backends));
   while (seen_changes_.size() < backends) {
-    seen_changes_.push_back(ctx_.table.backend(static_cast<uint32_t>(seen_changes_.size()))
-                                .state_changes.load(std::memory_order_acquire));
+    seen_changes_.push_back(
+        ctx_.table.backend(static_cast<uint32_t>(seen_changes_.size())).state_changes.load(std::memory_order_acquire));
   }
 }
 
@@ -369,9 +370,8 @@ void Worker::check_drain() {
   }
   const int64_t spread = ctx_.config->drain.spread().count();
   const int64_t elapsed = now - drain_closing_since_ms_;
-  const size_t due = spread <= 0 || elapsed >= spread
-                         ? drain_order_.size()
-                         : static_cast<size_t>(drain_order_.size() * elapsed / spread) + 1;
+  const size_t due = spread <= 0 || elapsed >= spread ? drain_order_.size()
+                                                      : static_cast<size_t>(drain_order_.size() * elapsed / spread) + 1;
   for (; drain_closed_ < std::min(due, drain_order_.size()); ++drain_closed_) {
     Connection* c = drain_order_[drain_closed_];
     if (conns_.contains(c)) {

@@ -26,8 +26,8 @@ struct WorkerArgs {
   // Fan-out streams (null header: none configured).
   shm::StreamsHeader* streams = nullptr;
   std::vector<shm::ChannelRange> stream_ranges;
-  int stream_wake_fd = -1;      // this slot's eventfd, written by the feeder
-  int feeder_wake_fd = -1;      // the feeder's eventfd
+  int stream_wake_fd = -1;  // this slot's eventfd, written by the feeder
+  int feeder_wake_fd = -1;  // the feeder's eventfd
 };
 
 int run_worker(const WorkerArgs& args);

@@ -63,8 +63,8 @@ void FeedUpstream::on_connect_done(int status) {
   request_.path = target_.path.substr(0, target_.path.find('?'));
   request_.key = make_ws_key();
   response_ = std::make_unique<ResponseReader>();
-  conn_->append(
-      build_upgrade_request({request_.target, request_.host, request_.key, nullptr, {{"User-Agent", "wsgate-feeder"}}}));
+  conn_->append(build_upgrade_request(
+      {request_.target, request_.host, request_.key, nullptr, {{"User-Agent", "wsgate-feeder"}}}));
   conn_->flush();
   if (conn_->start_reading() != 0) {
     fail("read_start() failed");
@@ -109,7 +109,8 @@ void FeedUpstream::on_response_bytes(const uint8_t* data, size_t n) {
   limits.expect_masked = false;
   rules_ = std::make_unique<MessageRules>(limits);
   for (const std::string& m : target_.on_connect) {
-    codec_->send(FrameHead{true, 0, opcode::text, m.size(), true}, reinterpret_cast<const uint8_t*>(m.data()), m.size());
+    codec_->send(FrameHead{true, 0, opcode::text, m.size(), true}, reinterpret_cast<const uint8_t*>(m.data()),
+                 m.size());
   }
   conn_->flush();
   last_heard_ms_ = now_ms(res_.loop);
@@ -185,9 +186,7 @@ bool FeedUpstream::on_chunk(const FrameChunk& chunk) {
   }
   std::span<const uint8_t> payload = rules_->control_payload();
   switch (rules_->current_opcode()) {
-    case opcode::ping:
-      codec_->send_control(opcode::pong, payload.data(), payload.size());
-      break;
+    case opcode::ping: codec_->send_control(opcode::pong, payload.data(), payload.size()); break;
     case opcode::close:
       if (stage_ == Stage::relaying) {
         codec_->send_control(opcode::close, payload.data(), std::min<size_t>(payload.size(), 2));
@@ -198,8 +197,7 @@ bool FeedUpstream::on_chunk(const FrameChunk& chunk) {
         fail("");  // our close was answered
       }
       return false;
-    default:
-      break;
+    default: break;
   }
   return true;
 }
@@ -241,9 +239,7 @@ void FeedUpstream::on_timer(uv_timer_t* t) {
       self->fail(std::string(self->stage_ == Stage::connecting ? "connect()" : "the upgrade") + " timed out after " +
                  std::to_string(self->target_.connect_timeout.count()) + " ms");
       return;
-    case Stage::closing:
-      self->fail("");
-      return;
+    case Stage::closing: self->fail(""); return;
     case Stage::relaying: {
       int64_t quiet = now_ms(self->res_.loop) - self->last_heard_ms_;
       if (quiet >= 2 * kQuietMs) {
@@ -255,8 +251,7 @@ void FeedUpstream::on_timer(uv_timer_t* t) {
       }
       return;
     }
-    case Stage::down:
-      return;
+    case Stage::down: return;
   }
 }
 

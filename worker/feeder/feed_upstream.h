@@ -18,11 +18,11 @@
 #include "worker/net/buffer_pool.h"
 #include "worker/net/pending_connect.h"
 #include "worker/net/random_bytes.h"
+#include "worker/net/tcp_conn.h"
+#include "worker/net/uv_handle.h"
 #include "worker/ws/frame_codec.h"
 #include "worker/ws/message_rules.h"
-#include "worker/net/tcp_conn.h"
 #include "worker/ws/upstream_handshake.h"
-#include "worker/net/uv_handle.h"
 
 namespace wsgate::worker {
 
@@ -52,11 +52,11 @@ class FeedUpstreamHost {
 
 struct FeedTarget {
   const conf::SourceUrl* source = nullptr;
-  std::string path;                       // request target (source path, plus the channel path)
-  std::vector<std::string> on_connect;    // ${path} already filled in
+  std::string path;                     // request target (source path, plus the channel path)
+  std::vector<std::string> on_connect;  // ${path} already filled in
   conf::Duration connect_timeout{};
-  uint64_t max_message = 0;               // larger -> close 1009 and reconnect
-  uint32_t channel = 0;                   // for the host
+  uint64_t max_message = 0;  // larger -> close 1009 and reconnect
+  uint32_t channel = 0;      // for the host
 };
 
 class FeedUpstream final : public TcpConnOwner {

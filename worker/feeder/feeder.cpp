@@ -48,9 +48,9 @@ struct ChannelFeed {
   uint32_t epoch = 0;
   std::unique_ptr<FeedUpstream> upstream;
   bool closing_on_purpose = false;
-  uint32_t source = 0;       // next source to try
-  uint32_t failures = 0;     // rounds over all sources that failed, for the backoff
-  int64_t retry_at_ms = 0;   // 0 = now
+  uint32_t source = 0;        // next source to try
+  uint32_t failures = 0;      // rounds over all sources that failed, for the backoff
+  int64_t retry_at_ms = 0;    // 0 = now
   int64_t idle_since_ms = 0;  // no subscribers since; 0 = has some
 };
 
@@ -73,9 +73,7 @@ class Feeder final : public FeedUpstreamHost {
   void connect(uint32_t ch, int64_t now);
   int64_t backoff_ms(const conf::Stream& s, uint32_t failures);
   shm::RingWriter writer(uint32_t ch);
-  const conf::Stream& stream_of(uint32_t ch) const {
-    return args_.config->streams[table_.entry(ch).stream_index];
-  }
+  const conf::Stream& stream_of(uint32_t ch) const { return args_.config->streams[table_.entry(ch).stream_index]; }
 
   void on_upstream_up(FeedUpstream& u) override;
   void on_upstream_message(FeedUpstream& u, uint8_t op, const std::string& payload) override;
@@ -293,7 +291,8 @@ void Feeder::on_upstream_up(FeedUpstream& u) {
   e.upstream.store(static_cast<uint32_t>(shm::UpstreamState::up), std::memory_order_relaxed);
   e.connects.fetch_add(1, std::memory_order_relaxed);
   LOG_INFO("stream %s%s%s: connected to %s%s", stream_of(ch).name.c_str(), e.path[0] ? " channel " : "", e.path,
-           u.target().source->text.c_str(), u.target().path != u.target().source->path ? (" (" + u.target().path + ")").c_str() : "");
+           u.target().source->text.c_str(),
+           u.target().path != u.target().source->path ? (" (" + u.target().path + ")").c_str() : "");
 }
 
 void Feeder::on_upstream_message(FeedUpstream& u, uint8_t op, const std::string& payload) {

@@ -20,8 +20,8 @@ struct FeederArgs {
   shm::StreamsHeader* streams = nullptr;
   uint32_t slot = 0;
   uint32_t generation = 1;
-  int wake_fd = -1;               // its own eventfd: a channel got its first subscriber
-  std::vector<int> worker_fds;    // per proxy slot: the eventfd that wakes that worker
+  int wake_fd = -1;             // its own eventfd: a channel got its first subscriber
+  std::vector<int> worker_fds;  // per proxy slot: the eventfd that wakes that worker
   int master_alive_fd = -1;
 };
 

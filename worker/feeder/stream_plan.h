@@ -12,8 +12,8 @@
 namespace wsgate::worker {
 
 struct StreamPlan {
-  std::vector<shm::ChannelRange> ranges;     // per conf stream, same order
-  std::vector<shm::ChannelPlan> channels;    // per channel, for StreamSegment::create
+  std::vector<shm::ChannelRange> ranges;   // per conf stream, same order
+  std::vector<shm::ChannelPlan> channels;  // per channel, for StreamSegment::create
 };
 
 StreamPlan plan_streams(const conf::Config& config);

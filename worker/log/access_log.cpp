@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <memory>
 
+#include "worker/log/escape.h"
 #include "worker/log/line_file_sink.h"
 #include "worker/log/log.h"
-#include "worker/log/escape.h"
 
 namespace wsgate::log {
 
@@ -125,8 +125,8 @@ bool open_access_log(const std::string& path, conf::LogFormat format, std::strin
     return false;
   }
   // The time goes first, in UTC with milliseconds, as in the error log.
-  const char* pattern = format == conf::LogFormat::json ? "{\"time\":\"%Y-%m-%dT%H:%M:%S.%eZ\",%v}"
-                                                        : "%Y-%m-%dT%H:%M:%S.%eZ %v";
+  const char* pattern =
+      format == conf::LogFormat::json ? "{\"time\":\"%Y-%m-%dT%H:%M:%S.%eZ\",%v}" : "%Y-%m-%dT%H:%M:%S.%eZ %v";
   sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(pattern, spdlog::pattern_time_type::utc));
   g_logger = std::make_shared<spdlog::logger>("access", sink);
   g_logger->set_level(spdlog::level::info);

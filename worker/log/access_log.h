@@ -21,13 +21,13 @@ enum class Closer : uint8_t { none, client, backend, wsgate };
 // What one session did. Close codes are 0 when no close frame went that
 // way; 1005 is a close frame without a code.
 struct AccessRecord {
-  std::string_view client;   // "ip:port"
-  std::string_view path;     // the request path, without the query (it may hold a key)
-  int status = 0;            // 101, or the refusal the client got
-  std::string_view pool;     // pool routes
-  std::string_view backend;  // "host:port" the session was relayed to; empty if none
-  std::string_view stream;   // stream routes
-  uint64_t duration_ms = 0;  // from accept to the end
+  std::string_view client;                     // "ip:port"
+  std::string_view path;                       // the request path, without the query (it may hold a key)
+  int status = 0;                              // 101, or the refusal the client got
+  std::string_view pool;                       // pool routes
+  std::string_view backend;                    // "host:port" the session was relayed to; empty if none
+  std::string_view stream;                     // stream routes
+  uint64_t duration_ms = 0;                    // from accept to the end
   uint64_t up_messages = 0, up_bytes = 0;      // client -> backend (payload bytes)
   uint64_t down_messages = 0, down_bytes = 0;  // backend or stream -> client
   uint16_t close_from_client = 0, close_to_client = 0;

@@ -89,8 +89,6 @@ void reopen() {
 
 void flush() { flush_access_log(); }
 
-std::string uv_error_text(int uv_status) {
-  return std::to_string(-uv_status) + ": " + uv_strerror(uv_status);
-}
+std::string uv_error_text(int uv_status) { return std::to_string(-uv_status) + ": " + uv_strerror(uv_status); }
 
 }  // namespace wsgate::log

@@ -195,8 +195,8 @@ bool Prober::setup_backends() {
                   log::uv_error_text(r).c_str());
         return false;
       }
-      auto prober = std::make_unique<BackendProber>(ctx_, table_, id, pool.name + "/" + address, ss, address,
-                                                    *pool.health);
+      auto prober =
+          std::make_unique<BackendProber>(ctx_, table_, id, pool.name + "/" + address, ss, address, *pool.health);
       if (!prober->start()) {
         return false;
       }

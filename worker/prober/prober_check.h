@@ -13,10 +13,10 @@
 
 #include "worker/net/buffer_pool.h"
 #include "worker/net/pending_connect.h"
-#include "worker/ws/frame_codec.h"
-#include "worker/prober/prober_exchange.h"
 #include "worker/net/random_bytes.h"
 #include "worker/net/tcp_conn.h"
+#include "worker/prober/prober_exchange.h"
+#include "worker/ws/frame_codec.h"
 
 namespace wsgate::worker {
 

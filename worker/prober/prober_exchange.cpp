@@ -2,8 +2,8 @@
 
 #include <cstdio>
 
-#include "worker/ws/message_rules.h"
 #include "worker/net/random_bytes.h"
+#include "worker/ws/message_rules.h"
 #include "worker/ws/ws_key.h"
 
 namespace wsgate::worker {
@@ -65,25 +65,19 @@ ProbeExchange::Phase ProbeExchange::fail(std::string why) {
 
 ProbeExchange::Phase ProbeExchange::on_bytes(const uint8_t* data, size_t n) {
   switch (phase_) {
-    case Phase::upgrading:
-      return on_response_bytes(data, n);
+    case Phase::upgrading: return on_response_bytes(data, n);
     case Phase::ponging:
-    case Phase::closing:
-      return on_frame_bytes(data, n);
-    default:
-      return phase_;  // finished: later bytes mean nothing
+    case Phase::closing: return on_frame_bytes(data, n);
+    default: return phase_;  // finished: later bytes mean nothing
   }
 }
 
 ProbeExchange::Phase ProbeExchange::on_response_bytes(const uint8_t* data, size_t n) {
   received_.append(reinterpret_cast<const char*>(data), n);
   switch (response_->parse(received_)) {
-    case ResponseReader::Status::need_more:
-      return phase_;
-    case ResponseReader::Status::error:
-      return fail("invalid answer to the upgrade: " + response_->error());
-    case ResponseReader::Status::done:
-      return judge_response();
+    case ResponseReader::Status::need_more: return phase_;
+    case ResponseReader::Status::error: return fail("invalid answer to the upgrade: " + response_->error());
+    case ResponseReader::Status::done: return judge_response();
   }
   return phase_;
 }
@@ -163,10 +157,10 @@ void ProbeExchange::on_control_frame() {
     phase_ = Phase::done;
     return;
   }
-  std::string code = control_payload_.size() >= 2
-                         ? std::to_string((static_cast<uint8_t>(control_payload_[0]) << 8) |
-                                          static_cast<uint8_t>(control_payload_[1]))
-                         : std::string("without a code");
+  std::string code =
+      control_payload_.size() >= 2
+          ? std::to_string((static_cast<uint8_t>(control_payload_[0]) << 8) | static_cast<uint8_t>(control_payload_[1]))
+          : std::string("without a code");
   fail("sent close " + code + " before the pong");
 }
 
@@ -187,13 +181,11 @@ ProbeExchange::Phase ProbeExchange::on_eof() {
         return fail("closed the connection right after its 101");
       }
       return fail("closed the connection before answering the upgrade");
-    case Phase::ponging:
-      return fail("closed the connection before the pong");
+    case Phase::ponging: return fail("closed the connection before the pong");
     case Phase::closing:
       phase_ = Phase::done;  // a close reply is polite, EOF is enough
       return phase_;
-    default:
-      return phase_;
+    default: return phase_;
   }
 }
 

@@ -71,5 +71,4 @@ class ProbeExchange {
   std::string control_payload_;  // at most 125 bytes (wslay enforces it)
 };
 
-
 }  // namespace wsgate::worker

@@ -64,8 +64,10 @@ void Dial::next() {
 
 HttpError Dial::no_backend_error() const {
   if (attempts_ > 0) {
-    return HttpError{502, "no backend of pool " + pool_.name + " accepted the upgrade (" + std::to_string(attempts_) +
-                              " tried)", {}};
+    return HttpError{
+        502,
+        "no backend of pool " + pool_.name + " accepted the upgrade (" + std::to_string(attempts_) + " tried)",
+        {}};
   }
   int64_t now = shm::monotonic_ms(), soonest = 0;
   for (uint32_t id : rt_.backend_ids) {
@@ -127,14 +129,9 @@ void Dial::on_timeout() {
 void Dial::on_bytes(const uint8_t* data, size_t n) {
   received_.append(reinterpret_cast<const char*>(data), n);
   switch (response_->parse(received_)) {
-    case ResponseReader::Status::need_more:
-      return;
-    case ResponseReader::Status::error:
-      failed("invalid answer to the upgrade: " + response_->error());
-      return;
-    case ResponseReader::Status::done:
-      judge();
-      return;
+    case ResponseReader::Status::need_more: return;
+    case ResponseReader::Status::error: failed("invalid answer to the upgrade: " + response_->error()); return;
+    case ResponseReader::Status::done: judge(); return;
   }
 }
 
@@ -170,9 +167,7 @@ void Dial::judge() {
       ctx_.table.record_success(id);
       host_.on_refused(v.client_response, v.status);
       return;
-    case UpstreamVerdict::Kind::bad_gateway:
-      failed("invalid answer to the upgrade: " + v.why);
-      return;
+    case UpstreamVerdict::Kind::bad_gateway: failed("invalid answer to the upgrade: " + v.why); return;
   }
 }
 
@@ -181,8 +176,8 @@ std::string Dial::label() const { return pool_.name + "/" + pool_.backends[curre
 // The attempt's connect request no longer calls back, and its connection is
 // closed now but freed with the session (this may run inside its callback).
 void Dial::failed(const std::string& why) {
-  LOG_WARN("%s while upgrading to backend \"%s\" (attempt %u of %u), client %s, path %s", why.c_str(),
-           label().c_str(), attempts_, pool_.retries + 1, client_ip_.c_str(),
+  LOG_WARN("%s while upgrading to backend \"%s\" (attempt %u of %u), client %s, path %s", why.c_str(), label().c_str(),
+           attempts_, pool_.retries + 1, client_ip_.c_str(),
            request_.path.c_str());  // not the query: it may carry an auth key
   ctx_.table.record_failure(rt_.backend_ids[current_], shm::monotonic_ms(), ms(pool_.fail_timeout), why);
   host_.release_backend();

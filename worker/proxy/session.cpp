@@ -102,9 +102,7 @@ void Session::start() {
 
 // ---------------------------------------------------------------- connection events
 
-Session::Side& Session::side_of(TcpConn& c) {
-  return client_ && client_->conn.get() == &c ? *client_ : *backend_;
-}
+Session::Side& Session::side_of(TcpConn& c) { return client_ && client_->conn.get() == &c ? *client_ : *backend_; }
 
 void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
   Side& s = side_of(c);
@@ -123,11 +121,8 @@ void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
       }
       break;
     case Stage::relaying:
-    case Stage::closing:
-      pump(s, data, n);
-      break;
-    default:
-      break;  // answering: a refused client's further bytes are not processed (H5)
+    case Stage::closing: pump(s, data, n); break;
+    default: break;  // answering: a refused client's further bytes are not processed (H5)
   }
 }
 
@@ -147,12 +142,8 @@ void Session::on_conn_eof(TcpConn& c) {
       }
       break;
     case Stage::relaying:
-    case Stage::closing:
-      side_gone(s, s.is_backend ? close_code::internal_error : close_code::going_away);
-      break;
-    default:
-      stats_.note_closer(log::Closer::client);
-      retire();  // a client that leaves after its error answer
+    case Stage::closing: side_gone(s, s.is_backend ? close_code::internal_error : close_code::going_away); break;
+    default: stats_.note_closer(log::Closer::client); retire();  // a client that leaves after its error answer
   }
 }
 
@@ -542,9 +533,7 @@ void Session::answer_raw(const std::string& response, int status) {
 
 void Session::shut_down() {
   switch (stage_) {
-    case Stage::dialing:
-      answer(HttpError{503, "wsgate is shutting down", {{"Retry-After", "1"}}});
-      return;
+    case Stage::dialing: answer(HttpError{503, "wsgate is shutting down", {{"Retry-After", "1"}}}); return;
     case Stage::reconnecting:
       // The client already has its 101: it gets a close, not an HTTP answer.
       give_up_reconnect(close_code::going_away, "wsgate is shutting down");
@@ -556,8 +545,7 @@ void Session::shut_down() {
       r.maybe_finish();
       return;
     }
-    default:
-      return;
+    default: return;
   }
 }
 
@@ -585,8 +573,8 @@ void Session::retire() {
 // While relaying, the timer is free unless a reconnect or a loss close holds
 // it; closing stages arm close_timeout over it, which ends the keep-alive.
 bool Session::keepalive_owns_timer() const {
-  return route_->ping_interval != conf::Duration::zero() && stage_ == Stage::relaying &&
-         !relay_.over && !client_->gone && backend_ && !backend_->gone;
+  return route_->ping_interval != conf::Duration::zero() && stage_ == Stage::relaying && !relay_.over &&
+         !client_->gone && backend_ && !backend_->gone;
 }
 
 void Session::send_keepalive_ping() {

@@ -32,15 +32,15 @@ namespace wsgate::worker {
 
 // What the intake hands over with an accepted client of a pool route.
 struct SessionStart {
-  std::unique_ptr<TcpConn> conn;  // still reading: bytes behind the request are the session's
+  std::unique_ptr<TcpConn> conn;     // still reading: bytes behind the request are the session's
   std::shared_ptr<LiveConfig> live;  // the session keeps it: route points into it
   const conf::Route* route = nullptr;
   std::string received;  // the request, then the client's early frames (H9)
   size_t header_size = 0;
   std::unique_ptr<RequestReader> reader;  // holds the parsed request
   std::string client_ip;
-  IpLease ip_lease;     // its count under limits.max_connections_per_ip
-  SessionStats stats;   // so far: accepted_ms, client, path
+  IpLease ip_lease;    // its count under limits.max_connections_per_ip
+  SessionStats stats;  // so far: accepted_ms, client, path
 };
 
 class Session final : public Connection, private RelayHost {
@@ -167,9 +167,9 @@ class Session final : public Connection, private RelayHost {
   // into it, so a reload that swaps the worker's config cannot free them.
   std::shared_ptr<LiveConfig> live_;
   Stage stage_ = Stage::dialing;
-  RelayState relay_;     // 2 bytes: both closes done; a client message being dropped
+  RelayState relay_;         // 2 bytes: both closes done; a client message being dropped
   bool registered_ = false;  // in WorkerContext::relaying_on[counted backend]
-  Keepalive keepalive_;  // 4 bytes: with the three above, what was padding
+  Keepalive keepalive_;      // 4 bytes: with the three above, what was padding
   std::unique_ptr<Side> client_;
   std::unique_ptr<Side> backend_;
   ConnTimer<Session> timer_;
@@ -186,8 +186,8 @@ class Session final : public Connection, private RelayHost {
   // Kept only in pools with on_backend_loss: reconnect, to replay the upgrade.
   std::unique_ptr<ClientRequest> saved_request_;
   std::string client_ip_;
-  IpLease ip_lease_;            // limits.max_connections_per_ip
-  std::string protocol_;        // the subprotocol the client was given
+  IpLease ip_lease_;      // limits.max_connections_per_ip
+  std::string protocol_;  // the subprotocol the client was given
   SessionStats stats_;
 };
 

@@ -43,17 +43,16 @@ std::string drain_text(const shm::Table& t, uint32_t backend) {
   if (!d.draining) {
     return "";
   }
-  return "draining: " + std::to_string(d.sessions_left) + " sessions left, " + std::to_string(d.moved) +
-         " moved at " + std::to_string(d.rate) + "/s for " + seconds(d.elapsed_ms);
+  return "draining: " + std::to_string(d.sessions_left) + " sessions left, " + std::to_string(d.moved) + " moved at " +
+         std::to_string(d.rate) + "/s for " + seconds(d.elapsed_ms);
 }
 
 std::string control_text(const shm::Table& t) {
   std::string out;
   const shm::RebalanceProgress r = shm::rebalance_progress(t);
   if (r.state != shm::RebalanceState::idle) {
-    out += "rebalance: " + std::string(shm::rebalance_state_name(r.state)) + ", " + std::to_string(r.moved) +
-           " of " + std::to_string(r.planned) + " moved at " + std::to_string(r.rate) + "/s in " +
-           seconds(r.elapsed_ms) + "\n";
+    out += "rebalance: " + std::string(shm::rebalance_state_name(r.state)) + ", " + std::to_string(r.moved) + " of " +
+           std::to_string(r.planned) + " moved at " + std::to_string(r.rate) + "/s in " + seconds(r.elapsed_ms) + "\n";
   }
   const shm::IpTable ips(const_cast<shm::IpTableLayout&>(t.ips));
   const uint64_t refused = t.ips.refused_connections.load() + t.ips.refused_rate.load();

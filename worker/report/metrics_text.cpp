@@ -110,7 +110,8 @@ void render_workers(const shm::BackendTable& t, Exposition& x) {
   for (uint32_t s = 0; s < slots; ++s) {
     const shm::WorkerSlot& w = t.slot(s);
     if (static_cast<shm::SlotRole>(w.role.load()) == shm::SlotRole::proxy) {
-      x.sample("worker_connections", {{"worker", std::to_string(s)}, {"generation", std::to_string(w.generation.load())}},
+      x.sample("worker_connections",
+               {{"worker", std::to_string(s)}, {"generation", std::to_string(w.generation.load())}},
                w.connections.load());
     }
   }
@@ -124,8 +125,8 @@ void render_workers(const shm::BackendTable& t, Exposition& x) {
     for (uint32_t b = 0; b < t.backend_count(); ++b) {
       sessions += t.sessions_in_slot(s, b);
     }
-    x.sample_signed("worker_sessions", {{"worker", std::to_string(s)}, {"generation", std::to_string(w.generation.load())}},
-                    sessions);
+    x.sample_signed("worker_sessions",
+                    {{"worker", std::to_string(s)}, {"generation", std::to_string(w.generation.load())}}, sessions);
   }
   x.family("worker_respawns_total", "counter", "Times the master refilled a slot whose process died.");
   for (uint32_t s = 0; s < slots; ++s) {
@@ -168,7 +169,8 @@ void render_backends(const shm::Table& table, const shm::BackendTable& t, int64_
   x.family("backend_upgrades_total", "counter", "Sessions upgraded on the backend (its 101 relayed to a client).");
   for (uint32_t b = 0; b < n; ++b) {
     x.sample("backend_upgrades_total", {{"pool", t.backend(b).pool}, {"backend", t.backend(b).address}},
-             over_slots(table, slots, [b](const shm::MetricsRow& r) -> const auto& { return r.backend_upgrades[b]; }));
+             over_slots(
+                 table, slots, [b](const shm::MetricsRow& r) -> const auto& { return r.backend_upgrades[b]; }));
   }
   x.family("backend_failures_total", "counter",
            "Failed dials, failed upgrades and dropped connections of the backend (passive health signals).");
@@ -188,17 +190,20 @@ void render_traffic(const shm::Table& table, uint32_t slots, Exposition& x) {
            "Client upgrade requests by the HTTP status they were answered with (101 = upgraded).");
   for (size_t i = 0; i < shm::kHttpStatusSlots; ++i) {
     x.sample("handshakes_total", {{"code", http_status_label(i)}},
-             over_slots(table, slots, [i](const shm::MetricsRow& r) -> const auto& { return r.handshakes[i]; }));
+             over_slots(
+                 table, slots, [i](const shm::MetricsRow& r) -> const auto& { return r.handshakes[i]; }));
   }
   x.family("messages_total", "counter", "Data messages relayed, by direction (stream_to_client: deliveries).");
   for (size_t f = 0; f < shm::kFlows; ++f) {
     x.sample("messages_total", {{"direction", flow_name(f)}},
-             over_slots(table, slots, [f](const shm::MetricsRow& r) -> const auto& { return r.messages[f]; }));
+             over_slots(
+                 table, slots, [f](const shm::MetricsRow& r) -> const auto& { return r.messages[f]; }));
   }
   x.family("bytes_total", "counter", "Payload bytes of the data messages relayed, by direction.");
   for (size_t f = 0; f < shm::kFlows; ++f) {
     x.sample("bytes_total", {{"direction", flow_name(f)}},
-             over_slots(table, slots, [f](const shm::MetricsRow& r) -> const auto& { return r.bytes[f]; }));
+             over_slots(
+                 table, slots, [f](const shm::MetricsRow& r) -> const auto& { return r.bytes[f]; }));
   }
   x.family("close_frames_total", "counter",
            "Close frames wsgate sent to or received from a peer, by close code (1005: no code).");
@@ -206,15 +211,17 @@ void render_traffic(const shm::Table& table, uint32_t slots, Exposition& x) {
     for (size_t i = 0; i < shm::kCloseCodeSlots; ++i) {
       const std::string code = close_code_label(i);
       x.sample("close_frames_total", {{"direction", "sent"}, {"peer", peer_name(p)}, {"code", code}},
-               over_slots(table, slots, [p, i](const shm::MetricsRow& r) -> const auto& { return r.close_sent[p][i]; }));
+               over_slots(
+                   table, slots, [ p, i ](const shm::MetricsRow& r) -> const auto& { return r.close_sent[p][i]; }));
       x.sample("close_frames_total", {{"direction", "received"}, {"peer", peer_name(p)}, {"code", code}},
-               over_slots(table, slots,
-                          [p, i](const shm::MetricsRow& r) -> const auto& { return r.close_received[p][i]; }));
+               over_slots(
+                   table, slots, [ p, i ](const shm::MetricsRow& r) -> const auto& { return r.close_received[p][i]; }));
     }
   }
   x.family("sessions_closed_total", "counter", "Relaying sessions and stream subscribers that ended.");
   x.sample("sessions_closed_total", {},
-           over_slots(table, slots, [](const shm::MetricsRow& r) -> const auto& { return r.sessions_closed; }));
+           over_slots(
+               table, slots, [](const shm::MetricsRow& r) -> const auto& { return r.sessions_closed; }));
 }
 
 void render_streams(const shm::StreamsHeader& h, Exposition& x) {

@@ -4,8 +4,8 @@
 
 #include "shm/backend_table.h"
 #include "shm/channel_table.h"
-#include "worker/report/control_report.h"
 #include "worker/log/escape.h"
+#include "worker/report/control_report.h"
 #include "worker/report/status_names.h"
 
 namespace wsgate::worker {
@@ -64,13 +64,14 @@ std::string status_json(const shm::Table& table, const shm::StreamsHeader* strea
   for (uint32_t s = 0; s < t.slot_count(); ++s) {
     out << (s ? "," : "") << "{\"slot\":" << s << ",\"pid\":" << t.slot(s).pid.load()
         << ",\"connections\":" << t.slot(s).connections.load() << ",\"respawns\":" << t.slot(s).respawns.load()
-        << ",\"role\":\"" << slot_role_name(t.slot(s).role.load()) << "\",\"generation\":"
-        << t.slot(s).generation.load() << ",\"draining\":" << (t.slot(s).drain_deadline_ms.load() != 0 ? "true" : "false")
-        << "}";
+        << ",\"role\":\"" << slot_role_name(t.slot(s).role.load())
+        << "\",\"generation\":" << t.slot(s).generation.load()
+        << ",\"draining\":" << (t.slot(s).drain_deadline_ms.load() != 0 ? "true" : "false") << "}";
   }
   // Reloads: the generation that accepts, how many older ones are still retiring.
-  out << "],\"generation\":" << table.header.generation.load() << ",\"draining_generations\":"
-      << table.header.draining_generations.load() << ",\"reloads\":{\"ok\":" << table.header.reloads_ok.load()
+  out << "],\"generation\":" << table.header.generation.load()
+      << ",\"draining_generations\":" << table.header.draining_generations.load()
+      << ",\"reloads\":{\"ok\":" << table.header.reloads_ok.load()
       << ",\"failed\":" << table.header.reloads_failed.load() << "}";
   out << ",\"backends\":[";
   for (uint32_t b = 0; b < t.backend_count(); ++b) {

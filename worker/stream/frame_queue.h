@@ -58,9 +58,9 @@ class FrameQueue {
   void* user_;
   std::vector<Item> items_;  // [head_, end) are queued; vector, not deque: an empty one costs nothing
   size_t head_ = 0;
-  size_t offset_ = 0;        // bytes of items_[head_] already written
-  size_t in_flight_ = 0;     // items (from head_) a uv_write holds; 0 = none
-  uint64_t bytes_ = 0;       // unwritten bytes queued
+  size_t offset_ = 0;     // bytes of items_[head_] already written
+  size_t in_flight_ = 0;  // items (from head_) a uv_write holds; 0 = none
+  uint64_t bytes_ = 0;    // unwritten bytes queued
   WriteReq* write_ = nullptr;
   int error_ = 0;
 };

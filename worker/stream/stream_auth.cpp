@@ -1,8 +1,8 @@
 #include "worker/stream/stream_auth.h"
 
+#include <algorithm>
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
-#include <algorithm>
 #include <sstream>
 
 namespace wsgate::worker {
@@ -126,8 +126,7 @@ FirstMessageAuth check_first_message(std::string_view text, const conf::Auth& au
 bool handshake_auth_ok(const conf::Auth& auth, const ClientRequest& req, std::string& why) {
   std::optional<std::string> key;
   switch (auth.from) {
-    case conf::AuthFrom::first_message:
-      return true;
+    case conf::AuthFrom::first_message: return true;
     case conf::AuthFrom::header:
       key = key_from_header(req);
       if (!key) {

@@ -71,8 +71,10 @@ std::optional<shm::Joined> StreamHub::reserve(size_t stream, std::string_view pa
   if (!j) {
     const conf::Stream& s = setup_.config->streams[stream];
     err = why == shm::ChannelTable::JoinError::full
-              ? HttpError{503, "stream " + s.name + " has all its " + std::to_string(s.max_channels) +
-                                   " channels in use (max_channels)", {{"Retry-After", "5"}}}
+              ? HttpError{503,
+                          "stream " + s.name + " has all its " + std::to_string(s.max_channels) +
+                              " channels in use (max_channels)",
+                          {{"Retry-After", "5"}}}
               : HttpError{503, "stream " + s.name + ": the channel table stayed locked", {{"Retry-After", "1"}}};
     return std::nullopt;
   }
@@ -194,9 +196,7 @@ bool StreamHub::read_ring(uint32_t channel, Local& l) {
   bool more = true;
   while (more && batch_.size() < kBatch) {
     switch (r.next(l.cursor, scratch_)) {
-      case shm::RingReader::Result::empty:
-        more = false;
-        break;
+      case shm::RingReader::Result::empty: more = false; break;
       case shm::RingReader::Result::lapped: {
         // What was read before the overrun goes out first, then the gap.
         if (!batch_.empty()) {

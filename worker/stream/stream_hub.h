@@ -17,9 +17,9 @@
 #include "conf/config.h"
 #include "shm/channel_ring.h"
 #include "shm/channel_table.h"
+#include "worker/net/uv_handle.h"
 #include "worker/stream/frame_queue.h"
 #include "worker/ws/http_error.h"
-#include "worker/net/uv_handle.h"
 
 namespace wsgate::worker {
 

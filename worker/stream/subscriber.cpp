@@ -105,7 +105,7 @@ bool Subscriber::flush_or_finish() {
 void Subscriber::begin_delivery() {
   attached_ = true;
   if (!hub_.attach(*this, *start_.joined)) {
-    attached_ = false;        // it gave up during the history; the hub uncounted it
+    attached_ = false;  // it gave up during the history; the hub uncounted it
     start_.joined.reset();
   }
 }
@@ -154,8 +154,7 @@ bool Subscriber::on_stream_frames(const FrameRef* frames, size_t n) {
       attached_ = false;
       start_.joined.reset();
       LOG_INFO("subscriber %s of stream %s did not keep up (%llu bytes queued): closing with 1008",
-               start_.client_ip.c_str(), stream_.name.c_str(),
-               static_cast<unsigned long long>(queue_.queued_bytes()));
+               start_.client_ip.c_str(), stream_.name.c_str(), static_cast<unsigned long long>(queue_.queued_bytes()));
       // Its backlog goes: the close should reach it as soon as it reads at all.
       queue_.drop_oldest(queue_.limit());
       close_with(close_code::policy, "subscriber too slow");
@@ -313,9 +312,8 @@ void Subscriber::on_control() {
         state_ = State::closing;
       }
       conn_->stop_reading();
-      break;  // finished once the echo is written (flush_or_finish)
-    default:
-      break;  // pongs answer our pings
+      break;         // finished once the echo is written (flush_or_finish)
+    default: break;  // pongs answer our pings
   }
 }
 
@@ -395,7 +393,8 @@ void Subscriber::on_conn_eof(TcpConn&) {
 
 void Subscriber::on_conn_error(TcpConn&, int uv_status, const char* while_doing) {
   if (uv_status != UV_ECONNRESET && uv_status != UV_EPIPE) {
-    LOG_INFO("%s subscriber %s failed (%s)", while_doing, start_.client_ip.c_str(), log::uv_error_text(uv_status).c_str());
+    LOG_INFO("%s subscriber %s failed (%s)", while_doing, start_.client_ip.c_str(),
+             log::uv_error_text(uv_status).c_str());
   }
   stats_.note_closer(log::Closer::client);
   state_ = State::done;

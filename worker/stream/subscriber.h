@@ -15,31 +15,31 @@
 
 #include "conf/config.h"
 #include "shm/channel_table.h"
-#include "worker/ws/frame_codec.h"
-#include "worker/stream/frame_queue.h"
-#include "worker/conn/connection.h"
 #include "worker/conn/conn_timer.h"
+#include "worker/conn/connection.h"
 #include "worker/conn/ip_limit.h"
-#include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/keepalive.h"
-#include "worker/ws/message_rules.h"
+#include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/session_stats.h"
-#include "worker/stream/stream_hub.h"
+#include "worker/conn/worker_context.h"
 #include "worker/net/tcp_conn.h"
 #include "worker/net/uv_handle.h"
-#include "worker/conn/worker_context.h"
+#include "worker/stream/frame_queue.h"
+#include "worker/stream/stream_hub.h"
+#include "worker/ws/frame_codec.h"
+#include "worker/ws/message_rules.h"
 
 namespace wsgate::worker {
 
 struct SubscriberStart {
-  const conf::Route* route = nullptr;   // into `live`, which the subscriber keeps alive
+  const conf::Route* route = nullptr;  // into `live`, which the subscriber keeps alive
   std::shared_ptr<LiveConfig> live;
-  std::string channel_path;             // per_path: the client's path; single: ""
-  std::optional<shm::Joined> joined;    // reserved at the handshake; nullopt until a first-message key
+  std::string channel_path;           // per_path: the client's path; single: ""
+  std::optional<shm::Joined> joined;  // reserved at the handshake; nullopt until a first-message key
   std::string client_ip;
-  IpLease ip_lease;                     // its count under limits.max_connections_per_ip
-  uint64_t accepted_ms = 0;             // uv_now() when its connection was accepted
-  std::string client;                   // "ip:port", for the access log
+  IpLease ip_lease;          // its count under limits.max_connections_per_ip
+  uint64_t accepted_ms = 0;  // uv_now() when its connection was accepted
+  std::string client;        // "ip:port", for the access log
 };
 
 class Subscriber final : public Connection, public StreamListener, private ByteSink {
@@ -110,15 +110,15 @@ class Subscriber final : public Connection, public StreamListener, private ByteS
   MessageRules rules_;
   ConnTimer<Subscriber> timer_;
   State state_ = State::open;
-  Keepalive keepalive_;          // 4 bytes, in what was padding after state_
-  bool attached_ = false;        // in the hub's list (and counted in shm)
-  bool awaiting_key_ = false;    // auth from first_message, not received yet
+  Keepalive keepalive_;        // 4 bytes, in what was padding after state_
+  bool attached_ = false;      // in the hub's list (and counted in shm)
+  bool awaiting_key_ = false;  // auth from first_message, not received yet
   bool close_received_ = false;
   bool close_sent_ = false;
   bool refusing_message_ = false;  // a message being dropped (client_messages: drop)
-  std::string first_message_;    // the key message, bounded
+  std::string first_message_;      // the key message, bounded
   std::string control_out_;
-  uint64_t dropped_ = 0;         // messages this subscriber missed (drop_oldest, or a ring overrun)
+  uint64_t dropped_ = 0;  // messages this subscriber missed (drop_oldest, or a ring overrun)
   SessionStats stats_;
 };
 

@@ -52,8 +52,7 @@ std::string_view trim_ows(std::string_view s) {
 
 // Calls `f` with every non-empty, OWS-trimmed element of a comma-separated
 // header value (RFC 9110 section 5.6.1: empty elements are ignored).
-void for_each_list_element(std::string_view list,
-                           const std::function<void(std::string_view)>& f) {
+void for_each_list_element(std::string_view list, const std::function<void(std::string_view)>& f) {
   while (!list.empty()) {
     const auto comma = list.find(',');
     const auto element = trim_ows(list.substr(0, comma));
@@ -118,8 +117,7 @@ std::optional<std::vector<std::string>> offered_protocols(const Message& msg) {
 std::optional<HttpError> check_method(const Parser& p) {
   // method_string() is a token (Beast checked it), so it is safe to log.
   if (p.get().method_string() == "GET") return std::nullopt;
-  return bad_request("method must be GET for a WebSocket upgrade, got " +
-                     std::string(p.get().method_string()));
+  return bad_request("method must be GET for a WebSocket upgrade, got " + std::string(p.get().method_string()));
 }
 
 std::optional<HttpError> check_version(const Parser& p) {
@@ -141,8 +139,7 @@ std::optional<HttpError> check_no_body(const Parser& p) {
   if (p.get().count(http::field::transfer_encoding) > 0)
     return bad_request("upgrade request must not have a body (Transfer-Encoding present)");
   const auto length = p.content_length();
-  if (length && *length != 0)
-    return bad_request("upgrade request must not have a body (Content-Length is not 0)");
+  if (length && *length != 0) return bad_request("upgrade request must not have a body (Content-Length is not 0)");
   return std::nullopt;
 }
 
@@ -164,8 +161,7 @@ std::optional<HttpError> check_connection_token(const Parser& p) {
 std::optional<HttpError> check_ws_version(const Parser& p) {
   // Exactly one line with exactly "13": "013", "8" and "13, 8" all fail.
   const auto& msg = p.get();
-  if (msg.count(http::field::sec_websocket_version) == 1 &&
-      msg[http::field::sec_websocket_version] == "13")
+  if (msg.count(http::field::sec_websocket_version) == 1 && msg[http::field::sec_websocket_version] == "13")
     return std::nullopt;
   return HttpError{426, "Sec-WebSocket-Version must be 13", {{"Sec-WebSocket-Version", "13"}}};
 }
@@ -174,8 +170,7 @@ std::optional<HttpError> check_ws_key(const Parser& p) {
   const auto [first, last] = p.get().equal_range(http::field::sec_websocket_key);
   if (first == last) return bad_request("missing Sec-WebSocket-Key header");
   for (auto it = first; it != last; ++it) {
-    if (!is_valid_ws_key(sv(it->value())))
-      return bad_request("Sec-WebSocket-Key must be base64 of exactly 16 bytes");
+    if (!is_valid_ws_key(sv(it->value()))) return bad_request("Sec-WebSocket-Key must be base64 of exactly 16 bytes");
   }
   return std::nullopt;
 }
@@ -201,9 +196,9 @@ std::optional<HttpError> check_protocols(const Parser& p) {
 }
 
 constexpr std::array<Check, 11> kChecks{
-    check_method,           check_version,       check_origin_form_target, check_no_body,
-    check_host_present,     check_upgrade_token, check_connection_token,   check_ws_version,
-    check_ws_key,           check_no_duplicates, check_protocols,
+    check_method,       check_version,       check_origin_form_target, check_no_body,
+    check_host_present, check_upgrade_token, check_connection_token,   check_ws_version,
+    check_ws_key,       check_no_duplicates, check_protocols,
 };
 
 std::optional<HttpError> first_violation(const Parser& p) {
@@ -219,14 +214,24 @@ std::optional<HttpError> first_violation(const Parser& p) {
 // forward_headers comment in client_handshake.h.
 bool is_never_forwarded(std::string_view name) {
   static constexpr std::array<std::string_view, 15> kNames{
-      "Connection",      "Keep-Alive",          "Proxy-Connection",   "TE",
-      "Trailer",         "Transfer-Encoding",   "Upgrade",            "Proxy-Authorization",
-      "Proxy-Authenticate", "HTTP2-Settings",   "Host",               "Content-Length",
-      "X-Forwarded-For", "X-Forwarded-Proto",   "X-Real-IP",
+      "Connection",
+      "Keep-Alive",
+      "Proxy-Connection",
+      "TE",
+      "Trailer",
+      "Transfer-Encoding",
+      "Upgrade",
+      "Proxy-Authorization",
+      "Proxy-Authenticate",
+      "HTTP2-Settings",
+      "Host",
+      "Content-Length",
+      "X-Forwarded-For",
+      "X-Forwarded-Proto",
+      "X-Real-IP",
   };
   if (istarts_with(name, "Sec-WebSocket-")) return true;
-  return std::any_of(kNames.begin(), kNames.end(),
-                     [&](std::string_view n) { return iequals(n, name); });
+  return std::any_of(kNames.begin(), kNames.end(), [&](std::string_view n) { return iequals(n, name); });
 }
 
 // RFC 9110 section 7.6.1: every header named in Connection is hop-by-hop too
@@ -242,8 +247,7 @@ std::vector<std::string> connection_named_headers(const Message& msg) {
 HeaderList forward_headers_of(const Message& msg) {
   const auto named = connection_named_headers(msg);
   const auto named_in_connection = [&](std::string_view name) {
-    return std::any_of(named.begin(), named.end(),
-                       [&](const std::string& n) { return iequals(n, name); });
+    return std::any_of(named.begin(), named.end(), [&](const std::string& n) { return iequals(n, name); });
   };
   HeaderList out;
   for (const auto& field : msg) {
@@ -273,8 +277,8 @@ ClientRequest client_request_of(const Message& msg) {
 
 struct RequestReader::Impl {
   explicit Impl(uint64_t limit) : max_header(limit) {
-    parser.header_limit(static_cast<std::uint32_t>(
-        std::min<uint64_t>(limit, std::numeric_limits<std::uint32_t>::max())));
+    parser.header_limit(
+        static_cast<std::uint32_t>(std::min<uint64_t>(limit, std::numeric_limits<std::uint32_t>::max())));
     // Stop right after the header: what follows is the client's first frames.
     parser.eager(false);
   }
@@ -284,17 +288,14 @@ struct RequestReader::Impl {
     return state = Status::error;
   }
 
-  Status header_too_large() {
-    return fail(431, "request header over " + std::to_string(max_header) + " bytes");
-  }
+  Status header_too_large() { return fail(431, "request header over " + std::to_string(max_header) + " bytes"); }
 
   // Feeds Beast the bytes it has not taken yet. Returns error (with `error`
   // set), or need_more / done according to whether the header is complete.
   Status feed(std::string_view received) {
     while (!parser.is_header_done() && consumed < received.size()) {
       boost::system::error_code ec;
-      const size_t n = parser.put(
-          boost::asio::buffer(received.data() + consumed, received.size() - consumed), ec);
+      const size_t n = parser.put(boost::asio::buffer(received.data() + consumed, received.size() - consumed), ec);
       consumed += n;
       if (ec == http::error::need_more) break;
       if (ec == http::error::header_limit) return header_too_large();
@@ -312,8 +313,7 @@ struct RequestReader::Impl {
     // Beast's header_limit counts from the bytes given to put(); check the
     // whole header block here as well, so the limit stays exact even if a
     // Beast version starts consuming the start line on its own.
-    if (fed == Status::need_more)
-      return received.size() >= max_header ? header_too_large() : Status::need_more;
+    if (fed == Status::need_more) return received.size() >= max_header ? header_too_large() : Status::need_more;
     if (consumed > max_header) return header_too_large();
     if (auto violation = first_violation(parser)) {
       error = std::move(*violation);
@@ -334,9 +334,7 @@ struct RequestReader::Impl {
 RequestReader::RequestReader(uint64_t max_header) : impl_(std::make_unique<Impl>(max_header)) {}
 RequestReader::~RequestReader() = default;
 
-RequestReader::Status RequestReader::parse(std::string_view received) {
-  return impl_->parse(received);
-}
+RequestReader::Status RequestReader::parse(std::string_view received) { return impl_->parse(received); }
 
 const ClientRequest& RequestReader::request() const {
   assert(impl_->state == Status::done && "request() is valid only after done");
@@ -357,8 +355,7 @@ const HttpError& RequestReader::error() const {
 
 bool origin_allowed(const std::vector<std::string>& allowed, std::string_view origin) {
   if (allowed.empty() || origin.empty()) return true;
-  return std::any_of(allowed.begin(), allowed.end(),
-                     [&](const std::string& a) { return iequals(a, origin); });
+  return std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) { return iequals(a, origin); });
 }
 
 std::string format_switching_protocols(const ClientRequest& req, std::string_view protocol) {
@@ -370,7 +367,8 @@ std::string format_switching_protocols(const ClientRequest& req, std::string_vie
       "HTTP/1.1 101 Switching Protocols\r\n"
       "Upgrade: websocket\r\n"
       "Connection: Upgrade\r\n"
-      "Sec-WebSocket-Accept: " + ws_accept_for(req.key) + "\r\n";
+      "Sec-WebSocket-Accept: " +
+      ws_accept_for(req.key) + "\r\n";
   if (!protocol.empty()) out.append("Sec-WebSocket-Protocol: ").append(protocol).append("\r\n");
   out += "\r\n";
   return out;

@@ -16,11 +16,11 @@ namespace wsgate::worker {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct ClientRequest {
-  std::string target;  // path and query exactly as sent ("/chat?room=1")
-  std::string path;    // target up to '?'
-  std::string host;    // Host header (required by HTTP/1.1)
-  std::string origin;  // empty when absent
-  std::string key;     // Sec-WebSocket-Key, validated
+  std::string target;                  // path and query exactly as sent ("/chat?room=1")
+  std::string path;                    // target up to '?'
+  std::string host;                    // Host header (required by HTTP/1.1)
+  std::string origin;                  // empty when absent
+  std::string key;                     // Sec-WebSocket-Key, validated
   std::vector<std::string> protocols;  // offered subprotocols in order (trimmed tokens)
   std::string x_forwarded_for;         // the client's own X-Forwarded-For, if any
   // End-to-end headers to pass to the backend, as sent (name case kept), in

@@ -9,7 +9,7 @@ namespace wsgate::worker {
 
 struct HttpError {
   int status = 400;
-  std::string why;  // for the log line and the short text/plain body
+  std::string why;                                           // for the log line and the short text/plain body
   std::vector<std::pair<std::string, std::string>> headers;  // extra, e.g. Retry-After
 };
 

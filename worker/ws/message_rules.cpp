@@ -9,11 +9,19 @@ bool is_valid_wire_close_code(uint16_t code) {
     return true;  // registered (3xxx) and private (4xxx) ranges
   }
   switch (code) {
-    case 1000: case 1001: case 1002: case 1003: case 1007: case 1008:
-    case 1009: case 1010: case 1011: case 1012: case 1013: case 1014:
-      return true;
-    default:
-      return false;  // <1000, 1004-1006, 1015, unassigned 1016-2999, >=5000
+    case 1000:
+    case 1001:
+    case 1002:
+    case 1003:
+    case 1007:
+    case 1008:
+    case 1009:
+    case 1010:
+    case 1011:
+    case 1012:
+    case 1013:
+    case 1014: return true;
+    default: return false;  // <1000, 1004-1006, 1015, unassigned 1016-2999, >=5000
   }
 }
 
@@ -51,8 +59,7 @@ uint16_t MessageRules::on_frame_start(const FrameHead& h) {
         return close_code::protocol_error;  // F7: nothing to continue
       }
       break;
-    default:
-      return close_code::protocol_error;  // F5: reserved opcode
+    default: return close_code::protocol_error;  // F5: reserved opcode
   }
   // Checked against the declared length, before any byte of it is relayed (F9, F10).
   if (h.length > limits_.max_message - message_bytes_ || ++fragments_ > limits_.max_fragments) {

@@ -18,9 +18,9 @@ inline constexpr uint8_t continuation = 0x0, text = 0x1, binary = 0x2, close = 0
 }
 
 namespace close_code {
-inline constexpr uint16_t normal = 1000, going_away = 1001, protocol_error = 1002, unsupported = 1003,
-                          no_status = 1005, invalid_payload = 1007, policy = 1008, too_big = 1009,
-                          internal_error = 1011, service_restart = 1012, try_later = 1013, bad_gateway = 1014;
+inline constexpr uint16_t normal = 1000, going_away = 1001, protocol_error = 1002, unsupported = 1003, no_status = 1005,
+                          invalid_payload = 1007, policy = 1008, too_big = 1009, internal_error = 1011,
+                          service_restart = 1012, try_later = 1013, bad_gateway = 1014;
 }
 
 // Codes a peer may put on the wire (RFC 6455 7.4, IANA registry).

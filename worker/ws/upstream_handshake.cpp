@@ -34,9 +34,8 @@ constexpr std::uint32_t kMaxResponseHeader = 16 * 1024;
 // Backend headers a client may need to act on a refusal (retry later,
 // authenticate, follow a redirect, pick another WebSocket version).
 constexpr std::array<http::field, 7> kPassedThroughHeaders{
-    http::field::content_type,  http::field::retry_after, http::field::www_authenticate,
-    http::field::location,      http::field::set_cookie,  http::field::sec_websocket_version,
-    http::field::cache_control,
+    http::field::content_type, http::field::retry_after,           http::field::www_authenticate, http::field::location,
+    http::field::set_cookie,   http::field::sec_websocket_version, http::field::cache_control,
 };
 
 // Boost 1.74's beast::string_view is boost::string_view, not std::string_view.
@@ -129,15 +128,13 @@ UpstreamVerdict bad_gateway(int status, std::string why) {
   return v;
 }
 
-UpstreamVerdict judge_switching(const Message& msg, const ClientRequest& req,
-                                std::string_view sent_key) {
-  for (Why why : {check_upgrade_websocket(msg), check_connection_upgrade(msg),
-                  check_accept(msg, sent_key), check_no_extensions(msg)}) {
+UpstreamVerdict judge_switching(const Message& msg, const ClientRequest& req, std::string_view sent_key) {
+  for (Why why : {check_upgrade_websocket(msg), check_connection_upgrade(msg), check_accept(msg, sent_key),
+                  check_no_extensions(msg)}) {
     if (why) return bad_gateway(101, std::move(*why));
   }
   auto protocol = chosen_protocol(msg, req);
-  if (!protocol)
-    return bad_gateway(101, "backend 101 chose a Sec-WebSocket-Protocol the client did not offer");
+  if (!protocol) return bad_gateway(101, "backend 101 chose a Sec-WebSocket-Protocol the client did not offer");
   UpstreamVerdict v;
   v.kind = UpstreamVerdict::Kind::upgraded;
   v.status = 101;
@@ -187,14 +184,14 @@ std::string build_upgrade_request(const UpgradeRequest& r) {
   append_header(out, "Sec-WebSocket-Key", r.key);
   append_header(out, "Sec-WebSocket-Version", "13");
   // No Sec-WebSocket-Extensions: permessage-deflate is never offered (F16).
-  if (r.protocols != nullptr && !r.protocols->empty()) append_header(out, "Sec-WebSocket-Protocol", joined(*r.protocols));
+  if (r.protocols != nullptr && !r.protocols->empty())
+    append_header(out, "Sec-WebSocket-Protocol", joined(*r.protocols));
   for (const auto& [name, value] : r.headers) append_header(out, name, value);
   out += "\r\n";
   return out;
 }
 
-std::string build_upstream_request(const ClientRequest& req, std::string_view client_ip,
-                                   std::string_view key) {
+std::string build_upstream_request(const ClientRequest& req, std::string_view client_ip, std::string_view key) {
   UpgradeRequest r{req.target, req.host, key, &req.protocols, req.forward_headers};
   const std::string ip(client_ip);
   r.headers.emplace_back("X-Forwarded-For", req.x_forwarded_for.empty() ? ip : req.x_forwarded_for + ", " + ip);
@@ -224,8 +221,7 @@ struct ResponseReader::Impl {
       return fail("backend response body over " + std::to_string(kMaxResponseBody) + " bytes");
     if (ec == http::error::header_limit)
       return fail("backend response header over " + std::to_string(kMaxResponseHeader) + " bytes");
-    if (ec == http::error::partial_message)
-      return fail("backend closed the connection in the middle of its response");
+    if (ec == http::error::partial_message) return fail("backend closed the connection in the middle of its response");
     return fail("malformed backend response: " + ec.message());
   }
 
@@ -234,8 +230,7 @@ struct ResponseReader::Impl {
     assert(received.size() >= consumed && "parse() must get every byte received so far");
     while (!parser.is_done() && consumed < received.size()) {
       boost::system::error_code ec;
-      const size_t n = parser.put(
-          boost::asio::buffer(received.data() + consumed, received.size() - consumed), ec);
+      const size_t n = parser.put(boost::asio::buffer(received.data() + consumed, received.size() - consumed), ec);
       consumed += n;
       if (ec == http::error::need_more) break;
       if (ec) return fail_on(ec);
@@ -263,9 +258,7 @@ struct ResponseReader::Impl {
 ResponseReader::ResponseReader() : impl_(std::make_unique<Impl>()) {}
 ResponseReader::~ResponseReader() = default;
 
-ResponseReader::Status ResponseReader::parse(std::string_view received) {
-  return impl_->parse(received);
-}
+ResponseReader::Status ResponseReader::parse(std::string_view received) { return impl_->parse(received); }
 
 ResponseReader::Status ResponseReader::on_eof() { return impl_->on_eof(); }
 
@@ -287,8 +280,7 @@ UpstreamVerdict ResponseReader::judge(const ClientRequest& req, std::string_view
   if (status < 100 || status > 599)
     return bad_gateway(status, "backend answered with invalid status " + std::to_string(status));
   if (status < 200)
-    return bad_gateway(status, "backend answered the upgrade with an interim " +
-                                   std::to_string(status) + " response");
+    return bad_gateway(status, "backend answered the upgrade with an interim " + std::to_string(status) + " response");
   return pass_through(msg);
 }
 

@@ -19,21 +19,18 @@ struct UpgradeRequest {
   std::string_view host;
   std::string_view key;
   const std::vector<std::string>* protocols = nullptr;  // Sec-WebSocket-Protocol offer, in order
-  HeaderList headers;                                    // further lines, in order
+  HeaderList headers;                                   // further lines, in order
 };
 // GET <target> HTTP/1.1, Host, Upgrade: websocket, Connection: Upgrade,
 // Sec-WebSocket-Key, Sec-WebSocket-Version: 13, the protocol offer, then
 // `headers`.
 std::string build_upgrade_request(const UpgradeRequest& r);
 
-// A client's request as wsgate passes it to a backend: GET <target> HTTP/1.1 with Host, Upgrade: websocket, Connection: Upgrade,
-// Sec-WebSocket-Key: <key>, Sec-WebSocket-Version: 13, the client's
-// Sec-WebSocket-Protocol offer (no extensions: permessage-deflate is never
-// offered upstream), the forward_headers, and
-// X-Forwarded-For: <client's XFF, >client_ip, X-Forwarded-Proto: http,
-// X-Real-IP: client_ip.
-std::string build_upstream_request(const ClientRequest& req, std::string_view client_ip,
-                                   std::string_view key);
+// A client's request as wsgate passes it to a backend: GET <target> HTTP/1.1 with Host, Upgrade: websocket, Connection:
+// Upgrade, Sec-WebSocket-Key: <key>, Sec-WebSocket-Version: 13, the client's Sec-WebSocket-Protocol offer (no
+// extensions: permessage-deflate is never offered upstream), the forward_headers, and X-Forwarded-For: <client's XFF,
+// >client_ip, X-Forwarded-Proto: http, X-Real-IP: client_ip.
+std::string build_upstream_request(const ClientRequest& req, std::string_view client_ip, std::string_view key);
 
 // What to do with the backend's answer.
 struct UpstreamVerdict {

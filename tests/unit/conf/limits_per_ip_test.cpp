@@ -20,10 +20,10 @@ TEST(LimitsPerIp, OffByDefault) {
 }
 
 TEST(LimitsPerIp, ReadsBothSpellingsOfARate) {
-  Config c = load_config_text(with_pools_and_routes({"listen: 127.0.0.1:8080", "limits:",
-                                                     "  max_connections_per_ip: 100",
-                                                     "  handshake_rate_per_ip: 20/s"}),
-                              kFile);
+  Config c =
+      load_config_text(with_pools_and_routes({"listen: 127.0.0.1:8080", "limits:", "  max_connections_per_ip: 100",
+                                              "  handshake_rate_per_ip: 20/s"}),
+                       kFile);
   EXPECT_EQ(c.limits.max_connections_per_ip, 100u);
   EXPECT_EQ(c.limits.handshake_rate_per_ip, 20u);
   c = load_config_text(with_pools_and_routes({"listen: 127.0.0.1:8080", "limits:", "  handshake_rate_per_ip: 7"}),
@@ -32,12 +32,12 @@ TEST(LimitsPerIp, ReadsBothSpellingsOfARate) {
 }
 
 TEST(LimitsPerIp, RefusesBadValuesNamingLineAndKey) {
-  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "limits:", "  max_connections_per_ip: 50001"}),
-                    3, "limits.max_connections_per_ip", "0 to 50000"));
-  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "limits:", "  handshake_rate_per_ip: 20/m"}),
-                    3, "limits.handshake_rate_per_ip", "like 20/s"));
-  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "limits:", "  handshake_rate_per_ip: -1"}),
-                    3, "limits.handshake_rate_per_ip", "like 20/s"));
+  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "limits:", "  max_connections_per_ip: 50001"}), 3,
+                    "limits.max_connections_per_ip", "0 to 50000"));
+  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "limits:", "  handshake_rate_per_ip: 20/m"}), 3,
+                    "limits.handshake_rate_per_ip", "like 20/s"));
+  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "limits:", "  handshake_rate_per_ip: -1"}), 3,
+                    "limits.handshake_rate_per_ip", "like 20/s"));
 }
 
 TEST(Units, ParseRate) {

@@ -37,41 +37,41 @@ Endpoint v4(const char* host, uint16_t port) { return Endpoint{host, port, false
 Endpoint v6(const char* host, uint16_t port) { return Endpoint{host, port, true}; }
 
 TEST(LoadConfig, EveryKey) {
-  const Config c = load_config_text(
-      yaml({
-          "listen:",
-          "  - 127.0.0.1:8080",
-          "  - \"[::1]:8443\"",
-          "workers: 4",
-          "limits:",
-          "  max_message: 1MiB",
-          "  max_fragments: 100",
-          "  max_header: 8KiB",
-          "  handshake_timeout: 3s",
-          "  max_connections: 5000",
-          "  close_timeout: 1500ms",
-          "pools:",
-          "  chat:",
-          "    balance: round_robin",
-          "    connect_timeout: 250ms",
-          "    retries: 0",
-          "    fail_timeout: 0ms",
-          "    backends:",
-          "      - 127.0.0.1:9001",
-          "      - { address: 127.0.0.1:9002, weight: 2 }",
-          "      - address: \"[::1]:9003\"",
-          "        weight: 1000",
-          "  echo.v2:",
-          "    balance: least_conn",
-          "    backends: [ localhost:9101 ]",
-          "routes:",
-          "  - { path: /chat, pool: chat, origins: [ \"https://a.example\", \"https://b.example\" ] }",
-          "  - path: /echo",
-          "    pool: echo.v2",
-          "    validate_utf8: false",
-          "  - { path: /, pool: chat, validate_utf8: true }",
-      }),
-      "full.yaml");
+  const Config c =
+      load_config_text(yaml({
+                           "listen:",
+                           "  - 127.0.0.1:8080",
+                           "  - \"[::1]:8443\"",
+                           "workers: 4",
+                           "limits:",
+                           "  max_message: 1MiB",
+                           "  max_fragments: 100",
+                           "  max_header: 8KiB",
+                           "  handshake_timeout: 3s",
+                           "  max_connections: 5000",
+                           "  close_timeout: 1500ms",
+                           "pools:",
+                           "  chat:",
+                           "    balance: round_robin",
+                           "    connect_timeout: 250ms",
+                           "    retries: 0",
+                           "    fail_timeout: 0ms",
+                           "    backends:",
+                           "      - 127.0.0.1:9001",
+                           "      - { address: 127.0.0.1:9002, weight: 2 }",
+                           "      - address: \"[::1]:9003\"",
+                           "        weight: 1000",
+                           "  echo.v2:",
+                           "    balance: least_conn",
+                           "    backends: [ localhost:9101 ]",
+                           "routes:",
+                           "  - { path: /chat, pool: chat, origins: [ \"https://a.example\", \"https://b.example\" ] }",
+                           "  - path: /echo",
+                           "    pool: echo.v2",
+                           "    validate_utf8: false",
+                           "  - { path: /, pool: chat, validate_utf8: true }",
+                       }),
+                       "full.yaml");
 
   EXPECT_EQ(c.file, "full.yaml");
   EXPECT_EQ(c.listen, (std::vector<Endpoint>{v4("127.0.0.1", 8080), v6("::1", 8443)}));
@@ -109,8 +109,7 @@ TEST(LoadConfig, EveryKey) {
   EXPECT_EQ(c.routes[0].path, "/chat");
   EXPECT_EQ(c.routes[0].pool, "chat");
   EXPECT_EQ(c.routes[0].pool_index, 0u);
-  EXPECT_EQ(c.routes[0].origins,
-            (std::vector<std::string>{"https://a.example", "https://b.example"}));
+  EXPECT_EQ(c.routes[0].origins, (std::vector<std::string>{"https://a.example", "https://b.example"}));
   EXPECT_TRUE(c.routes[0].validate_utf8);
   EXPECT_EQ(c.routes[1].path, "/echo");
   EXPECT_EQ(c.routes[1].pool, "echo.v2");
@@ -216,21 +215,19 @@ TEST(LoadConfig, RouteKeepaliveRangeBounds) {
   Route high = keepalive_route({"ping_interval: 1h", "pong_timeout: 10m"});
   EXPECT_EQ(high.ping_interval, std::chrono::hours(1));
   EXPECT_EQ(high.pong_timeout, std::chrono::minutes(10));
-  EXPECT_EQ(keepalive_route({"ping_interval: 2s", "pong_timeout: 1999ms"}).pong_timeout,
-            milliseconds(1999));
+  EXPECT_EQ(keepalive_route({"ping_interval: 2s", "pong_timeout: 1999ms"}).pong_timeout, milliseconds(1999));
 }
 
 TEST(LoadConfig, StreamRouteKeepalive) {
-  const Config c = load_config_text(
-      yaml({
-          "listen: 127.0.0.1:8080",
-          "streams:",
-          "  ticker:",
-          "    source: ws://127.0.0.1:9100/ticker",
-          "routes:",
-          "  - { path: /ticker, stream: ticker, ping_interval: 15s, pong_timeout: 3s }",
-      }),
-      kFile);
+  const Config c = load_config_text(yaml({
+                                        "listen: 127.0.0.1:8080",
+                                        "streams:",
+                                        "  ticker:",
+                                        "    source: ws://127.0.0.1:9100/ticker",
+                                        "routes:",
+                                        "  - { path: /ticker, stream: ticker, ping_interval: 15s, pong_timeout: 3s }",
+                                    }),
+                                    kFile);
   EXPECT_TRUE(c.routes[0].is_stream());
   EXPECT_EQ(c.routes[0].ping_interval, seconds(15));
   EXPECT_EQ(c.routes[0].pong_timeout, seconds(3));
@@ -248,50 +245,48 @@ TEST(LoadConfig, EmptyLimitsSectionMeansDefaults) {
 }
 
 TEST(LoadConfig, RangeBoundsAreInclusive) {
-  const Config low = load_config_text(
-      yaml({
-          "listen: 127.0.0.1:1",
-          "workers: 1",
-          "limits:",
-          "  max_message: 1KiB",
-          "  max_fragments: 1",
-          "  max_header: 1024",  // a plain integer is bytes
-          "  handshake_timeout: 100ms",
-          "  max_connections: 1",
-          "  close_timeout: 100ms",
-          "pools:",
-          "  p:",
-          "    connect_timeout: 10ms",
-          "    retries: 0",
-          "    fail_timeout: 0s",
-          "    backends: [ { address: 127.0.0.1:9001, weight: 1 } ]",
-          "routes: [ { path: /, pool: p } ]",
-      }),
-      kFile);
+  const Config low = load_config_text(yaml({
+                                          "listen: 127.0.0.1:1",
+                                          "workers: 1",
+                                          "limits:",
+                                          "  max_message: 1KiB",
+                                          "  max_fragments: 1",
+                                          "  max_header: 1024",  // a plain integer is bytes
+                                          "  handshake_timeout: 100ms",
+                                          "  max_connections: 1",
+                                          "  close_timeout: 100ms",
+                                          "pools:",
+                                          "  p:",
+                                          "    connect_timeout: 10ms",
+                                          "    retries: 0",
+                                          "    fail_timeout: 0s",
+                                          "    backends: [ { address: 127.0.0.1:9001, weight: 1 } ]",
+                                          "routes: [ { path: /, pool: p } ]",
+                                      }),
+                                      kFile);
   EXPECT_EQ(low.limits.max_message, KiB);
   EXPECT_EQ(low.limits.max_header, KiB);
   EXPECT_EQ(low.pools[0].connect_timeout, milliseconds(10));
 
-  const Config high = load_config_text(
-      yaml({
-          "listen: 127.0.0.1:65535",
-          "workers: 64",
-          "limits:",
-          "  max_message: 1GiB",
-          "  max_fragments: 1000000",
-          "  max_header: 1MiB",
-          "  handshake_timeout: 10m",
-          "  max_connections: 10000000",
-          "  close_timeout: 600s",
-          "pools:",
-          "  p:",
-          "    connect_timeout: 10m",
-          "    retries: 100",
-          "    fail_timeout: 1h",
-          "    backends: [ { address: 127.0.0.1:9001, weight: 1000 } ]",
-          "routes: [ { path: /, pool: p } ]",
-      }),
-      kFile);
+  const Config high = load_config_text(yaml({
+                                           "listen: 127.0.0.1:65535",
+                                           "workers: 64",
+                                           "limits:",
+                                           "  max_message: 1GiB",
+                                           "  max_fragments: 1000000",
+                                           "  max_header: 1MiB",
+                                           "  handshake_timeout: 10m",
+                                           "  max_connections: 10000000",
+                                           "  close_timeout: 600s",
+                                           "pools:",
+                                           "  p:",
+                                           "    connect_timeout: 10m",
+                                           "    retries: 100",
+                                           "    fail_timeout: 1h",
+                                           "    backends: [ { address: 127.0.0.1:9001, weight: 1000 } ]",
+                                           "routes: [ { path: /, pool: p } ]",
+                                       }),
+                                       kFile);
   EXPECT_EQ(high.workers, 64u);
   EXPECT_EQ(high.limits.max_message, GiB);
   EXPECT_EQ(high.limits.max_connections, 10000000u);
@@ -301,9 +296,8 @@ TEST(LoadConfig, RangeBoundsAreInclusive) {
 }
 
 TEST(LoadConfig, LocalhostAndIPv6Listen) {
-  const Config c = load_config_text(
-      "listen: [ localhost:8080, \"[::]:8080\" ]\n" + kMinimal.substr(kMinimal.find("pools:")),
-      kFile);
+  const Config c =
+      load_config_text("listen: [ localhost:8080, \"[::]:8080\" ]\n" + kMinimal.substr(kMinimal.find("pools:")), kFile);
   EXPECT_EQ(c.listen, (std::vector<Endpoint>{v4("127.0.0.1", 8080), v6("::", 8080)}));
 }
 
@@ -461,8 +455,7 @@ TEST(LoadConfigFile, EmptyFile) {
 
 // conf/wsgate.yaml, found from this file: tests/unit/conf/ -> the source root.
 std::string shipped_config() {
-  return (std::filesystem::path(__FILE__).parent_path() / ".." / ".." / ".." / "conf" /
-          "wsgate.yaml")
+  return (std::filesystem::path(__FILE__).parent_path() / ".." / ".." / ".." / "conf" / "wsgate.yaml")
       .lexically_normal()
       .string();
 }

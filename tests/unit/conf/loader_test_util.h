@@ -30,13 +30,11 @@ inline ::testing::AssertionResult Fails(const std::string& text, int line, const
     load_config_text(text, kFile);
   } catch (const ConfigError& e) {
     const std::string expected_what =
-        std::string(kFile) + ":" + std::to_string(line) + ": " + (key.empty() ? "" : key + ": ") +
-        e.why();
-    if (e.file() != kFile || e.line() != line || e.key() != key ||
-        e.why().find(why) == std::string::npos || e.what() != expected_what) {
-      return ::testing::AssertionFailure()
-             << "got      " << e.what() << "\nexpected " << kFile << ":" << line << ": " << key
-             << ": ..." << why << "...";
+        std::string(kFile) + ":" + std::to_string(line) + ": " + (key.empty() ? "" : key + ": ") + e.why();
+    if (e.file() != kFile || e.line() != line || e.key() != key || e.why().find(why) == std::string::npos ||
+        e.what() != expected_what) {
+      return ::testing::AssertionFailure() << "got      " << e.what() << "\nexpected " << kFile << ":" << line << ": "
+                                           << key << ": ..." << why << "...";
     }
     return ::testing::AssertionSuccess();
   }

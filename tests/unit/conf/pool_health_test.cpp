@@ -151,18 +151,13 @@ TEST(PoolHealthErrors, Values) {
       {"on_backend_loss: [close]", "on_backend_loss", "expected close or reconnect, got a list"},
       {"loss_spread: 11m", "loss_spread", "expected a duration from 0ms to 10m, got \"11m\""},
       {"loss_spread: 1", "loss_spread", "expected a duration like 5s or 500ms, got \"1\""},
-      {"max_handshake_rate: -1", "max_handshake_rate",
-       "expected an integer from 0 to 1000000, got \"-1\""},
-      {"max_handshake_rate: 1000001", "max_handshake_rate",
-       "expected an integer from 0 to 1000000, got \"1000001\""},
-      {"max_handshake_rate: 10/s", "max_handshake_rate",
-       "expected an integer from 0 to 1000000, got \"10/s\""},
+      {"max_handshake_rate: -1", "max_handshake_rate", "expected an integer from 0 to 1000000, got \"-1\""},
+      {"max_handshake_rate: 1000001", "max_handshake_rate", "expected an integer from 0 to 1000000, got \"1000001\""},
+      {"max_handshake_rate: 10/s", "max_handshake_rate", "expected an integer from 0 to 1000000, got \"10/s\""},
       {"slow_start: 61m", "slow_start", "expected a duration from 0ms to 1h, got \"61m\""},
       {"slow_start: off", "slow_start", "expected a duration like 5s or 500ms, got \"off\""},
-      {"reconnect_buffer: 1000B", "reconnect_buffer",
-       "expected a size from 1KiB to 16MiB, got \"1000B\""},
-      {"reconnect_buffer: 17MiB", "reconnect_buffer",
-       "expected a size from 1KiB to 16MiB, got \"17MiB\""},
+      {"reconnect_buffer: 1000B", "reconnect_buffer", "expected a size from 1KiB to 16MiB, got \"1000B\""},
+      {"reconnect_buffer: 17MiB", "reconnect_buffer", "expected a size from 1KiB to 16MiB, got \"17MiB\""},
       {"reconnect_buffer: lots", "reconnect_buffer", "expected a size like 16KiB, got \"lots\""},
   };
   for (const Case& c : cases) {
@@ -182,8 +177,7 @@ TEST(PoolHealthErrors, HealthValues) {
       {"interval: 1", "interval", "expected a duration like 5s or 500ms, got \"1\""},
       {"timeout: 9ms", "timeout", "expected a duration from 10ms to 1m, got \"9ms\""},
       {"timeout: 61s", "timeout", "expected a duration from 10ms to 1m, got \"61s\""},
-      {"timeout: 2s", "timeout",
-       "expected at most the interval (1s) so that checks never overlap, got \"2s\""},
+      {"timeout: 2s", "timeout", "expected at most the interval (1s) so that checks never overlap, got \"2s\""},
       {"path: health", "path", "expected a path starting with '/', got \"health\""},
       {"path: \"\"", "path", "expected a path starting with '/', got \"\""},
       {"path: /a#b", "path", "a health path cannot contain '#', got \"/a#b\""},
@@ -193,13 +187,10 @@ TEST(PoolHealthErrors, HealthValues) {
       {"rise: 101", "rise", "expected an integer from 1 to 100, got \"101\""},
       {"fall: 0", "fall", "expected an integer from 1 to 100, got \"0\""},
       {"fall: many", "fall", "expected an integer from 1 to 100, got \"many\""},
-      {"intervall: 1s", "intervall",
-       "unknown key; expected one of interval, timeout, path, rise, fall"},
+      {"intervall: 1s", "intervall", "unknown key; expected one of interval, timeout, path, rise, fall"},
   };
   for (const Case& c : cases) {
-    EXPECT_TRUE(Fails(with_pool({"    health:", "      " + c.line}), 5, "pools.chat.health." + c.key,
-                      c.why))
-        << c.line;
+    EXPECT_TRUE(Fails(with_pool({"    health:", "      " + c.line}), 5, "pools.chat.health." + c.key, c.why)) << c.line;
   }
 }
 
@@ -210,8 +201,8 @@ TEST(PoolHealthErrors, TimeoutAboveAGivenIntervalNamesTheTimeoutLine) {
 }
 
 TEST(PoolHealthErrors, DuplicateHealthKey) {
-  EXPECT_TRUE(Fails(with_pool({"    health:", "      rise: 1", "      rise: 2"}), 6,
-                    "pools.chat.health.rise", "duplicate key; first given on line 5"));
+  EXPECT_TRUE(Fails(with_pool({"    health:", "      rise: 1", "      rise: 2"}), 6, "pools.chat.health.rise",
+                    "duplicate key; first given on line 5"));
 }
 
 TEST(PoolHealthErrors, MoreThanSixtyFourPools) {

@@ -31,8 +31,8 @@ TEST(ReloadPlan, PoolsAndLimitsChangeInPlace) {
             ReloadKind::in_place);
   EXPECT_EQ(plan(config(), config("127.0.0.1:8080", "2", "[{address: 127.0.0.1:9001, weight: 5}]")).kind,
             ReloadKind::in_place);
-  const ReloadPlan limits = plan(config(), config("127.0.0.1:8080", "2", "[127.0.0.1:9001]", "/chat",
-                                                  "limits:\n  max_message: 1MiB\n"));
+  const ReloadPlan limits =
+      plan(config(), config("127.0.0.1:8080", "2", "[127.0.0.1:9001]", "/chat", "limits:\n  max_message: 1MiB\n"));
   EXPECT_EQ(limits.kind, ReloadKind::in_place);
   EXPECT_EQ(limits.summary(), "limits");
 }
@@ -52,17 +52,16 @@ TEST(ReloadPlan, DrainSettingsAreParsedWithTheirDefaults) {
   const Config c = load_config_text(config(), "a.yaml");
   EXPECT_EQ(c.drain.drain_timeout, std::chrono::minutes(5));
   EXPECT_EQ(c.drain.max_generations, 2u);
-  const Config d = load_config_text(config("127.0.0.1:8080", "2", "[127.0.0.1:9001]", "/chat",
-                                           "drain_timeout: 0s\nmax_generations: 8\n"),
-                                    "a.yaml");
+  const Config d = load_config_text(
+      config("127.0.0.1:8080", "2", "[127.0.0.1:9001]", "/chat", "drain_timeout: 0s\nmax_generations: 8\n"), "a.yaml");
   EXPECT_EQ(d.drain.drain_timeout, Duration::zero());
   EXPECT_EQ(d.drain.max_generations, 8u);
-  EXPECT_THROW(load_config_text(config("127.0.0.1:8080", "2", "[127.0.0.1:9001]", "/chat", "max_generations: 9\n"),
-                                "a.yaml"),
-               ConfigError);
-  EXPECT_THROW(load_config_text(config("127.0.0.1:8080", "2", "[127.0.0.1:9001]", "/chat", "drain_timeout: 5\n"),
-                                "a.yaml"),
-               ConfigError);
+  EXPECT_THROW(
+      load_config_text(config("127.0.0.1:8080", "2", "[127.0.0.1:9001]", "/chat", "max_generations: 9\n"), "a.yaml"),
+      ConfigError);
+  EXPECT_THROW(
+      load_config_text(config("127.0.0.1:8080", "2", "[127.0.0.1:9001]", "/chat", "drain_timeout: 5\n"), "a.yaml"),
+      ConfigError);
 }
 
 }  // namespace

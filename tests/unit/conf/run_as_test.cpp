@@ -42,8 +42,8 @@ TEST(RunAs, GroupOverridesThePrimaryGroup) {
   }
   const uid_t uid = nobody->pw_uid;
   const gid_t gid = nogroup->gr_gid;
-  Config c = load_config_text(
-      with_pools_and_routes({"listen: 127.0.0.1:8080", "user: nobody", "group: nogroup"}), kFile);
+  Config c =
+      load_config_text(with_pools_and_routes({"listen: 127.0.0.1:8080", "user: nobody", "group: nogroup"}), kFile);
   ASSERT_TRUE(c.run_as.has_value());
   EXPECT_EQ(c.run_as->uid, uid);
   EXPECT_EQ(c.run_as->group, "nogroup");
@@ -52,23 +52,22 @@ TEST(RunAs, GroupOverridesThePrimaryGroup) {
 }
 
 TEST(RunAs, UnknownUserIsAnErrorNamingFileLineAndKey) {
-  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "workers: 1", "user: wsgate-no-such-user"}),
-                    3, "user", "no such user \"wsgate-no-such-user\""));
+  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "workers: 1", "user: wsgate-no-such-user"}), 3,
+                    "user", "no such user \"wsgate-no-such-user\""));
 }
 
 TEST(RunAs, UnknownGroupIsAnErrorNamingFileLineAndKey) {
-  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "user: root", "group: wsgate-no-such-group"}),
-                    3, "group", "no such group \"wsgate-no-such-group\""));
+  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "user: root", "group: wsgate-no-such-group"}), 3,
+                    "group", "no such group \"wsgate-no-such-group\""));
 }
 
 TEST(RunAs, GroupWithoutUserIsRefused) {
-  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "group: root"}), 2, "group",
-                    "group needs user"));
+  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "group: root"}), 2, "group", "group needs user"));
 }
 
 TEST(RunAs, NamesThatCannotBeUsersAreRefusedBeforeAnyLookup) {
-  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "user: \"\""}), 2, "user",
-                    "expected a user name"));
+  EXPECT_TRUE(
+      Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "user: \"\""}), 2, "user", "expected a user name"));
   EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "user: \"root:root\""}), 2, "user",
                     "expected a user name"));
   EXPECT_TRUE(Fails(with_pools_and_routes({"listen: 127.0.0.1:8080", "user: [root]"}), 2, "user", "expected"));

@@ -119,39 +119,38 @@ TEST(Streams, EveryKeyRoundTrips) {
   const ScopedEnv key("WSGATE_TEST_FX_KEY", "k-123");
   const TempDir dir;
   const std::string keys = dir.write("fx.keys", "alpha\nbeta\n");
-  const Config c = load_config_text(
-      yaml({
-          "listen: 127.0.0.1:8080",
-          "streams:",
-          "  fx:",
-          "    source:",
-          "      - ws://127.0.0.1:9100/live",
-          "      - ws://localhost/backup?feed=fx",
-          "    channels: per_path",
-          "    on_connect_send:",
-          "      - '{\"userKey\":\"${WSGATE_TEST_FX_KEY}\",\"symbol\":\"EURUSD\"}'",
-          "      - '{\"subscribe\":\"${path}\"}'",
-          "    history: 100",
-          "    ring: 8MiB",
-          "    subscriber_queue: 256KiB",
-          "    slow_subscriber: close",
-          "    client_messages: close",
-          "    linger: 1m",
-          "    always_on: false",
-          "    max_channels: 16",
-          "    connect_timeout: 750ms",
-          "    backoff_max: 20s",
-          "auth:",
-          "  fxkeys:",
-          "    keys_file: " + keys,
-          "    from: first_message",
-          "    field: userKey",
-          "    timeout: 3s",
-          "routes:",
-          "  - { path: /fx, stream: fx, auth: fxkeys, origins: [\"https://a.example\"] }",
-          "  - { path: /open, stream: fx, validate_utf8: false }",
-      }),
-      kFile);
+  const Config c = load_config_text(yaml({
+                                        "listen: 127.0.0.1:8080",
+                                        "streams:",
+                                        "  fx:",
+                                        "    source:",
+                                        "      - ws://127.0.0.1:9100/live",
+                                        "      - ws://localhost/backup?feed=fx",
+                                        "    channels: per_path",
+                                        "    on_connect_send:",
+                                        "      - '{\"userKey\":\"${WSGATE_TEST_FX_KEY}\",\"symbol\":\"EURUSD\"}'",
+                                        "      - '{\"subscribe\":\"${path}\"}'",
+                                        "    history: 100",
+                                        "    ring: 8MiB",
+                                        "    subscriber_queue: 256KiB",
+                                        "    slow_subscriber: close",
+                                        "    client_messages: close",
+                                        "    linger: 1m",
+                                        "    always_on: false",
+                                        "    max_channels: 16",
+                                        "    connect_timeout: 750ms",
+                                        "    backoff_max: 20s",
+                                        "auth:",
+                                        "  fxkeys:",
+                                        "    keys_file: " + keys,
+                                        "    from: first_message",
+                                        "    field: userKey",
+                                        "    timeout: 3s",
+                                        "routes:",
+                                        "  - { path: /fx, stream: fx, auth: fxkeys, origins: [\"https://a.example\"] }",
+                                        "  - { path: /open, stream: fx, validate_utf8: false }",
+                                    }),
+                                    kFile);
   EXPECT_TRUE(c.pools.empty());
   ASSERT_EQ(c.streams.size(), 1u);
   const Stream& s = c.streams[0];
@@ -167,8 +166,7 @@ TEST(Streams, EveryKeyRoundTrips) {
   EXPECT_EQ(s.sources[1].path, "/backup?feed=fx");
   EXPECT_EQ(s.channels, ChannelMode::per_path);
   EXPECT_EQ(s.on_connect_send,
-            (std::vector<std::string>{"{\"userKey\":\"k-123\",\"symbol\":\"EURUSD\"}",
-                                      "{\"subscribe\":\"${path}\"}"}));
+            (std::vector<std::string>{"{\"userKey\":\"k-123\",\"symbol\":\"EURUSD\"}", "{\"subscribe\":\"${path}\"}"}));
   EXPECT_EQ(s.history, 100u);
   EXPECT_EQ(s.ring, 8 * MiB);
   EXPECT_EQ(s.subscriber_queue, 256 * KiB);
@@ -243,8 +241,7 @@ TEST(Streams, SourceUrlForms) {
   const std::vector<Case> cases = {
       {"ws://127.0.0.1:9100/live", v4("127.0.0.1", 9100), "127.0.0.1:9100", "/live"},
       {"ws://127.0.0.1", v4("127.0.0.1", 80), "127.0.0.1", "/"},
-      {"ws://127.0.0.1:9100?symbol=EURUSD", v4("127.0.0.1", 9100), "127.0.0.1:9100",
-       "/?symbol=EURUSD"},
+      {"ws://127.0.0.1:9100?symbol=EURUSD", v4("127.0.0.1", 9100), "127.0.0.1:9100", "/?symbol=EURUSD"},
       {"ws://LocalHost:9100/a/b?x=1&y=2", v4("127.0.0.1", 9100), "LocalHost:9100", "/a/b?x=1&y=2"},
       {"WS://10.0.0.1/", v4("10.0.0.1", 80), "10.0.0.1", "/"},
       {"\"ws://[::1]:9100/v6\"", Endpoint{"::1", 9100, true}, "[::1]:9100", "/v6"},
@@ -261,17 +258,15 @@ TEST(Streams, SourceUrlForms) {
 
 TEST(Streams, RangeBoundsAreInclusive) {
   const Stream low =
-      load_stream({kSource, "    channels: per_path", "    history: 0", "    ring: 64KiB",
-                   "    subscriber_queue: 4KiB", "    linger: 0ms", "    max_channels: 1",
-                   "    connect_timeout: 10ms", "    backoff_max: 100ms"});
+      load_stream({kSource, "    channels: per_path", "    history: 0", "    ring: 64KiB", "    subscriber_queue: 4KiB",
+                   "    linger: 0ms", "    max_channels: 1", "    connect_timeout: 10ms", "    backoff_max: 100ms"});
   EXPECT_EQ(low.ring, 64 * KiB);
   EXPECT_EQ(low.subscriber_queue, 4 * KiB);
   EXPECT_EQ(low.max_channels, 1u);
   EXPECT_EQ(low.connect_timeout, milliseconds(10));
-  const Stream high =
-      load_stream({kSource, "    channels: per_path", "    history: 100000", "    ring: 16MiB",
-                   "    subscriber_queue: 1GiB", "    linger: 24h", "    max_channels: 256",
-                   "    connect_timeout: 10m", "    backoff_max: 1h"});
+  const Stream high = load_stream({kSource, "    channels: per_path", "    history: 100000", "    ring: 16MiB",
+                                   "    subscriber_queue: 1GiB", "    linger: 24h", "    max_channels: 256",
+                                   "    connect_timeout: 10m", "    backoff_max: 1h"});
   EXPECT_EQ(high.history, 100000u);
   EXPECT_EQ(high.subscriber_queue, GiB);
   EXPECT_EQ(high.linger, hours(24));
@@ -281,12 +276,10 @@ TEST(Streams, RangeBoundsAreInclusive) {
 }
 
 TEST(Streams, EmptySectionsMeanNone) {
-  const Config c =
-      load_config_text(with_routes({"  - { path: /chat, pool: chat }"}) + "auth:\n", kFile);
+  const Config c = load_config_text(with_routes({"  - { path: /chat, pool: chat }"}) + "auth:\n", kFile);
   EXPECT_TRUE(c.auths.empty());
   const Config d =
-      load_config_text("streams:\n" + yaml({"listen: 127.0.0.1:8080",
-                                            "pools: { chat: { backends: [127.0.0.1:9001] } }",
+      load_config_text("streams:\n" + yaml({"listen: 127.0.0.1:8080", "pools: { chat: { backends: [127.0.0.1:9001] } }",
                                             "routes: [ { path: /chat, pool: chat } ]"}),
                        kFile);
   EXPECT_TRUE(d.streams.empty());
@@ -297,19 +290,17 @@ TEST(Streams, EmptySectionsMeanNone) {
 TEST(OnConnectSend, SingleStringAndEnvironment) {
   const ScopedEnv a("WSGATE_TEST_A", "1");
   const ScopedEnv b("WSGATE_TEST_B", "two");
-  const Stream s = load_stream(
-      {kSource, "    on_connect_send: '${WSGATE_TEST_A}-${WSGATE_TEST_B}:$${WSGATE_TEST_A}$x'"});
+  const Stream s =
+      load_stream({kSource, "    on_connect_send: '${WSGATE_TEST_A}-${WSGATE_TEST_B}:$${WSGATE_TEST_A}$x'"});
   // "$$" is not special: the second '$' still starts ${...}.
   EXPECT_EQ(s.on_connect_send, (std::vector<std::string>{"1-two:$1$x"}));
 }
 
 TEST(OnConnectSend, PathIsLeftForTheFeederAndEmptyListIsFine) {
   const ScopedEnv key("WSGATE_TEST_A", "k");
-  EXPECT_EQ(
-      load_stream(
-          {kSource, "    on_connect_send: [ '{\"sub\":\"${path}\",\"k\":\"${WSGATE_TEST_A}\"}' ]"})
-          .on_connect_send,
-      (std::vector<std::string>{"{\"sub\":\"${path}\",\"k\":\"k\"}"}));
+  EXPECT_EQ(load_stream({kSource, "    on_connect_send: [ '{\"sub\":\"${path}\",\"k\":\"${WSGATE_TEST_A}\"}' ]"})
+                .on_connect_send,
+            (std::vector<std::string>{"{\"sub\":\"${path}\",\"k\":\"k\"}"}));
   EXPECT_TRUE(load_stream({kSource, "    on_connect_send: []"}).on_connect_send.empty());
 }
 
@@ -317,24 +308,21 @@ TEST(OnConnectSend, UnsetVariableNamesTheKey) {
   unsetenv("WSGATE_TEST_UNSET");
   EXPECT_TRUE(Fails(with_stream({kSource, "    on_connect_send:", "      - hello",
                                  "      - '{\"userKey\":\"${WSGATE_TEST_UNSET}\"}'"}),
-                    7, "streams.fx.on_connect_send[1]",
-                    "environment variable WSGATE_TEST_UNSET is not set"));
+                    7, "streams.fx.on_connect_send[1]", "environment variable WSGATE_TEST_UNSET is not set"));
   EXPECT_TRUE(Fails(with_stream({kSource, "    on_connect_send: 'x${WSGATE_TEST_UNSET}'"}), 5,
-                    "streams.fx.on_connect_send",
-                    "environment variable WSGATE_TEST_UNSET is not set"));
+                    "streams.fx.on_connect_send", "environment variable WSGATE_TEST_UNSET is not set"));
 }
 
 TEST(OnConnectSend, MalformedVariables) {
-  EXPECT_TRUE(Fails(with_stream({kSource, "    on_connect_send: 'ab${FX_KEY'"}), 5,
-                    "streams.fx.on_connect_send", "the \"${\" at offset 2 has no closing '}'"));
+  EXPECT_TRUE(Fails(with_stream({kSource, "    on_connect_send: 'ab${FX_KEY'"}), 5, "streams.fx.on_connect_send",
+                    "the \"${\" at offset 2 has no closing '}'"));
   for (const std::string text : {"'${}'", "'${1X}'", "'${A B}'", "'${A-B}'"}) {
-    EXPECT_TRUE(Fails(with_stream({kSource, "    on_connect_send: " + text}), 5,
-                      "streams.fx.on_connect_send",
+    EXPECT_TRUE(Fails(with_stream({kSource, "    on_connect_send: " + text}), 5, "streams.fx.on_connect_send",
                       "the \"${\" at offset 0 is not followed by a variable name"))
         << text;
   }
-  EXPECT_TRUE(Fails(with_stream({kSource, "    on_connect_send: [ [a] ]"}), 5,
-                    "streams.fx.on_connect_send[0]", "expected a message (a string), got a list"));
+  EXPECT_TRUE(Fails(with_stream({kSource, "    on_connect_send: [ [a] ]"}), 5, "streams.fx.on_connect_send[0]",
+                    "expected a message (a string), got a list"));
 }
 
 TEST(OnConnectSend, Limits) {
@@ -342,12 +330,9 @@ TEST(OnConnectSend, Limits) {
   for (int i = 0; i < 65; ++i) {
     list += std::string(i == 0 ? "" : ",") + " m" + std::to_string(i);
   }
-  EXPECT_TRUE(Fails(with_stream({kSource, list + " ]"}), 5, "streams.fx.on_connect_send[64]",
-                    "more than 64 messages"));
+  EXPECT_TRUE(Fails(with_stream({kSource, list + " ]"}), 5, "streams.fx.on_connect_send[64]", "more than 64 messages"));
   const ScopedEnv big("WSGATE_TEST_BIG", std::string(64 * 1024, 'x').c_str());
-  EXPECT_EQ(load_stream({kSource, "    on_connect_send: '${WSGATE_TEST_BIG}'"})
-                .on_connect_send.at(0)
-                .size(),
+  EXPECT_EQ(load_stream({kSource, "    on_connect_send: '${WSGATE_TEST_BIG}'"}).on_connect_send.at(0).size(),
             64u * 1024);
   EXPECT_TRUE(Fails(with_stream({kSource, "    on_connect_send: '${WSGATE_TEST_BIG}!'"}), 5,
                     "streams.fx.on_connect_send",
@@ -358,11 +343,10 @@ TEST(OnConnectSend, Limits) {
 
 TEST(StreamErrors, Wss) {
   const std::string why = "wss is not supported; put a TLS terminator in front or use ws://";
+  EXPECT_TRUE(Fails(with_stream({"    source: wss://127.0.0.1:9100/live"}), 4, "streams.fx.source", why));
   EXPECT_TRUE(
-      Fails(with_stream({"    source: wss://127.0.0.1:9100/live"}), 4, "streams.fx.source", why));
-  EXPECT_TRUE(Fails(with_stream({"    source:", "      - ws://127.0.0.1:9100/live",
-                                 "      - WSS://127.0.0.1:9443/live"}),
-                    6, "streams.fx.source[1]", why));
+      Fails(with_stream({"    source:", "      - ws://127.0.0.1:9100/live", "      - WSS://127.0.0.1:9443/live"}), 6,
+            "streams.fx.source[1]", why));
 }
 
 TEST(StreamErrors, SourceUrls) {
@@ -386,8 +370,7 @@ TEST(StreamErrors, SourceUrls) {
       {"{ url: x }", "expected a URL like ws://127.0.0.1:9100/live, got a map"},
   };
   for (const Case& c : cases) {
-    EXPECT_TRUE(Fails(with_stream({"    source: " + c.url}), 4, "streams.fx.source", c.why))
-        << c.url;
+    EXPECT_TRUE(Fails(with_stream({"    source: " + c.url}), 4, "streams.fx.source", c.why)) << c.url;
   }
 }
 
@@ -403,13 +386,10 @@ TEST(StreamErrors, SourceListLimits) {
   for (int i = 0; i < 17; ++i) {
     list += std::string(i == 0 ? "" : ",") + " ws://127.0.0.1:" + std::to_string(9100 + i) + "/";
   }
-  EXPECT_TRUE(
-      Fails(with_stream({list + " ]"}), 4, "streams.fx.source[16]", "more than 16 sources"));
-  EXPECT_TRUE(Fails(
-      with_stream({"    source: [ ws://127.0.0.1/a, ws://127.0.0.1/b, ws://127.0.0.1/a ]"}), 4,
-      "streams.fx.source[2]", "\"ws://127.0.0.1/a\" is already listed as streams.fx.source[0]"));
-  EXPECT_TRUE(Fails(with_stream({"    channels: single"}), 4, "streams.fx.source",
-                    "required key is missing"));
+  EXPECT_TRUE(Fails(with_stream({list + " ]"}), 4, "streams.fx.source[16]", "more than 16 sources"));
+  EXPECT_TRUE(Fails(with_stream({"    source: [ ws://127.0.0.1/a, ws://127.0.0.1/b, ws://127.0.0.1/a ]"}), 4,
+                    "streams.fx.source[2]", "\"ws://127.0.0.1/a\" is already listed as streams.fx.source[0]"));
+  EXPECT_TRUE(Fails(with_stream({"    channels: single"}), 4, "streams.fx.source", "required key is missing"));
 }
 
 TEST(StreamErrors, EnumValues) {
@@ -426,8 +406,7 @@ TEST(StreamErrors, EnumValues) {
       {"always_on: yes", "always_on", "expected true or false, got \"yes\""},
   };
   for (const Case& c : cases) {
-    EXPECT_TRUE(Fails(with_stream({kSource, "    " + c.line}), 5, "streams.fx." + c.key, c.why))
-        << c.line;
+    EXPECT_TRUE(Fails(with_stream({kSource, "    " + c.line}), 5, "streams.fx." + c.key, c.why)) << c.line;
   }
 }
 
@@ -450,8 +429,8 @@ TEST(StreamErrors, Ranges) {
       {"max_channels: 0", "max_channels", "expected an integer from 1 to 256"},
   };
   for (const Case& c : cases) {
-    EXPECT_TRUE(Fails(with_stream({kSource, "    channels: per_path", "    " + c.line}), 6,
-                      "streams.fx." + c.key, c.why))
+    EXPECT_TRUE(
+        Fails(with_stream({kSource, "    channels: per_path", "    " + c.line}), 6, "streams.fx." + c.key, c.why))
         << c.line;
   }
   EXPECT_TRUE(Fails(with_stream({kSource, "    channels: per_path", "    max_channels: 257"}), 6,
@@ -459,11 +438,11 @@ TEST(StreamErrors, Ranges) {
 }
 
 TEST(StreamErrors, AlwaysOnNeedsASingleChannel) {
-  EXPECT_TRUE(Fails(with_stream({kSource, "    channels: per_path", "    always_on: true"}), 6,
-                    "streams.fx.always_on", "always_on needs channels: single"));
+  EXPECT_TRUE(Fails(with_stream({kSource, "    channels: per_path", "    always_on: true"}), 6, "streams.fx.always_on",
+                    "always_on needs channels: single"));
   // Order in the document does not matter.
-  EXPECT_TRUE(Fails(with_stream({kSource, "    always_on: true", "    channels: per_path"}), 5,
-                    "streams.fx.always_on", "always_on needs channels: single"));
+  EXPECT_TRUE(Fails(with_stream({kSource, "    always_on: true", "    channels: per_path"}), 5, "streams.fx.always_on",
+                    "always_on needs channels: single"));
   EXPECT_NO_THROW(load_stream({kSource, "    channels: per_path", "    always_on: false"}));
 }
 
@@ -476,46 +455,40 @@ TEST(StreamErrors, MaxChannelsWithSingle) {
 
 TEST(StreamErrors, NameUnknownKeyAndShape) {
   const std::string why = "a stream name must be 1 to 48 characters from A-Z a-z 0-9 _ . -";
-  EXPECT_TRUE(Fails(yaml({"listen: 127.0.0.1:8080", "streams:", "  f x:", kSource,
-                          "routes: [ { path: /fx, stream: fx } ]"}),
-                    3, "streams.f x", why));
+  EXPECT_TRUE(
+      Fails(yaml({"listen: 127.0.0.1:8080", "streams:", "  f x:", kSource, "routes: [ { path: /fx, stream: fx } ]"}), 3,
+            "streams.f x", why));
   EXPECT_TRUE(Fails(with_stream({kSource, "    rings: 4MiB"}), 5, "streams.fx.rings",
                     "unknown key; expected one of source, channels, on_connect_send"));
-  EXPECT_TRUE(Fails(
-      yaml({"listen: 127.0.0.1:8080", "streams: [ fx ]", "routes: [ { path: /fx, stream: fx } ]"}),
-      2, "streams", "expected a map, got a list"));
-  EXPECT_TRUE(Fails(yaml({"listen: 127.0.0.1:8080",
-                          "streams:", "  fx:", "routes: [ { path: /fx, stream: fx } ]"}),
-                    3, "streams.fx", "expected a map, got nothing"));
+  EXPECT_TRUE(Fails(yaml({"listen: 127.0.0.1:8080", "streams: [ fx ]", "routes: [ { path: /fx, stream: fx } ]"}), 2,
+                    "streams", "expected a map, got a list"));
+  EXPECT_TRUE(Fails(yaml({"listen: 127.0.0.1:8080", "streams:", "  fx:", "routes: [ { path: /fx, stream: fx } ]"}), 3,
+                    "streams.fx", "expected a map, got nothing"));
 }
 
 TEST(StreamErrors, TotalChannels) {
   const auto streams = [](const std::string& third) {
-    return yaml({"listen: 127.0.0.1:8080", "streams:",
-                 "  a: { source: ws://127.0.0.1:9100/, channels: per_path, max_channels: 128 }",
-                 "  b: { source: ws://127.0.0.1:9101/, channels: per_path, max_channels: 127 }",
-                 third, "routes: [ { path: /a, stream: a } ]"});
+    return yaml({"listen: 127.0.0.1:8080",
+                 "streams:", "  a: { source: ws://127.0.0.1:9100/, channels: per_path, max_channels: 128 }",
+                 "  b: { source: ws://127.0.0.1:9101/, channels: per_path, max_channels: 127 }", third,
+                 "routes: [ { path: /a, stream: a } ]"});
   };
   const Config ok = load_config_text(streams("  c: { source: ws://127.0.0.1:9102/ }"), kFile);
   EXPECT_EQ(ok.streams.size(), 3u);  // 128 + 127 + 1 = 256
-  EXPECT_TRUE(
-      Fails(streams("  c: { source: ws://127.0.0.1:9102/, channels: per_path, max_channels: 2 }"),
-            5, "streams.c", "more than 256 channels in total over all streams"));
+  EXPECT_TRUE(Fails(streams("  c: { source: ws://127.0.0.1:9102/, channels: per_path, max_channels: 2 }"), 5,
+                    "streams.c", "more than 256 channels in total over all streams"));
 }
 
 TEST(StreamErrors, TotalRings) {
   const auto streams = [](const std::string& second) {
-    return yaml(
-        {"listen: 127.0.0.1:8080", "streams:",
-         "  a: { source: ws://127.0.0.1:9100/, channels: per_path, max_channels: 3, ring: 1GiB }",
-         second, "routes: [ { path: /a, stream: a } ]"});
+    return yaml({"listen: 127.0.0.1:8080",
+                 "streams:", "  a: { source: ws://127.0.0.1:9100/, channels: per_path, max_channels: 3, ring: 1GiB }",
+                 second, "routes: [ { path: /a, stream: a } ]"});
   };
-  EXPECT_NO_THROW(
-      load_config_text(streams("  b: { source: ws://127.0.0.1:9101/, ring: 1GiB }"), kFile));
+  EXPECT_NO_THROW(load_config_text(streams("  b: { source: ws://127.0.0.1:9101/, ring: 1GiB }"), kFile));
   EXPECT_TRUE(Fails(streams("  b: { source: ws://127.0.0.1:9101/, channels: per_path, "
                             "max_channels: 2, ring: 513MiB }"),
-                    4, "streams.b",
-                    "more than 4GiB of rings in total over all streams (ring x channels)"));
+                    4, "streams.b", "more than 4GiB of rings in total over all streams (ring x channels)"));
 }
 
 TEST(StreamErrors, MoreThanThirtyTwoStreams) {
@@ -530,17 +503,15 @@ TEST(StreamErrors, MoreThanThirtyTwoStreams) {
 // ------------------------------------------------------------ routes
 
 TEST(StreamRoutes, PoolsAreOptionalWhenEveryRouteIsAStream) {
-  const Config c = load_config_text(
-      yaml({"listen: 127.0.0.1:8080", "streams: { fx: { source: ws://127.0.0.1:9100/ } }",
-            "routes: [ { path: /fx, stream: fx } ]"}),
-      kFile);
+  const Config c = load_config_text(yaml({"listen: 127.0.0.1:8080", "streams: { fx: { source: ws://127.0.0.1:9100/ } }",
+                                          "routes: [ { path: /fx, stream: fx } ]"}),
+                                    kFile);
   EXPECT_TRUE(c.pools.empty());
   EXPECT_EQ(c.routes.at(0).stream_index, 0u);
   // A pool route still needs `pools`; the document lacks it.
-  EXPECT_TRUE(
-      Fails(yaml({"listen: 127.0.0.1:8080", "streams: { fx: { source: ws://127.0.0.1:9100/ } }",
-                  "routes: [ { path: /fx, stream: fx }, { path: /chat, pool: chat } ]"}),
-            1, "pools", "required key is missing"));
+  EXPECT_TRUE(Fails(yaml({"listen: 127.0.0.1:8080", "streams: { fx: { source: ws://127.0.0.1:9100/ } }",
+                          "routes: [ { path: /fx, stream: fx }, { path: /chat, pool: chat } ]"}),
+                    1, "pools", "required key is missing"));
 }
 
 TEST(StreamRoutes, MixedRoutesResolveTheirIndexes) {
@@ -548,10 +519,9 @@ TEST(StreamRoutes, MixedRoutesResolveTheirIndexes) {
   const std::string keys = dir.write("k", "one\n");
   const Config c = load_config_text(
       yaml({"listen: 127.0.0.1:8080", "pools: { chat: { backends: [127.0.0.1:9001] } }",
-            "streams:", "  a: { source: ws://127.0.0.1:9100/ }",
-            "  b: { source: ws://127.0.0.1:9101/ }", "auth:", "  k1: { keys_file: " + keys + " }",
-            "  k2: { keys_file: " + keys + ", from: query }", "routes:",
-            "  - { path: /chat, pool: chat, auth: k2 }", "  - { path: /b, stream: b, auth: k1 }"}),
+            "streams:", "  a: { source: ws://127.0.0.1:9100/ }", "  b: { source: ws://127.0.0.1:9101/ }",
+            "auth:", "  k1: { keys_file: " + keys + " }", "  k2: { keys_file: " + keys + ", from: query }",
+            "routes:", "  - { path: /chat, pool: chat, auth: k2 }", "  - { path: /b, stream: b, auth: k1 }"}),
       kFile);
   ASSERT_EQ(c.routes.size(), 2u);
   EXPECT_FALSE(c.routes[0].is_stream());
@@ -570,14 +540,13 @@ TEST(StreamRoutes, BothPoolAndStream) {
 }
 
 TEST(StreamRoutes, NeitherPoolNorStream) {
-  EXPECT_TRUE(Fails(
-      with_routes({"  - { path: /chat, pool: chat }", "  - path: /x", "    validate_utf8: false"}),
-      6, "routes[1].pool", "required key is missing; a route needs a pool or a stream"));
+  EXPECT_TRUE(Fails(with_routes({"  - { path: /chat, pool: chat }", "  - path: /x", "    validate_utf8: false"}), 6,
+                    "routes[1].pool", "required key is missing; a route needs a pool or a stream"));
 }
 
 TEST(StreamRoutes, UnknownStreamOrAuth) {
-  EXPECT_TRUE(Fails(with_routes({"  - { path: /x, stream: nope }"}), 5, "routes[0].stream",
-                    "stream \"nope\" is not defined"));
+  EXPECT_TRUE(
+      Fails(with_routes({"  - { path: /x, stream: nope }"}), 5, "routes[0].stream", "stream \"nope\" is not defined"));
   EXPECT_TRUE(Fails(with_routes({"  - { path: /x, stream: [fx] }"}), 5, "routes[0].stream",
                     "expected a stream name, got a list"));
   EXPECT_TRUE(Fails(with_routes({"  - { path: /x, stream: fx, auth: nope }"}), 5, "routes[0].auth",
@@ -589,19 +558,17 @@ TEST(StreamRoutes, UnknownStreamOrAuth) {
 }
 
 TEST(StreamRoutes, UnknownKeyListsStreamAndAuth) {
-  EXPECT_TRUE(
-      Fails(with_routes({"  - { path: /x, stream: fx, auht: a }"}), 5, "routes[0].auht",
-            "unknown key; expected one of path, pool, origins, validate_utf8, stream, auth"));
+  EXPECT_TRUE(Fails(with_routes({"  - { path: /x, stream: fx, auht: a }"}), 5, "routes[0].auht",
+                    "unknown key; expected one of path, pool, origins, validate_utf8, stream, auth"));
 }
 
 // ------------------------------------------------------------ auth
 
 TEST(Auth, DefaultsAndKeysFileParsing) {
   const TempDir dir;
-  const std::string keys =
-      dir.write("fx.keys",
-                "# FX API keys\n\n  alpha  \n\tbeta\r\n#gamma\n   # indented comment\nalpha\n"
-                "x!#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\nlast-without-newline");
+  const std::string keys = dir.write("fx.keys",
+                                     "# FX API keys\n\n  alpha  \n\tbeta\r\n#gamma\n   # indented comment\nalpha\n"
+                                     "x!#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\nlast-without-newline");
   const Config c = load_config_text(with_auth({"    keys_file: " + keys}), kFile);
   ASSERT_EQ(c.auths.size(), 1u);
   const Auth& a = c.auths[0];
@@ -609,15 +576,14 @@ TEST(Auth, DefaultsAndKeysFileParsing) {
   EXPECT_EQ(a.field, "key");
   EXPECT_EQ(a.timeout, seconds(10));
   // Trimmed, comments and blanks skipped, a repeat kept once, in file order.
-  EXPECT_EQ(a.keys, (std::vector<std::string>{"alpha", "beta", "x!#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
-                                              "last-without-newline"}));
+  EXPECT_EQ(a.keys,
+            (std::vector<std::string>{"alpha", "beta", "x!#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", "last-without-newline"}));
 }
 
 TEST(Auth, KeyOfMaximumLengthIsFine) {
   const TempDir dir;
   const std::string keys = dir.write("k", std::string(256, 'k') + "\n");
-  EXPECT_EQ(load_config_text(with_auth({"    keys_file: " + keys}), kFile).auths[0].keys[0].size(),
-            256u);
+  EXPECT_EQ(load_config_text(with_auth({"    keys_file: " + keys}), kFile).auths[0].keys[0].size(), 256u);
 }
 
 TEST(Auth, BadKeysNameTheFileLine) {
@@ -635,8 +601,8 @@ TEST(Auth, BadKeysNameTheFileLine) {
   };
   for (const Case& c : cases) {
     const std::string keys = dir.write("bad.keys", c.text);
-    EXPECT_TRUE(Fails(with_auth({"    from: header", "    keys_file: " + keys}), 6,
-                      "auth.fxkeys.keys_file", keys + ":" + c.why))
+    EXPECT_TRUE(Fails(with_auth({"    from: header", "    keys_file: " + keys}), 6, "auth.fxkeys.keys_file",
+                      keys + ":" + c.why))
         << c.why;
   }
 }
@@ -650,12 +616,11 @@ TEST(Auth, MissingOrEmptyKeysFile) {
                     "cannot read keys file " + dir.path() + ": Is a directory"));
   for (const std::string text : {"", "\n\n", "# only\n  # comments\n\n"}) {
     const std::string keys = dir.write("empty.keys", text);
-    EXPECT_TRUE(Fails(with_auth({"    keys_file: " + keys}), 5, "auth.fxkeys.keys_file",
-                      "keys file " + keys + " has no keys"))
+    EXPECT_TRUE(
+        Fails(with_auth({"    keys_file: " + keys}), 5, "auth.fxkeys.keys_file", "keys file " + keys + " has no keys"))
         << text;
   }
-  EXPECT_TRUE(
-      Fails(with_auth({"    from: query"}), 5, "auth.fxkeys.keys_file", "required key is missing"));
+  EXPECT_TRUE(Fails(with_auth({"    from: query"}), 5, "auth.fxkeys.keys_file", "required key is missing"));
   EXPECT_TRUE(Fails(with_auth({"    keys_file: \"\""}), 5, "auth.fxkeys.keys_file",
                     "expected a path like /etc/wsgate/fx.keys"));
 }
@@ -663,9 +628,8 @@ TEST(Auth, MissingOrEmptyKeysFile) {
 TEST(Auth, RelativeKeysFileResolvesAgainstTheConfigDirectory) {
   const TempDir dir;
   dir.write("etc/keys/fx.keys", "from-config-dir\n");
-  const std::string config = dir.write(
-      "etc/wsgate.yaml",
-      with_auth({"    keys_file: keys/fx.keys", "    from: query", "    field: api_key"}));
+  const std::string config =
+      dir.write("etc/wsgate.yaml", with_auth({"    keys_file: keys/fx.keys", "    from: query", "    field: api_key"}));
   const Config c = load_config(config);
   ASSERT_EQ(c.auths.size(), 1u);
   EXPECT_EQ(c.auths[0].keys_file, "keys/fx.keys") << "kept as written";
@@ -674,16 +638,14 @@ TEST(Auth, RelativeKeysFileResolvesAgainstTheConfigDirectory) {
   EXPECT_EQ(c.auths[0].field, "api_key");
 
   // The same text under another directory looks there, and says where it looked.
-  const std::string elsewhere =
-      dir.write("other/wsgate.yaml", with_auth({"    keys_file: keys/fx.keys"}));
+  const std::string elsewhere = dir.write("other/wsgate.yaml", with_auth({"    keys_file: keys/fx.keys"}));
   try {
     load_config(elsewhere);
     FAIL() << "loaded without an error";
   } catch (const ConfigError& e) {
     EXPECT_EQ(e.file(), elsewhere);
     EXPECT_EQ(e.key(), "auth.fxkeys.keys_file");
-    EXPECT_EQ(e.why(), "cannot read keys file " + dir.path() +
-                           "/other/keys/fx.keys: No such file or directory");
+    EXPECT_EQ(e.why(), "cannot read keys file " + dir.path() + "/other/keys/fx.keys: No such file or directory");
   }
 }
 
@@ -694,35 +656,29 @@ TEST(AuthErrors, FromFieldAndTimeout) {
                     "expected header, query or first_message, got \"cookie\""));
   EXPECT_TRUE(Fails(with_auth({keys, "    field: token"}), 6, "auth.fxkeys.field",
                     "field applies only to from: query and from: first_message"));
-  EXPECT_TRUE(Fails(with_auth({keys, "    field: token", "    from: header"}), 6,
-                    "auth.fxkeys.field", "field applies only to from: query"));
-  EXPECT_TRUE(Fails(with_auth({keys, "    from: query", "    field: \"a=b\""}), 7,
-                    "auth.fxkeys.field",
+  EXPECT_TRUE(Fails(with_auth({keys, "    field: token", "    from: header"}), 6, "auth.fxkeys.field",
+                    "field applies only to from: query"));
+  EXPECT_TRUE(Fails(with_auth({keys, "    from: query", "    field: \"a=b\""}), 7, "auth.fxkeys.field",
                     "a query parameter name cannot contain '&', '=', '#' or '?'"));
-  EXPECT_TRUE(
-      Fails(with_auth({keys, "    from: first_message", "    field: \"user key\""}), 7,
-            "auth.fxkeys.field",
-            "expected 1 to 64 printable ASCII characters without spaces, got \"user key\""));
-  EXPECT_TRUE(Fails(with_auth({keys, "    from: first_message", "    field: \"\""}), 7,
-                    "auth.fxkeys.field", "expected 1 to 64 printable ASCII characters"));
+  EXPECT_TRUE(Fails(with_auth({keys, "    from: first_message", "    field: \"user key\""}), 7, "auth.fxkeys.field",
+                    "expected 1 to 64 printable ASCII characters without spaces, got \"user key\""));
+  EXPECT_TRUE(Fails(with_auth({keys, "    from: first_message", "    field: \"\""}), 7, "auth.fxkeys.field",
+                    "expected 1 to 64 printable ASCII characters"));
   EXPECT_TRUE(Fails(with_auth({keys, "    timeout: 50ms"}), 6, "auth.fxkeys.timeout",
                     "expected a duration from 100ms to 10m, got \"50ms\""));
   EXPECT_TRUE(Fails(with_auth({keys, "    keys: [a]"}), 6, "auth.fxkeys.keys",
                     "unknown key; expected one of keys_file, from, field, timeout"));
   // timeout is accepted whatever `from` is; only first_message uses it.
-  EXPECT_EQ(load_config_text(with_auth({keys, "    timeout: 10m"}), kFile).auths[0].timeout,
-            minutes(10));
+  EXPECT_EQ(load_config_text(with_auth({keys, "    timeout: 10m"}), kFile).auths[0].timeout, minutes(10));
 }
 
 TEST(AuthErrors, NamesAndCount) {
   const TempDir dir;
   const std::string keys = dir.write("k", "key\n");
-  EXPECT_TRUE(Fails(
-      yaml({"listen: 127.0.0.1:8080", "streams: { fx: { source: ws://127.0.0.1:9100/ } }", "auth:",
-            "  fx/keys: { keys_file: " + keys + " }", "routes: [ { path: /fx, stream: fx } ]"}),
-      4, "auth.fx/keys", "an auth name must be 1 to 48 characters"));
-  std::string text =
-      "listen: 127.0.0.1:8080\nstreams: { fx: { source: ws://127.0.0.1:9100/ } }\nauth:\n";
+  EXPECT_TRUE(Fails(yaml({"listen: 127.0.0.1:8080", "streams: { fx: { source: ws://127.0.0.1:9100/ } }",
+                          "auth:", "  fx/keys: { keys_file: " + keys + " }", "routes: [ { path: /fx, stream: fx } ]"}),
+                    4, "auth.fx/keys", "an auth name must be 1 to 48 characters"));
+  std::string text = "listen: 127.0.0.1:8080\nstreams: { fx: { source: ws://127.0.0.1:9100/ } }\nauth:\n";
   for (int i = 0; i < 33; ++i) {
     text += "  a" + std::to_string(i) + ": { keys_file: " + keys + " }\n";
   }
@@ -761,8 +717,7 @@ TEST(AuthErrors, MessagesNeverShowAKey) {
 
 std::string shipped_config_text() {
   const auto path =
-      (std::filesystem::path(__FILE__).parent_path() / ".." / ".." / ".." / "conf" / "wsgate.yaml")
-          .lexically_normal();
+      (std::filesystem::path(__FILE__).parent_path() / ".." / ".." / ".." / "conf" / "wsgate.yaml").lexically_normal();
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
@@ -810,8 +765,7 @@ TEST(ShippedConfig, CommentedExamplesLoadWhenUncommented) {
   ASSERT_EQ(c.auths.size(), 1u);
   EXPECT_EQ(c.auths[0].keys, (std::vector<std::string>{"demo-key"}));
   EXPECT_EQ(c.routes[2].auth_index, std::optional<size_t>(0));
-  EXPECT_EQ(c.streams[0].on_connect_send,
-            (std::vector<std::string>{"{\"subscribe\":\"${path}\",\"key\":\"k\"}"}));
+  EXPECT_EQ(c.streams[0].on_connect_send, (std::vector<std::string>{"{\"subscribe\":\"${path}\",\"key\":\"k\"}"}));
 }
 
 }  // namespace

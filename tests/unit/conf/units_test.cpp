@@ -41,9 +41,8 @@ TEST(ParseSize, RefusesOverflow) {
 
 TEST(ParseSize, RefusesGarbage) {
   for (const std::string_view text :
-       {"", "KiB", "B", "-1", "-1KiB", "+1", "1.5MiB", "0.5KiB", "16kib", "16KIB", "16 KiB",
-        " 16", "16KiB ", "16KB", "16MB", "16GB", "16K", "16k", "1e3", "0x10", "16KiBB",
-        "sixteen", "16TiB", "1,024"}) {
+       {"",       "KiB",  "B",    "-1",   "-1KiB", "+1",  "1.5MiB", "0.5KiB", "16kib",  "16KIB",   "16 KiB", " 16",
+        "16KiB ", "16KB", "16MB", "16GB", "16K",   "16k", "1e3",    "0x10",   "16KiBB", "sixteen", "16TiB",  "1,024"}) {
     EXPECT_EQ(parse_size(text), std::nullopt) << '"' << text << '"';
   }
 }
@@ -62,9 +61,7 @@ TEST(ParseDuration, RequiresAUnit) {
   EXPECT_EQ(parse_duration("0"), std::nullopt);
 }
 
-TEST(ParseDuration, LargestValueFits) {
-  EXPECT_EQ(parse_duration("9223372036854775807ms"), milliseconds(INT64_MAX));
-}
+TEST(ParseDuration, LargestValueFits) { EXPECT_EQ(parse_duration("9223372036854775807ms"), milliseconds(INT64_MAX)); }
 
 TEST(ParseDuration, RefusesOverflow) {
   EXPECT_EQ(parse_duration("9223372036854775808ms"), std::nullopt);
@@ -74,9 +71,8 @@ TEST(ParseDuration, RefusesOverflow) {
 }
 
 TEST(ParseDuration, RefusesGarbage) {
-  for (const std::string_view text :
-       {"", "ms", "s", "-5s", "+5s", "1.5s", "5S", "5MS", "5 s", " 5s", "5s ", "5sec", "5min",
-        "5us", "5d", "five seconds", "5s5", "0x5s"}) {
+  for (const std::string_view text : {"", "ms", "s", "-5s", "+5s", "1.5s", "5S", "5MS", "5 s", " 5s", "5s ", "5sec",
+                                      "5min", "5us", "5d", "five seconds", "5s5", "0x5s"}) {
     EXPECT_EQ(parse_duration(text), std::nullopt) << '"' << text << '"';
   }
 }

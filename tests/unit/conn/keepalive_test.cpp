@@ -14,9 +14,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-std::span<const uint8_t> bytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+std::span<const uint8_t> bytes(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 TEST(Keepalive, APingIsDueAfterTheIntervalOfSilence) {
   Keepalive k;
@@ -59,9 +57,7 @@ TEST(Keepalive, HalfOpenOnlyWhenNothingCameAfterThePing) {
   EXPECT_EQ(k.until_ping(1500, milliseconds(1000)), 1000u);
 }
 
-TEST(Keepalive, CostsFourBytes) {
-  EXPECT_EQ(sizeof(Keepalive), 4u) << "it lives in padding of Session and Subscriber";
-}
+TEST(Keepalive, CostsFourBytes) { EXPECT_EQ(sizeof(Keepalive), 4u) << "it lives in padding of Session and Subscriber"; }
 
 TEST(KeepalivePayload, OwnPongsAreRecognised) {
   const std::string p = keepalive_ping_payload(17);
@@ -71,8 +67,8 @@ TEST(KeepalivePayload, OwnPongsAreRecognised) {
 }
 
 TEST(KeepalivePayload, OtherPongsAreNot) {
-  for (const std::string other : {"", "wsgate", "wsgate keepalive", "p1", "unsolicited", "Wsgate keepalive 1",
-                                  " wsgate keepalive 1"}) {
+  for (const std::string other :
+       {"", "wsgate", "wsgate keepalive", "p1", "unsolicited", "Wsgate keepalive 1", " wsgate keepalive 1"}) {
     EXPECT_FALSE(is_keepalive_pong(bytes(other))) << '"' << other << '"';
   }
 }

@@ -87,7 +87,10 @@ TEST(AccessLogFile, BuffersFlushesAndReopensAfterRename) {
   EXPECT_EQ(slurp(path), "");  // buffered
   flush();
   const std::string first = slurp(path);
-  EXPECT_TRUE(std::regex_match(first, std::regex(R"(\{"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","client":"127\.0\.0\.1:50312",.*"closed_by":"client"\}\n)")))
+  EXPECT_TRUE(std::regex_match(
+      first,
+      std::regex(
+          R"(\{"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","client":"127\.0\.0\.1:50312",.*"closed_by":"client"\}\n)")))
       << first;
   ASSERT_EQ(std::rename(path.c_str(), (path + ".1").c_str()), 0);
   write_access(sample());

@@ -2,8 +2,8 @@
 // of the 101, ping/pong, the close, and every way a backend can fail it.
 // Server frames are built and client frames read by this file's own small
 // codec, not by wslay, so a mistake in how the exchange drives wslay shows.
-#include "worker/net/random_bytes.h"
 #include "worker/prober/prober_exchange.h"
+#include "worker/net/random_bytes.h"
 
 #include <gtest/gtest.h>
 
@@ -194,8 +194,9 @@ TEST_F(Exchange, ARefusalEndedByEofFailsWithItsStatus) {
 
 TEST_F(Exchange, ABad101FailsWithTheReason) {
   ex.start();
-  std::string bad = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n";
+  std::string bad =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n";
   EXPECT_EQ(feed(bad), Phase::failed);
   EXPECT_NE(ex.error().find("Sec-WebSocket-Accept"), std::string::npos) << ex.error();
 
@@ -256,8 +257,10 @@ TEST_F(Exchange, TimeoutsNameWhatWasAwaited) {
   StringSink o2;
   ProbeExchange p2{"h:1", "/", o2, frames};
   p2.start();
-  std::string ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Accept: " + ws_accept_for(p2.key()) + "\r\n\r\n";
+  std::string ok =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: " +
+      ws_accept_for(p2.key()) + "\r\n\r\n";
   p2.on_bytes(reinterpret_cast<const uint8_t*>(ok.data()), ok.size());
   EXPECT_EQ(p2.on_timeout(200), Phase::failed);
   EXPECT_EQ(p2.error(), "no pong within 200 ms");
@@ -266,7 +269,8 @@ TEST_F(Exchange, TimeoutsNameWhatWasAwaited) {
   ProbeExchange p3{"h:1", "/", o3, frames};
   p3.start();
   ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-       "Sec-WebSocket-Accept: " + ws_accept_for(p3.key()) + "\r\n\r\n";
+       "Sec-WebSocket-Accept: " +
+       ws_accept_for(p3.key()) + "\r\n\r\n";
   p3.on_bytes(reinterpret_cast<const uint8_t*>(ok.data()), ok.size());
   std::string pong = server_frame(0xA, p3.ping_payload());
   p3.on_bytes(reinterpret_cast<const uint8_t*>(pong.data()), pong.size());
@@ -289,9 +293,10 @@ TEST(ExchangeMemory, ManyChecksKeepAtMostTwoIdleFrameContexts) {
     StringSink out;
     ProbeExchange ex{"127.0.0.1:9001", "/", out, frames};
     ex.start();
-    std::string answer = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Accept: " + ws_accept_for(ex.key()) + "\r\n\r\n" +
-                         server_frame(0x1, "greeting");
+    std::string answer =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: " +
+        ws_accept_for(ex.key()) + "\r\n\r\n" + server_frame(0x1, "greeting");
     ex.on_bytes(reinterpret_cast<const uint8_t*>(answer.data()), answer.size());
     std::string end = server_frame(0xA, ex.ping_payload()) + close_frame(1000);
     ex.on_bytes(reinterpret_cast<const uint8_t*>(end.data()), end.size());

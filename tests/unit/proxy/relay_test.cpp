@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "worker/conn/keepalive.h"
 #include "tests/unit/support/test_mask_source.h"
+#include "worker/conn/keepalive.h"
 
 namespace wsgate::worker {
 namespace {
@@ -64,9 +64,9 @@ struct Frame {
   bool masked;
   std::string payload;  // unmasked
   uint16_t close_code() const {
-    return payload.size() >= 2 ? static_cast<uint16_t>(static_cast<uint8_t>(payload[0]) << 8 |
-                                                       static_cast<uint8_t>(payload[1]))
-                               : 1005;
+    return payload.size() >= 2
+               ? static_cast<uint16_t>(static_cast<uint8_t>(payload[0]) << 8 | static_cast<uint8_t>(payload[1]))
+               : 1005;
   }
 };
 
@@ -186,8 +186,9 @@ TEST(Relay, FragmentedMessageArrivesFrameByFrameInOrder) {
   for (size_t step : {size_t{0}, size_t{1}, size_t{5}}) {
     Pair p;
     const std::string big(300, 'x');
-    p.read(p.client, cat({encode(opcode::text, "hel", true, false), encode(opcode::continuation, big, true, false),
-                          encode(opcode::continuation, "lo", true, true)}),
+    p.read(p.client,
+           cat({encode(opcode::text, "hel", true, false), encode(opcode::continuation, big, true, false),
+                encode(opcode::continuation, "lo", true, true)}),
            step);
     std::string joined;
     std::vector<Frame> got = p.backend.take();
@@ -274,7 +275,7 @@ TEST(Relay, CloseHandshakeBegunByTheClient) {
   EXPECT_EQ(p.host.over, 1);
   EXPECT_GE(p.host.backend_done, 1);
   EXPECT_EQ(p.host.closes, (std::vector<std::string>{"client received 1000", "backend sent 1000",
-                                                      "backend received 1000", "client sent 1000"}));
+                                                     "backend received 1000", "client sent 1000"}));
 }
 
 TEST(Relay, CloseHandshakeBegunByTheBackend) {

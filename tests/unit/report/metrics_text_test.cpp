@@ -17,7 +17,8 @@ namespace {
 
 // One sample line of the text format 0.0.4: name, optional labels with
 // escaped values, a number.
-const std::regex kSample(R"re(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*\})? (-?[0-9]+(\.[0-9]+)?)$)re");
+const std::regex kSample(
+    R"re(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*\})? (-?[0-9]+(\.[0-9]+)?)$)re");
 const std::regex kHelp(R"(^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$)");
 const std::regex kType(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge)$)");
 
@@ -128,8 +129,7 @@ TEST_F(MetricsFixture, HealthRoundTripIsInSecondsOnceMeasured) {
   shm::CheckResult ok{true, 1500, {}};
   table.record_check(0, ok, 10);
   const Parsed p = parse_exposition(metrics_text(*storage, nullptr, 1000));
-  EXPECT_DOUBLE_EQ(p.samples.at("wsgate_backend_health_rtt_seconds{pool=\"chat\",backend=\"127.0.0.1:9001\"}"),
-                   0.0015);
+  EXPECT_DOUBLE_EQ(p.samples.at("wsgate_backend_health_rtt_seconds{pool=\"chat\",backend=\"127.0.0.1:9001\"}"), 0.0015);
   EXPECT_EQ(p.samples.count("wsgate_backend_health_rtt_seconds{pool=\"chat\",backend=\"127.0.0.1:9002\"}"), 0u);
 }
 

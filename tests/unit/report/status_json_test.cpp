@@ -29,11 +29,12 @@ TEST(StatusJson, KeepsTheShapeOfWsgateStatus) {
   EXPECT_NE(json.find("{\"slot\":1,\"pid\":4343,\"connections\":0,\"respawns\":0,\"role\":\"admin\""),
             std::string::npos)
       << json;
-  EXPECT_NE(json.find("\"backends\":[{\"pool\":\"chat\",\"address\":\"127.0.0.1:9001\",\"state\":\"up\",\"weight\":2,"
-                      "\"sessions\":3,\"failures\":0,\"per_worker\":[3,0],\"health\":\"up\",\"checks\":\"passive\","
-                      "\"rtt_ms\":null,\"checks_ok\":0,\"checks_failed\":0,\"state_changes\":0,\"last_check_ago_ms\":null,"
-                      "\"last_error\":\"\""),
-            std::string::npos)
+  EXPECT_NE(
+      json.find("\"backends\":[{\"pool\":\"chat\",\"address\":\"127.0.0.1:9001\",\"state\":\"up\",\"weight\":2,"
+                "\"sessions\":3,\"failures\":0,\"per_worker\":[3,0],\"health\":\"up\",\"checks\":\"passive\","
+                "\"rtt_ms\":null,\"checks_ok\":0,\"checks_failed\":0,\"state_changes\":0,\"last_check_ago_ms\":null,"
+                "\"last_error\":\"\""),
+      std::string::npos)
       << json;
   EXPECT_EQ(json.substr(json.size() - 2), "}\n");
 }

@@ -168,8 +168,8 @@ TEST_F(Control, RebalanceMovesTheExcessAndNoMore) {
   RebalanceProgress p = rebalance_progress(t);
   EXPECT_EQ(p.state, RebalanceState::running);
   EXPECT_EQ(p.planned, 50);
-  int granted = turns([&](int64_t now) { return take_rebalance_turn(t, 0, now); }, 5'000'000'000'000,
-                      10'000'000'000, 1'000'000);
+  int granted =
+      turns([&](int64_t now) { return take_rebalance_turn(t, 0, now); }, 5'000'000'000'000, 10'000'000'000, 1'000'000);
   EXPECT_EQ(granted, 50) << "the pool's budget";
   EXPECT_FALSE(take_rebalance_turn(t, 1, monotonic_ns())) << "pool game had nothing to move";
   EXPECT_TRUE(settle_rebalance(t, monotonic_ms()) == false);

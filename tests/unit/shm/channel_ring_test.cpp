@@ -826,16 +826,16 @@ TEST(ChannelRing, AtHeadRacingTheWriterNeverStartsLappedOrLate) {
         }
         if (res == Result::lapped) {
           ++bad;
-          ADD_FAILURE() << "lapped at {" << before.pos << ", " << before.seq << "}, record " << k
-                        << " from at_head {" << start.pos << ", 0}, the writer's head at " << r.e->head.load()
-                        << " and its tail at " << r.e->tail.load();
+          ADD_FAILURE() << "lapped at {" << before.pos << ", " << before.seq << "}, record " << k << " from at_head {"
+                        << start.pos << ", 0}, the writer's head at " << r.e->head.load() << " and its tail at "
+                        << r.e->tail.load();
           break;
         }
         const uint64_t seq = c.seq - 1;
         if (c.seq == 0 || before.pos != (seq - 1) * 16 || (expect != 0 && seq != expect) || !out.empty()) {
           ++bad;
-          ADD_FAILURE() << "record " << k << " from at_head {" << start.pos << ", 0}: seq " << seq << " ("
-                        << out.size() << " bytes) read at " << before.pos << ", expected seq "
+          ADD_FAILURE() << "record " << k << " from at_head {" << start.pos << ", 0}: seq " << seq << " (" << out.size()
+                        << " bytes) read at " << before.pos << ", expected seq "
                         << (expect != 0 ? expect : before.pos / 16 + 1);
           break;
         }

@@ -47,7 +47,7 @@ TEST(NamedMapping, AMoveHandsOverTheUnlinkOnce) {
   NamedMapping a = NamedMapping::create_replacing(name, 4096, 0600);
   void* at = a.address();
   NamedMapping b(std::move(a));
-  EXPECT_FALSE(a.unlinks_here());  // NOLINT(bugprone-use-after-move): what a move leaves is the point
+  EXPECT_FALSE(a.unlinks_here());   // NOLINT(bugprone-use-after-move): what a move leaves is the point
   EXPECT_EQ(a.address(), nullptr);  // NOLINT(bugprone-use-after-move)
   EXPECT_TRUE(b.unlinks_here());
   EXPECT_EQ(b.address(), at);

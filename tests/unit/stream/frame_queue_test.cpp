@@ -191,7 +191,7 @@ TEST_F(FrameQueueTest, DropOldestDropsDataFramesOldestFirstButNotMustFrames) {
   ASSERT_TRUE(q.push(frame("MMMMMMMMMM"), true));
   ASSERT_TRUE(q.push(frame("bbbbbbbbbb")));
   ASSERT_TRUE(q.push(frame("cccccccccc")));
-  EXPECT_EQ(q.drop_oldest(0), 0u);  // fits already
+  EXPECT_EQ(q.drop_oldest(0), 0u);   // fits already
   EXPECT_EQ(q.drop_oldest(15), 2u);  // a, then b: 20 + 15 <= 40
   EXPECT_EQ(q.queued_bytes(), 20u);
   EXPECT_EQ(q.drop_oldest(1000), 1u);  // only c is left to drop

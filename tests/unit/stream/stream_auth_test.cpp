@@ -34,10 +34,10 @@ TEST(KeyMatches, ExactKeysOnly) {
   EXPECT_TRUE(key_matches(kKeys, "alpha-key-1"));
   EXPECT_TRUE(key_matches(kKeys, "bravo-key-22"));
   EXPECT_TRUE(key_matches(kKeys, "c"));
-  EXPECT_FALSE(key_matches(kKeys, "alpha-key-"));     // a prefix
-  EXPECT_FALSE(key_matches(kKeys, "alpha-key-11"));   // longer
-  EXPECT_FALSE(key_matches(kKeys, "alpha-key-2"));    // same length, last byte differs
-  EXPECT_FALSE(key_matches(kKeys, "Alpha-key-1"));    // case matters
+  EXPECT_FALSE(key_matches(kKeys, "alpha-key-"));    // a prefix
+  EXPECT_FALSE(key_matches(kKeys, "alpha-key-11"));  // longer
+  EXPECT_FALSE(key_matches(kKeys, "alpha-key-2"));   // same length, last byte differs
+  EXPECT_FALSE(key_matches(kKeys, "Alpha-key-1"));   // case matters
   EXPECT_FALSE(key_matches(kKeys, "alpha-key-1 "));
   EXPECT_FALSE(key_matches(kKeys, "cc"));
   EXPECT_FALSE(key_matches(kKeys, std::string("c\0", 2)));  // a NUL is not an end

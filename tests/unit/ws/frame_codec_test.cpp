@@ -73,9 +73,7 @@ Bytes encode(const WireFrame& f) {
   }
   const uint8_t mbit = f.mask ? 0x80 : 0;
   switch (form) {
-    case LenForm::len7:
-      out.push_back(static_cast<uint8_t>(mbit | n));
-      break;
+    case LenForm::len7: out.push_back(static_cast<uint8_t>(mbit | n)); break;
     case LenForm::len16:
       out.push_back(mbit | 126);
       out.push_back(static_cast<uint8_t>(n >> 8));
@@ -518,7 +516,8 @@ std::vector<BadHeader> bad_headers() {
   Bytes payload126(126, 'x');
   return {
       // F6: control frame longer than 125, in both extended encodings.
-      {"ping with 16-bit length 126", [&] {
+      {"ping with 16-bit length 126",
+       [&] {
          Bytes b{0x89, 0x7E, 0x00, 0x7E};
          b.insert(b.end(), payload126.begin(), payload126.end());
          return b;
@@ -534,7 +533,8 @@ std::vector<BadHeader> bad_headers() {
       {"64-bit length with top bit", Bytes{0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0x01}},
       {"64-bit length all ones", Bytes{0x82, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4}},
       // Non-minimal length encodings (section 5.2: "the minimal number of bytes MUST be used").
-      {"16-bit encoding of 100", [] {
+      {"16-bit encoding of 100",
+       [] {
          Bytes b{0x82, 0x7E, 0x00, 0x64};
          Bytes p(100, 'y');
          b.insert(b.end(), p.begin(), p.end());
@@ -786,8 +786,8 @@ TEST(FrameCodecOutput, LengthEncodings) {
     int len_bytes;
     uint8_t len7;
   };
-  const Case cases[] = {{0, 0, 0},         {1, 0, 1},       {125, 0, 125},   {126, 2, 126},
-                        {127, 2, 126},     {65535, 2, 126}, {65536, 8, 127}, {65537, 8, 127}};
+  const Case cases[] = {{0, 0, 0},     {1, 0, 1},       {125, 0, 125},   {126, 2, 126},
+                        {127, 2, 126}, {65535, 2, 126}, {65536, 8, 127}, {65537, 8, 127}};
   for (bool mask : {false, true}) {
     for (const Case& c : cases) {
       SCOPED_TRACE("length " + std::to_string(c.length) + (mask ? " masked" : ""));
@@ -835,7 +835,6 @@ TEST(FrameCodecRoundTrip, OutputOfOneCodecIsInputOfAnother) {
   ASSERT_FALSE(o.protocol_error);
   expect_frames(frames_of(o.chunks), want);
 }
-
 
 // ------------------------------------------------------------ direct path
 // Frames of FrameCodec::kDirectMin bytes and more bypass wslay after their

@@ -4,8 +4,8 @@
 
 #include <vector>
 
-#include "worker/ws/frame_codec.h"
 #include "tests/unit/support/test_mask_source.h"
+#include "worker/ws/frame_codec.h"
 
 namespace wsgate::worker {
 namespace {

@@ -551,8 +551,8 @@ TEST(MessageRulesClose, ForbiddenCodesAre1002) {
 }
 
 TEST(MessageRulesClose, AllowedCodesAreValid) {
-  for (uint16_t code : {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000,
-                        4999}) {
+  for (uint16_t code :
+       {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999}) {
     SCOPED_TRACE(code);
     EXPECT_EQ(close_answer(close_body(code)), kOk);
     EXPECT_EQ(close_answer(close_body(code, bytes_of("reason")), true), kOk);

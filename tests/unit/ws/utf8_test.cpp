@@ -21,11 +21,20 @@ bool reference_valid(const std::string& s) {
     uint8_t b = p[i];
     size_t len;
     uint32_t cp;
-    if (b < 0x80) { ++i; continue; }
-    if (b >= 0xC2 && b <= 0xDF) { len = 2; cp = b & 0x1F; }
-    else if (b >= 0xE0 && b <= 0xEF) { len = 3; cp = b & 0x0F; }
-    else if (b >= 0xF0 && b <= 0xF4) { len = 4; cp = b & 0x07; }
-    else return false;
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    if (b >= 0xC2 && b <= 0xDF) {
+      len = 2;
+      cp = b & 0x1F;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      len = 3;
+      cp = b & 0x0F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      len = 4;
+      cp = b & 0x07;
+    } else return false;
     if (i + len > n) return false;
     for (size_t k = 1; k < len; ++k) {
       if ((p[i + k] & 0xC0) != 0x80) return false;
@@ -50,8 +59,8 @@ TEST(Utf8, RejectsInvalidSequences) {
   EXPECT_FALSE(valid("\xED\xA0\x80"));      // surrogate U+D800
   EXPECT_FALSE(valid("\xF4\x90\x80\x80"));  // past U+10FFFF
   EXPECT_FALSE(valid("\xFF"));
-  EXPECT_FALSE(valid("\x80"));               // lone continuation
-  EXPECT_FALSE(valid("abc\xE2\x82"));        // truncated at the end
+  EXPECT_FALSE(valid("\x80"));         // lone continuation
+  EXPECT_FALSE(valid("abc\xE2\x82"));  // truncated at the end
   EXPECT_FALSE(valid("abcdefghijk\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5\xED\xA0\x80"));
 }
 
@@ -67,7 +76,7 @@ TEST(Utf8, SplitAnywhereGivesTheSameAnswer) {
 
 TEST(Utf8, AgreesWithTheReferenceOnRandomInput) {
   std::mt19937 rng(12345);
-  const std::string alphabet[] = {"a", "\x80", "\xBF", "\xC2", "\xDF", "\xE0", "\xED", "\xEF", "\xF0",
+  const std::string alphabet[] = {"a",    "\x80", "\xBF", "\xC2", "\xDF", "\xE0", "\xED", "\xEF", "\xF0",
                                   "\xF4", "\xF5", "\xA0", "\x9F", "\x90", "\x8F", "\xC0", "\xFF", "0123456789"};
   for (int round = 0; round < 200000; ++round) {
     std::string s;

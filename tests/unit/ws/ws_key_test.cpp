@@ -54,23 +54,15 @@ TEST(WsKey, AcceptsBase64Of16Bytes) {
   EXPECT_TRUE(is_valid_ws_key("/+/+/+/+/+/+/+/+/+/+/w=="));
 }
 
-TEST(WsKey, RejectsBase64Of15Bytes) {
-  EXPECT_FALSE(is_valid_ws_key("YWFhYWFhYWFhYWFhYWFh"));
-}
+TEST(WsKey, RejectsBase64Of15Bytes) { EXPECT_FALSE(is_valid_ws_key("YWFhYWFhYWFhYWFhYWFh")); }
 
-TEST(WsKey, RejectsBase64Of17Bytes) {
-  EXPECT_FALSE(is_valid_ws_key("YWFhYWFhYWFhYWFhYWFhYWE="));
-}
+TEST(WsKey, RejectsBase64Of17Bytes) { EXPECT_FALSE(is_valid_ws_key("YWFhYWFhYWFhYWFhYWFhYWE=")); }
 
-TEST(WsKey, RejectsBase64Of18Bytes) {
-  EXPECT_FALSE(is_valid_ws_key("YWFhYWFhYWFhYWFhYWFhYWFh"));
-}
+TEST(WsKey, RejectsBase64Of18Bytes) { EXPECT_FALSE(is_valid_ws_key("YWFhYWFhYWFhYWFhYWFhYWFh")); }
 
 TEST(WsKey, RejectsEmpty) { EXPECT_FALSE(is_valid_ws_key("")); }
 
-TEST(WsKey, RejectsMissingPadding) {
-  EXPECT_FALSE(is_valid_ws_key("dGhlIHNhbXBsZSBub25jZQ"));
-}
+TEST(WsKey, RejectsMissingPadding) { EXPECT_FALSE(is_valid_ws_key("dGhlIHNhbXBsZSBub25jZQ")); }
 
 TEST(WsKey, RejectsNonAlphabetCharacters) {
   EXPECT_FALSE(is_valid_ws_key("dGhlIHNhbXBsZSBub25jZ!=="));
