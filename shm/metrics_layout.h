@@ -19,7 +19,7 @@
 namespace wsgate::shm {
 
 // HTTP answers to a client's upgrade: 101, and every refusal wsgate gives
-// (worker/edge/session.cpp, worker/ws/client_handshake.cpp) or passes on from a
+// (worker/edge/intake.cpp, worker/proxy/session.cpp, worker/ws/client_handshake.cpp) or passes on from a
 // backend (which may answer anything: that lands in "other").
 inline constexpr std::array<uint16_t, 16> kHttpStatuses = {101, 400, 401, 403, 404, 405, 408, 413,
                                                            414, 426, 429, 431, 500, 502, 503, 504};
