@@ -26,10 +26,8 @@ uint64_t jitter_ms() {
 
 bool Drainer::start(WorkerContext& ctx) {
   ctx_ = &ctx;
-  int r = uv_timer_init(ctx.loop, timer_.get());
+  int r = timer_.init(uv_timer_init, ctx.loop, this);
   if (r == 0) {
-    timer_.initialized();
-    timer_.get()->data = this;
     r = uv_timer_start(timer_.get(), &Drainer::on_tick, kTickMs, kTickMs);
   }
   if (r != 0) {
