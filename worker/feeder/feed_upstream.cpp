@@ -63,8 +63,8 @@ void FeedUpstream::on_connect_done(int status) {
   request_.path = target_.path.substr(0, target_.path.find('?'));
   request_.key = make_ws_key();
   response_ = std::make_unique<ResponseReader>();
-  conn_->append(build_upgrade_request(
-      {request_.target, request_.host, request_.key, nullptr, {{"User-Agent", "wsgate-feeder"}}}));
+  conn_->append(
+      build_upgrade_request({request_.target, request_.host, request_.key}, {{"User-Agent", "wsgate-feeder"}}));
   conn_->flush();
   if (conn_->start_reading() != 0) {
     fail("read_start() failed");

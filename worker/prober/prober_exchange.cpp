@@ -48,7 +48,7 @@ void ProbeExchange::start() {
   // The User-Agent names the prober, so backends can tell its connections
   // from clients'.
   std::string request =
-      build_upgrade_request({request_.target, request_.host, request_.key, nullptr, {{"User-Agent", "wsgate-prober"}}});
+      build_upgrade_request({request_.target, request_.host, request_.key}, {{"User-Agent", "wsgate-prober"}});
   out_.append(reinterpret_cast<const uint8_t*>(request.data()), request.size());
 }
 

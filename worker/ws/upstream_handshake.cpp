@@ -174,9 +174,11 @@ UpstreamVerdict pass_through(const Message& msg) {
 
 // ---- the request to the backend -------------------------------------------------
 
-std::string build_upgrade_request(const UpgradeRequest& r) {
+std::string build_upgrade_request(const UpgradeRequest& r, std::initializer_list<HeaderLine> more) {
   require_no_crlf(r.target);
-  std::string out = "GET ";
+  std::string out;
+  out.reserve(512);  // a typical request fits: one allocation
+  out.append("GET ");
   out.append(r.target).append(" HTTP/1.1\r\n");
   append_header(out, "Host", r.host);
   append_header(out, "Upgrade", "websocket");
@@ -186,18 +188,22 @@ std::string build_upgrade_request(const UpgradeRequest& r) {
   // No Sec-WebSocket-Extensions: permessage-deflate is never offered (F16).
   if (r.protocols != nullptr && !r.protocols->empty())
     append_header(out, "Sec-WebSocket-Protocol", joined(*r.protocols));
-  for (const auto& [name, value] : r.headers) append_header(out, name, value);
+  if (r.headers != nullptr) {
+    for (const auto& [name, value] : *r.headers) append_header(out, name, value);
+  }
+  for (const auto& [name, value] : more) append_header(out, name, value);
   out += "\r\n";
   return out;
 }
 
 std::string build_upstream_request(const ClientRequest& req, std::string_view client_ip, std::string_view key) {
-  UpgradeRequest r{req.target, req.host, key, &req.protocols, req.forward_headers};
-  const std::string ip(client_ip);
-  r.headers.emplace_back("X-Forwarded-For", req.x_forwarded_for.empty() ? ip : req.x_forwarded_for + ", " + ip);
-  r.headers.emplace_back("X-Forwarded-Proto", "http");
-  r.headers.emplace_back("X-Real-IP", ip);
-  return build_upgrade_request(r);
+  std::string xff;
+  if (!req.x_forwarded_for.empty()) {
+    xff.append(req.x_forwarded_for).append(", ");
+  }
+  xff.append(client_ip);
+  return build_upgrade_request({req.target, req.host, key, &req.protocols, &req.forward_headers},
+                               {{"X-Forwarded-For", xff}, {"X-Forwarded-Proto", "http"}, {"X-Real-IP", client_ip}});
 }
 
 // ---- ResponseReader -------------------------------------------------------------

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "worker/ws/client_handshake.h"
 
@@ -14,17 +17,20 @@ namespace wsgate::worker {
 // Every upgrade request wsgate sends as a WebSocket client: to a pool's
 // backend, in a health check, to a stream source. One writer for all of them,
 // and it refuses CR/LF in every line, so nothing can split a request.
+// Nothing is copied on the way: every session dials with one, so it only
+// points at what the caller holds.
 struct UpgradeRequest {
   std::string_view target;
   std::string_view host;
   std::string_view key;
   const std::vector<std::string>* protocols = nullptr;  // Sec-WebSocket-Protocol offer, in order
-  HeaderList headers;                                   // further lines, in order
+  const HeaderList* headers = nullptr;                  // further lines, in order
 };
+using HeaderLine = std::pair<std::string_view, std::string_view>;
 // GET <target> HTTP/1.1, Host, Upgrade: websocket, Connection: Upgrade,
 // Sec-WebSocket-Key, Sec-WebSocket-Version: 13, the protocol offer, then
-// `headers`.
-std::string build_upgrade_request(const UpgradeRequest& r);
+// `headers`, then `more`.
+std::string build_upgrade_request(const UpgradeRequest& r, std::initializer_list<HeaderLine> more = {});
 
 // A client's request as wsgate passes it to a backend: GET <target> HTTP/1.1 with Host, Upgrade: websocket, Connection:
 // Upgrade, Sec-WebSocket-Key: <key>, Sec-WebSocket-Version: 13, the client's Sec-WebSocket-Protocol offer (no
