@@ -62,15 +62,14 @@ SourceUrl read_source(const Field& f) {
   if (authority.find('@') != std::string_view::npos) {
     f.fail("a source URL cannot carry a user name or password");  // not quoted: a secret
   }
-  std::string path = end == std::string_view::npos ? "/" : std::string(rest.substr(end));
-  if (path.front() == '?') {
-    // GCC 12 at -O3 warns that basic_string::insert's inlined memcpy may
-    // overlap itself: a known false positive of that compiler (the bytes
-    // come from a separate literal), silenced for this line only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wrestrict"
-    path.insert(0, "/");
-#pragma GCC diagnostic pop
+  // A query right after the authority gets the root path in front of it.
+  std::string path = "/";
+  if (end != std::string_view::npos) {
+    const std::string_view tail = rest.substr(end);
+    if (tail.front() != '?') {
+      path.clear();
+    }
+    path.append(tail);
   }
   const bool has_port = authority.front() == '[' ? authority.find("]:") != std::string_view::npos
                                                  : authority.find(':') != std::string_view::npos;
