@@ -7,29 +7,6 @@
 
 namespace wsgate::worker {
 
-void Relay::pump(RelayPeer& src, const uint8_t* data, size_t n) {
-  if (src.gone || state_.over || !src.codec) {
-    return;
-  }
-  RelayPeer& dst = other(src);
-  src.codec->feed(data, n);
-  FrameChunk chunk;
-  for (;;) {
-    FrameCodec::Next r = src.codec->next(chunk);
-    if (r == FrameCodec::Next::need_more) {
-      break;
-    }
-    if (r == FrameCodec::Next::protocol_error) {
-      fail(src, close_code::protocol_error, "invalid frame header");
-      break;
-    }
-    if (!relay_chunk(src, dst, chunk)) {
-      break;
-    }
-  }
-  src.codec->discard_input();
-}
-
 bool Relay::relay_chunk(RelayPeer& src, RelayPeer& dst, const FrameChunk& chunk) {
   MessageRules& rules = src.rules;
   uint16_t code = chunk.starts_frame ? rules.on_frame_start(chunk.head) : 0;

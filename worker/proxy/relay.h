@@ -82,7 +82,8 @@ class Relay {
 
   // Bytes read from `src`: every complete chunk is checked and relayed to the
   // other peer's codec. The caller flushes both peers afterwards (and applies
-  // backpressure); nothing is flushed here but close frames.
+  // backpressure); nothing is flushed here but close frames. Inline: it runs
+  // for every read, and the session calls nothing else there.
   void pump(RelayPeer& src, const uint8_t* data, size_t n);
 
   // Closes `p` with `code`, unless it was closed already. A peer whose output
@@ -111,5 +112,28 @@ class Relay {
   RelayState& state_;
   SessionStats& stats_;
 };
+
+inline void Relay::pump(RelayPeer& src, const uint8_t* data, size_t n) {
+  if (src.gone || state_.over || !src.codec) {
+    return;
+  }
+  RelayPeer& dst = other(src);
+  src.codec->feed(data, n);
+  FrameChunk chunk;
+  for (;;) {
+    FrameCodec::Next r = src.codec->next(chunk);
+    if (r == FrameCodec::Next::need_more) {
+      break;
+    }
+    if (r == FrameCodec::Next::protocol_error) {
+      fail(src, close_code::protocol_error, "invalid frame header");
+      break;
+    }
+    if (!relay_chunk(src, dst, chunk)) {
+      break;
+    }
+  }
+  src.codec->discard_input();
+}
 
 }  // namespace wsgate::worker
