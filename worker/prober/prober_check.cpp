@@ -6,8 +6,7 @@ namespace wsgate::worker {
 
 ProbeCheck::ProbeCheck(ProberContext& ctx, const sockaddr_storage& address, std::string host, std::string path,
                        Done done)
-    : ctx_(ctx),
-      address_(address),
+    : address_(address),
       done_(std::move(done)),
       conn_(ctx.loop, ctx.buffers, ctx.read_buffer(), *this),
       exchange_(std::move(host), std::move(path), sink_, ctx.frames) {}

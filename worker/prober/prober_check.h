@@ -63,7 +63,6 @@ class ProbeCheck final : public TcpConnOwner {
   void on_conn_error(TcpConn& c, int uv_status, const char* while_doing) override;
   void on_conn_flushed(TcpConn&) override {}
 
-  ProberContext& ctx_;
   sockaddr_storage address_;
   Done done_;
   TcpConn conn_;
