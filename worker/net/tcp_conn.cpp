@@ -87,6 +87,16 @@ void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   }
 }
 
+void TcpConn::append(const uint8_t* data, size_t n) {
+  if (n == 0 || !open()) {
+    return;
+  }
+  if (out_.capacity() == 0) {
+    out_ = pool_.take();
+  }
+  out_.insert(out_.end(), data, data + n);
+}
+
 void TcpConn::flush() {
   if (write_req_ != nullptr || out_.empty() || !open()) {
     return;

@@ -49,17 +49,10 @@ class TcpConn final {
   void stop_reading();
   bool reading() const { return reading_; }
 
-  // Appends to the output queue; call flush() once a batch is queued. In the
-  // header: every relayed chunk comes through here, behind the codec's sink.
-  void append(const uint8_t* data, size_t n) {
-    if (n == 0 || !open()) {
-      return;
-    }
-    if (out_.capacity() == 0) {
-      out_ = pool_.take();
-    }
-    out_.insert(out_.end(), data, data + n);
-  }
+  // Appends to the output queue; call flush() once a batch is queued. Out of
+  // line on purpose: inlined into its callers, GCC stops inlining the vector
+  // insert inside it, which callgrind counted as +114 instructions a message.
+  void append(const uint8_t* data, size_t n);
   void append(std::string_view s) { append(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
   void flush();
   size_t pending() const { return out_.size() + in_flight_; }
