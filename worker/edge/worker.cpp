@@ -19,6 +19,7 @@
 #include "worker/edge/intake.h"
 #include "worker/log/access_log.h"
 #include "worker/log/log.h"
+#include "worker/net/endpoint_address.h"
 #include "worker/net/role_runtime.h"
 #include "worker/net/uv_handle.h"
 #include "worker/stream/stream_hub.h"
@@ -130,9 +131,7 @@ std::shared_ptr<LiveConfig> Worker::build_live(std::shared_ptr<const conf::Confi
         return nullptr;
       }
       sockaddr_storage ss{};
-      int r = b.endpoint.ipv6
-                  ? uv_ip6_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in6*>(&ss))
-                  : uv_ip4_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in*>(&ss));
+      const int r = endpoint_address(b.endpoint, ss);
       if (r != 0) {
         LOG_ERROR("cannot use address %s of pool %s (%s)", address.c_str(), pool.name.c_str(),
                   log::uv_error_text(r).c_str());

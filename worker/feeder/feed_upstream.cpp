@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "worker/log/log.h"
+#include "worker/net/endpoint_address.h"
 #include "worker/ws/ws_key.h"
 
 namespace wsgate::worker {
@@ -31,9 +32,7 @@ void FeedUpstream::start() {
   }
   conn_ = std::make_unique<TcpConn>(res_.loop, res_.buffers, res_.read_buffer(), *this);
   sockaddr_storage ss{};
-  const conf::Endpoint& ep = target_.source->endpoint;
-  int r = ep.ipv6 ? uv_ip6_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in6*>(&ss))
-                  : uv_ip4_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in*>(&ss));
+  int r = endpoint_address(target_.source->endpoint, ss);
   if (r == 0) {
     r = conn_->init();
   }

@@ -9,6 +9,7 @@
 
 #include "shm/backend_table.h"
 #include "worker/log/log.h"
+#include "worker/net/endpoint_address.h"
 #include "worker/net/exit_codes.h"
 #include "worker/net/role_runtime.h"
 #include "worker/net/uv_handle.h"
@@ -187,9 +188,7 @@ bool Prober::setup_backends() {
         return false;
       }
       sockaddr_storage ss{};
-      int r = b.endpoint.ipv6
-                  ? uv_ip6_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in6*>(&ss))
-                  : uv_ip4_addr(b.endpoint.host.c_str(), b.endpoint.port, reinterpret_cast<sockaddr_in*>(&ss));
+      const int r = endpoint_address(b.endpoint, ss);
       if (r != 0) {
         LOG_ERROR("cannot use address %s of pool %s (%s)", address.c_str(), pool.name.c_str(),
                   log::uv_error_text(r).c_str());
