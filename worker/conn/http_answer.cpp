@@ -15,6 +15,9 @@ void send_http_answer(TcpConn& client, std::string_view response) {
   client.append(response);
   client.flush();
   client.shutdown_after_flush();
+  // Keep reading (and discarding) until the client closes, so unread bytes
+  // do not turn our close into a reset that eats the answer. If reading
+  // cannot start, the owner's linger timer still ends the connection.
   client.start_reading();
 }
 

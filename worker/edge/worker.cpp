@@ -423,11 +423,13 @@ void Worker::check_backend_health() {
 
 void Worker::close_all() {
   listeners_.clear();
+  // First: it destroys what waits in the graveyard, and a subscriber leaves
+  // the hub as it goes.
+  runtime_.close();
   hub_.close();
   stop_deadline_.close();
   health_watch_.close();
   drainer_.close();
-  runtime_.close();
 }
 
 }  // namespace
