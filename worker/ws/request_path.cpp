@@ -109,6 +109,24 @@ std::string remove_dot_segments(std::string_view in) {
   return out;
 }
 
+// Most paths are already normal ("/chat/room1"): one scan, no copy.
+bool is_normalized_path(std::string_view raw) {
+  if (raw.empty() || raw.front() != '/') {
+    return false;
+  }
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const auto c = static_cast<unsigned char>(raw[i]);
+    if (c == '%' || !allowed_raw(c)) {
+      return false;
+    }
+    // "//", or a segment starting with '.' (maybe "." or ".."): the long way.
+    if (c == '/' && i + 1 < raw.size() && (raw[i + 1] == '/' || raw[i + 1] == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::optional<std::string> normalize_request_path(std::string_view raw, std::string* why) {
   if (raw.empty() || raw.front() != '/') {
     return refuse(why, "the request path must start with '/'");

@@ -28,6 +28,10 @@ namespace wsgate::worker {
 // ASCII, never a quote or a backslash.
 std::optional<std::string> normalize_request_path(std::string_view raw, std::string* why);
 
+// True when normalize_request_path(raw) would return `raw` unchanged, found
+// with one scan and no copy (false may also mean "not sure": normalise).
+bool is_normalized_path(std::string_view raw);
+
 // RFC 3986 section 5.2.4, on a path that starts with '/'.
 std::string remove_dot_segments(std::string_view path);
 

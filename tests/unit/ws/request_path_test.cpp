@@ -104,6 +104,18 @@ TEST(RequestPath, AmbiguousOrMalformedPathsAreRefusedWithAReason) {
   EXPECT_NE(why.find("0x00"), std::string::npos) << why;
 }
 
+// The fast path must never say "normal" for a path normalisation changes.
+TEST(RequestPath, TheFastCheckAgreesWithNormalisation) {
+  for (const char* raw : {"/", "/chat", "/chat/room-1_x~y", "/a:b@c!$&'()*+,;=", "/a/b/", "/a.b/c.", "/a/b.."}) {
+    EXPECT_TRUE(is_normalized_path(raw)) << raw;
+    EXPECT_EQ(norm(raw), raw) << raw;
+  }
+  for (const char* raw : {"", "a", "//", "/a//b", "/./a", "/a/.", "/a/..", "/a/../b", "/%61", "/a%2Fb", "/a\\b", "/a b",
+                          "/.well-known"}) {
+    EXPECT_FALSE(is_normalized_path(raw)) << raw;
+  }
+}
+
 TEST(RequestPath, ChannelTargetsJoinTheSourcePathAndKeepItsQuery) {
   EXPECT_EQ(channel_upstream_target("/vendor/v1", "/fx/EURUSD"), "/vendor/v1/fx/EURUSD");
   EXPECT_EQ(channel_upstream_target("/vendor/v1/", "/fx/EURUSD"), "/vendor/v1/fx/EURUSD");
