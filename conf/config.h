@@ -104,6 +104,7 @@ struct Stream {
   Duration linger = std::chrono::seconds(30);          // keep the upstream after the last subscriber
   bool always_on = false;                              // connect at start (single channel only)
   uint32_t max_channels = 64;                          // per_path: distinct paths at once; single: 1
+  uint32_t max_channels_per_ip = 8;                    // per_path: channels in use one client address created
   Duration connect_timeout = std::chrono::seconds(5);  // TCP connect + 101
   Duration backoff_max = std::chrono::seconds(10);     // reconnect backoff ceiling
   bool operator==(const Stream&) const = default;

@@ -193,9 +193,9 @@ Stream parse_stream(const Entry& entry) {
   if (!valid_name(entry.name)) {
     entry.fail("a stream name must be 1 to 48 characters from A-Z a-z 0-9 _ . -");
   }
-  const Section s(entry.value,
-                  {"source", "channels", "on_connect_send", "history", "ring", "subscriber_queue", "slow_subscriber",
-                   "client_messages", "linger", "always_on", "max_channels", "connect_timeout", "backoff_max"});
+  const Section s(entry.value, {"source", "channels", "on_connect_send", "history", "ring", "subscriber_queue",
+                                "slow_subscriber", "client_messages", "linger", "always_on", "max_channels",
+                                "max_channels_per_ip", "connect_timeout", "backoff_max"});
   Stream stream;
   stream.name = entry.name;
   stream.sources = read_sources(s.require("source"));
@@ -223,6 +223,12 @@ Stream parse_stream(const Entry& entry) {
     stream.max_channels = read_int<uint32_t>(*v, 1, kMaxChannels);
     if (single && stream.max_channels != 1) {
       v->fail("a single stream has exactly one channel; use channels: per_path for more");
+    }
+  }
+  if (auto v = s.find("max_channels_per_ip")) {
+    stream.max_channels_per_ip = read_int<uint32_t>(*v, 1, kMaxChannels);
+    if (single) {
+      v->fail("max_channels_per_ip bounds the channels of a per_path stream; a single stream has one");
     }
   }
   if (auto v = s.find("connect_timeout")) {

@@ -61,7 +61,7 @@ class ChannelTable::ClaimLock {
 };
 
 std::optional<Joined> ChannelTable::join(const ChannelRange& range, std::string_view path, uint32_t slot,
-                                         JoinError* error) {
+                                         JoinError* error, const Claimant& who) {
   auto count_in = [&](uint32_t ch) {
     ChannelEntry& e = h_->channels[ch];
     int32_t before = e.subscribers[slot].fetch_add(1, std::memory_order_seq_cst);
@@ -79,23 +79,46 @@ std::optional<Joined> ChannelTable::join(const ChannelRange& range, std::string_
     return std::nullopt;
   }
   std::optional<uint32_t> vacant;
+  std::optional<uint32_t> idle;  // active, but nobody subscribes
+  uint32_t by_who = 0;           // channels `who` created that are in use
   for (uint32_t ch = range.first; ch < range.first + range.count; ++ch) {
     ChannelEntry& e = h_->channels[ch];
     if (e.state.load(std::memory_order_acquire) == static_cast<uint32_t>(ChannelState::active)) {
       if (path == e.path) {
         return count_in(ch);
       }
+      if (subscribers(ch) <= 0) {
+        idle = idle ? idle : ch;
+      } else if (std::memcmp(e.creator, who.address, sizeof e.creator) == 0) {
+        ++by_who;
+      }
     } else if (!vacant) {
       vacant = ch;
     }
   }
+  // One address filling the range would lock every other client out of new
+  // paths (issue 15, finding 12).
+  if (who.max_per_address != 0 && by_who >= who.max_per_address) {
+    *error = JoinError::address_limit;
+    return std::nullopt;
+  }
   if (!vacant) {
+    // Only the feeder may reset a ring it could be writing, so a channel
+    // lingering without subscribers is handed back through it: it closes
+    // the upstream and frees the entry at once rather than after `linger`.
+    if (idle) {
+      h_->channels[*idle].reclaim.store(1, std::memory_order_release);
+      *error = JoinError::reclaiming;
+      return std::nullopt;
+    }
     *error = JoinError::full;
     return std::nullopt;
   }
   ChannelEntry& e = h_->channels[*vacant];
   std::memset(e.path, 0, sizeof e.path);
   std::memcpy(e.path, path.data(), path.size());
+  std::memcpy(e.creator, who.address, sizeof e.creator);
+  e.reclaim.store(0, std::memory_order_relaxed);
   // Nobody reads a free channel, so its ring and counters start over here.
   RingWriter(e, nullptr).reset();
   e.upstream.store(static_cast<uint32_t>(UpstreamState::idle), std::memory_order_relaxed);
@@ -128,7 +151,12 @@ bool ChannelTable::free_if_unused(uint32_t channel) {
   ChannelEntry& e = h_->channels[channel];
   e.state.store(static_cast<uint32_t>(ChannelState::free), std::memory_order_release);
   e.upstream.store(static_cast<uint32_t>(UpstreamState::idle), std::memory_order_relaxed);
+  e.reclaim.store(0, std::memory_order_relaxed);
   return true;
+}
+
+bool ChannelTable::reclaim_asked(uint32_t channel) const {
+  return h_->channels[channel].reclaim.load(std::memory_order_acquire) != 0;
 }
 
 void ChannelTable::clear_slot(uint32_t slot) {

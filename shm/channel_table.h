@@ -20,6 +20,13 @@ struct ChannelRange {
   bool per_path = false;
 };
 
+// Who asks for a new per_path channel: one client address may hold at most
+// `max_per_address` channels that still have subscribers (0: no bound).
+struct Claimant {
+  uint8_t address[16] = {};  // IPv6, or IPv4 mapped (::ffff:a.b.c.d)
+  uint32_t max_per_address = 0;
+};
+
 struct Joined {
   uint32_t channel = 0;
   uint32_t epoch = 0;
@@ -31,17 +38,24 @@ class ChannelTable {
   explicit ChannelTable(StreamsHeader& h) : h_(&h) {}
 
   // --- a proxy worker in `slot` ---
-  enum class JoinError { full, busy };
+  enum class JoinError { full, busy, reclaiming, address_limit };
   // Counts one subscriber of `slot` on the channel of `path` (ignored for a
   // single stream), claiming a free entry for a new path. `full`: every entry
-  // of the range holds another path; `busy`: the claim lock stayed taken.
-  std::optional<Joined> join(const ChannelRange& range, std::string_view path, uint32_t slot, JoinError* error);
+  // of the range holds another path with subscribers; `reclaiming`: none was
+  // free, one without subscribers is now marked for the feeder to free (ask
+  // again shortly); `address_limit`: `who` already created
+  // `max_per_address` channels of the range that have subscribers; `busy`:
+  // the claim lock stayed taken.
+  std::optional<Joined> join(const ChannelRange& range, std::string_view path, uint32_t slot, JoinError* error,
+                             const Claimant& who = {});
   void leave(uint32_t channel, uint32_t slot);
 
   // --- the feeder ---
   int64_t subscribers(uint32_t channel) const;
   // Frees a per_path channel nobody subscribes to; false if somebody joined.
   bool free_if_unused(uint32_t channel);
+  // A new path asked for this channel's place (see join()).
+  bool reclaim_asked(uint32_t channel) const;
 
   // --- the master, after the process in `slot` died ---
   void clear_slot(uint32_t slot);

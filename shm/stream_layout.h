@@ -4,9 +4,11 @@
 //
 // Ownership of writes:
 //   header, ChannelEntry identity (stream, ring offset/size) -> the master
-//   ChannelEntry::state/path/epoch  -> a proxy worker claiming a per_path
-//                                      channel, or the feeder freeing one,
-//                                      under claim_lock only
+//   ChannelEntry::state/path/epoch/creator -> a proxy worker claiming a
+//                                      per_path channel, or the feeder
+//                                      freeing one, under claim_lock only
+//   ChannelEntry::reclaim           -> set by a proxy worker under
+//                                      claim_lock, cleared by the feeder
 //   ChannelEntry ring fields (head, tail, next_seq), upstream status and
 //   counters, the ring bytes          -> the feeder (single writer)
 //   ChannelEntry::subscribers[slot]   -> the process in that slot; the master
@@ -23,7 +25,7 @@
 namespace wsgate::shm {
 
 inline constexpr uint64_t kStreamsMagic = 0x3130727473677377ULL;  // "wsgstr01" little-endian
-inline constexpr uint32_t kStreamsLayoutVersion = 1;
+inline constexpr uint32_t kStreamsLayoutVersion = 2;              // 2: ChannelEntry::reclaim, creator
 inline constexpr uint32_t kMaxChannels = 256;
 inline constexpr size_t kChannelPathLen = 256;  // a per_path channel's client path, NUL-terminated
 
@@ -46,12 +48,15 @@ static_assert(sizeof(RecordHeader) == 16);
 struct ChannelEntry {
   char stream[kNameLen];  // the stream's name, for status
   uint32_t stream_index;  // into Config::streams
-  uint32_t reserved0;
+  // 1: a new path wants this subscriber-less per_path channel, so the feeder
+  // closes its upstream and frees it now instead of after `linger`.
+  std::atomic<uint32_t> reclaim;
   uint64_t ring_offset;         // from the segment's start
   uint64_t ring_size;           // bytes, a multiple of 8
   std::atomic<uint32_t> state;  // ChannelState
   std::atomic<uint32_t> epoch;  // bumped on every claim: a cached index goes stale
   char path[kChannelPathLen];   // per_path: the client path; single: ""
+  uint8_t creator[16];          // per_path: the address of the client that claimed it (IPv4 as ::ffff:a.b.c.d)
   // Ring positions count bytes since the claim and never wrap; position p is
   // at ring byte p % ring_size. [tail, head) holds whole records.
   std::atomic<uint64_t> head;                   // after the last complete record

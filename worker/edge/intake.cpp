@@ -244,7 +244,7 @@ void Intake::start_stream(const ClientRequest& req) {
   const bool key_first = route_->auth_index && ctx_.auths[*route_->auth_index].from == conf::AuthFrom::first_message;
   if (!key_first) {
     HttpError err;
-    start.joined = ctx_.hub->reserve(route_->stream_index, channel, err);
+    start.joined = ctx_.hub->reserve(route_->stream_index, channel, client_ip_, err);
     if (!start.joined) {
       answer(err);
       return;

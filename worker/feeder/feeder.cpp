@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include "shm/backend_table.h"
@@ -15,10 +16,12 @@
 #include "shm/channel_table.h"
 #include "worker/feeder/feed_upstream.h"
 #include "worker/feeder/stream_plan.h"
+#include "worker/log/escape.h"
 #include "worker/log/log.h"
 #include "worker/net/exit_codes.h"
 #include "worker/net/role_runtime.h"
 #include "worker/net/uv_handle.h"
+#include "worker/ws/request_path.h"
 
 namespace wsgate::worker {
 
@@ -33,10 +36,17 @@ struct CaptureSink final : ByteSink {
   void append(const uint8_t* data, size_t n) override { bytes.append(reinterpret_cast<const char*>(data), n); }
 };
 
+// The channel path goes in JSON-escaped: the messages are JSON more often
+// than not, and the path is the client's. A normalised path has no '"' or
+// '\' to escape (worker/ws/request_path.h); this holds even if that changes
+// (issue 15, finding 2: `/fx/a","admin":true,"x":"` rewrote the vendor's
+// subscribe message, which carries the operator's key).
 std::string fill_path(std::string text, const std::string& path) {
   const std::string token = "${path}";
-  for (size_t at = text.find(token); at != std::string::npos; at = text.find(token, at + path.size())) {
-    text.replace(at, token.size(), path);
+  std::string escaped;
+  append_json_escaped(escaped, path);
+  for (size_t at = text.find(token); at != std::string::npos; at = text.find(token, at + escaped.size())) {
+    text.replace(at, token.size(), escaped);
   }
   return text;
 }
@@ -223,12 +233,15 @@ void Feeder::look_after(uint32_t ch, int64_t now) {
   if (f.idle_since_ms == 0) {
     f.idle_since_ms = now;
   }
-  if (now - f.idle_since_ms < s.linger.count()) {
+  // A new path waiting for this channel's place cuts the linger short.
+  const bool reclaim = s.channels == conf::ChannelMode::per_path && table_.reclaim_asked(ch);
+  if (now - f.idle_since_ms < s.linger.count() && !reclaim) {
     return;
   }
   if (f.upstream && !f.closing_on_purpose) {
-    LOG_INFO("stream %s%s%s: no subscribers for %lld ms; closing its upstream", s.name.c_str(),
-             e.path[0] != '\0' ? " channel " : "", e.path, static_cast<long long>(s.linger.count()));
+    LOG_INFO("stream %s%s%s: no subscribers for %lld ms%s; closing its upstream", s.name.c_str(),
+             e.path[0] != '\0' ? " channel " : "", e.path, static_cast<long long>(now - f.idle_since_ms),
+             reclaim ? " and a new path needs the channel" : "");
     f.closing_on_purpose = true;
     f.upstream->close_gracefully();
   }
@@ -238,7 +251,7 @@ void Feeder::look_after(uint32_t ch, int64_t now) {
   }
 }
 
-void Feeder::connect(uint32_t ch, int64_t) {
+void Feeder::connect(uint32_t ch, int64_t now) {
   shm::ChannelEntry& e = table_.entry(ch);
   ChannelFeed& f = feeds_[ch];
   const conf::Stream& s = stream_of(ch);
@@ -247,13 +260,18 @@ void Feeder::connect(uint32_t ch, int64_t) {
   std::string path = e.path;
   t.path = t.source->path;
   if (s.channels == conf::ChannelMode::per_path) {
-    // source + the client's path ("ws://core/fx" + "/fx/EURUSD"): no doubled slash.
-    std::string base = t.path.substr(0, t.path.find('?'));
-    std::string query = t.path.find('?') != std::string::npos ? t.path.substr(t.path.find('?')) : "";
-    if (!base.empty() && base.back() == '/') {
-      base.pop_back();
+    // source + the client's path ("ws://core/fx" + "/fx/EURUSD"), never
+    // anything outside the source's path (issue 15, finding 3). Workers
+    // claim only normalised paths; the check holds even against a stale or
+    // damaged entry.
+    std::optional<std::string> target = channel_upstream_target(t.path, path);
+    if (!target) {
+      LOG_WARN("stream %s channel %s: the path would leave the source path %s; not connecting", s.name.c_str(),
+               json_string(path).c_str(), t.source->text.c_str());
+      f.retry_at_ms = now + s.backoff_max.count();
+      return;
     }
-    t.path = base + path + query;
+    t.path = std::move(*target);
   }
   for (const std::string& m : s.on_connect_send) {
     t.on_connect.push_back(fill_path(m, path));

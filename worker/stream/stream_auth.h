@@ -23,8 +23,8 @@ bool key_matches(const std::vector<std::string>& keys, std::string_view candidat
 std::optional<std::string> key_from_header(const ClientRequest& req);
 
 // The value of query parameter `name` in `target`, percent-decoded (a '+'
-// stays a '+': base64 keys keep working unencoded); nullopt when absent or
-// badly encoded.
+// stays a '+': base64 keys keep working unencoded); nullopt when absent,
+// badly encoded or given more than once.
 std::optional<std::string> key_from_query(std::string_view target, std::string_view name);
 
 enum class FirstMessageAuth { ok, not_json, no_field, wrong_key };

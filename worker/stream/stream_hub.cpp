@@ -1,10 +1,13 @@
 #include "worker/stream/stream_hub.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "worker/log/log.h"
 
@@ -28,6 +31,25 @@ void signal_fd(int fd) {
     LOG_WARN("cannot wake the feeder (%s)", strerror(errno));
   }
 }
+
+// The address a new channel is counted against. An address that does not
+// parse (a connection already gone) is all zeros, one bucket for all of them.
+shm::Claimant claimant_of(std::string_view client_ip, uint32_t max_per_address) {
+  shm::Claimant who;
+  who.max_per_address = max_per_address;
+  const std::string ip(client_ip);
+  in6_addr a6{};
+  in_addr a4{};
+  if (inet_pton(AF_INET6, ip.c_str(), &a6) == 1) {
+    std::memcpy(who.address, &a6, sizeof who.address);
+  } else if (inet_pton(AF_INET, ip.c_str(), &a4) == 1) {
+    who.address[10] = 0xff;
+    who.address[11] = 0xff;
+    std::memcpy(who.address + 12, &a4, sizeof a4);
+  }
+  return who;
+}
+
 }  // namespace
 
 StreamHub::~StreamHub() { close(); }
@@ -64,18 +86,38 @@ shm::RingReader StreamHub::reader(uint32_t channel) const {
   return shm::RingReader(e, reinterpret_cast<const uint8_t*>(setup_.header) + e.ring_offset);
 }
 
-std::optional<shm::Joined> StreamHub::reserve(size_t stream, std::string_view path, HttpError& err) {
+std::optional<shm::Joined> StreamHub::reserve(size_t stream, std::string_view path, std::string_view client_ip,
+                                              HttpError& err) {
   shm::ChannelTable table(*setup_.header);
   shm::ChannelTable::JoinError why{};
-  std::optional<shm::Joined> j = table.join(setup_.ranges[stream], path, setup_.slot, &why);
+  const conf::Stream& s = setup_.config->streams[stream];
+  const shm::Claimant who = claimant_of(client_ip, s.max_channels_per_ip);
+  std::optional<shm::Joined> j = table.join(setup_.ranges[stream], path, setup_.slot, &why, who);
   if (!j) {
-    const conf::Stream& s = setup_.config->streams[stream];
-    err = why == shm::ChannelTable::JoinError::full
-              ? HttpError{503,
-                          "stream " + s.name + " has all its " + std::to_string(s.max_channels) +
-                              " channels in use (max_channels)",
-                          {{"Retry-After", "5"}}}
-              : HttpError{503, "stream " + s.name + ": the channel table stayed locked", {{"Retry-After", "1"}}};
+    using JoinError = shm::ChannelTable::JoinError;
+    switch (why) {
+      case JoinError::full:
+        err = HttpError{
+            503,
+            "stream " + s.name + " has all its " + std::to_string(s.max_channels) + " channels in use (max_channels)",
+            {{"Retry-After", "5"}}};
+        break;
+      case JoinError::reclaiming:
+        signal_fd(setup_.feeder_fd);  // free the idle channel now, not at the next tick
+        err = HttpError{503,
+                        "stream " + s.name + ": a channel without subscribers is being freed for this path",
+                        {{"Retry-After", "1"}}};
+        break;
+      case JoinError::address_limit:
+        err = HttpError{429,
+                        "stream " + s.name + ": this address created " + std::to_string(s.max_channels_per_ip) +
+                            " channels still in use (max_channels_per_ip)",
+                        {{"Retry-After", "5"}}};
+        break;
+      case JoinError::busy:
+        err = HttpError{503, "stream " + s.name + ": the channel table stayed locked", {{"Retry-After", "1"}}};
+        break;
+    }
     return std::nullopt;
   }
   if (table.subscribers(j->channel) == 1) {

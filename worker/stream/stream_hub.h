@@ -59,9 +59,11 @@ class StreamHub {
   bool start(uv_loop_t* loop, StreamSetup setup);
   void close();
 
-  // Counts a subscriber of `stream` on the channel for `path` in shm. On
-  // failure `err` holds the answer for the client (503: no free channel).
-  std::optional<shm::Joined> reserve(size_t stream, std::string_view path, HttpError& err);
+  // Counts a subscriber of `stream` on the channel for `path` in shm; a new
+  // path is a channel claimed for `client_ip` (the numeric address). On
+  // failure `err` holds the answer for the client (503: no free channel yet;
+  // 429: the address has max_channels_per_ip channels in use).
+  std::optional<shm::Joined> reserve(size_t stream, std::string_view path, std::string_view client_ip, HttpError& err);
   // Undoes reserve() for a subscriber that never attached.
   void unreserve(const shm::Joined& j);
   // Starts delivery to `l`: the channel's history first, then every new message.

@@ -281,7 +281,7 @@ void Subscriber::authenticate() {
     return;
   }
   HttpError err;
-  start_.joined = hub_.reserve(start_.route->stream_index, start_.channel_path, err);
+  start_.joined = hub_.reserve(start_.route->stream_index, start_.channel_path, start_.client_ip, err);
   if (!start_.joined) {
     LOG_INFO("subscriber %s: %s; closing with 1013", start_.client_ip.c_str(), err.why.c_str());
     close_with(close_code::try_later, "no free channel");

@@ -15,6 +15,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "worker/ws/request_path.h"
 #include "worker/ws/ws_key.h"
 
 namespace wsgate::worker {
@@ -179,13 +180,23 @@ std::optional<HttpError> check_no_duplicates(const Parser& p) {
   // Two copies of a header wsgate decides on (routing by Host, the key it
   // answers for, the Origin it checks) could make wsgate and the backend act
   // on different values.
-  static constexpr std::array<std::pair<http::field, const char*>, 3> kSingletons{{
+  // Authorization: auth reads the first, a backend may read the last (issue
+  // 15, finding 13). Upgrade: the token check reads every line.
+  static constexpr std::array<std::pair<http::field, const char*>, 5> kSingletons{{
       {http::field::host, "duplicate Host header"},
       {http::field::sec_websocket_key, "duplicate Sec-WebSocket-Key header"},
       {http::field::origin, "duplicate Origin header"},
+      {http::field::authorization, "duplicate Authorization header"},
+      {http::field::upgrade, "duplicate Upgrade header"},
   }};
-  for (const auto& [name, why] : kSingletons) {
-    if (p.get().count(name) > 1) return bad_request(why);
+  // One pass over the fields rather than a count() per name: each count()
+  // is a tree search, and this runs for every session.
+  std::array<int, kSingletons.size()> seen{};
+  for (const auto& f : p.get()) {
+    const http::field name = f.name();
+    for (size_t i = 0; i < kSingletons.size(); ++i) {
+      if (name == kSingletons[i].first && ++seen[i] > 1) return bad_request(kSingletons[i].second);
+    }
   }
   return std::nullopt;
 }
@@ -263,7 +274,7 @@ HeaderList forward_headers_of(const Message& msg) {
 ClientRequest client_request_of(const Message& msg) {
   ClientRequest r;
   r.target = std::string(msg.target());
-  r.path = r.target.substr(0, r.target.find('?'));
+  r.path = r.target.substr(0, r.target.find('?'));  // normalised by normalize_target()
   r.host = std::string(msg[http::field::host]);
   r.origin = std::string(msg[http::field::origin]);
   r.key = std::string(msg[http::field::sec_websocket_key]);
@@ -271,6 +282,20 @@ ClientRequest client_request_of(const Message& msg) {
   r.x_forwarded_for = joined_values(msg, "X-Forwarded-For");
   r.forward_headers = forward_headers_of(msg);
   return r;
+}
+
+// Routes are matched, channels named and backends asked by the normalised
+// path (request_path.h); the query goes on as sent.
+std::optional<HttpError> normalize_target(ClientRequest& r) {
+  if (is_normalized_path(r.path)) return std::nullopt;
+  std::string why;
+  std::optional<std::string> path = normalize_request_path(r.path, &why);
+  if (!path) return bad_request(std::move(why));
+  if (*path != r.path) {
+    r.target = *path + r.target.substr(r.path.size());
+    r.path = std::move(*path);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -322,6 +347,10 @@ struct RequestReader::Impl {
       return state = Status::error;
     }
     request = client_request_of(parser.get());
+    if (auto refused = normalize_target(request)) {
+      error = std::move(*refused);
+      return state = Status::error;
+    }
     return state = Status::done;
   }
 

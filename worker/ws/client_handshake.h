@@ -16,7 +16,9 @@ namespace wsgate::worker {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct ClientRequest {
-  std::string target;                  // path and query exactly as sent ("/chat?room=1")
+  // The normalised path (worker/ws/request_path.h) and the query as sent
+  // ("/chat?room=1"): what routes match and what the backend gets.
+  std::string target;
   std::string path;                    // target up to '?'
   std::string host;                    // Host header (required by HTTP/1.1)
   std::string origin;                  // empty when absent
@@ -54,7 +56,8 @@ class RequestReader {
   // need_more: header incomplete (and under the limit).
   // done: request() and header_size() are valid; bytes past header_size()
   //       are the client's first frames (H9), not part of the request.
-  // error: error() holds the answer: 400 malformed/H1/H2/H3, 426 H4
+  // error: error() holds the answer: 400 malformed/H1/H2/H3 or a path
+  //        normalize_request_path() refuses, 426 H4
   //        (with Sec-WebSocket-Version: 13), 431 over max_header.
   Status parse(std::string_view received);
 

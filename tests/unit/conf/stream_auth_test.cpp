@@ -225,6 +225,16 @@ TEST(Streams, PerPathDefaultsToSixtyFourChannels) {
   EXPECT_EQ(load_stream({kSource, "    channels: per_path"}).max_channels, 64u);
 }
 
+TEST(Streams, MaxChannelsPerIpDefaultsToEightAndIsRead) {
+  EXPECT_EQ(load_stream({kSource, "    channels: per_path"}).max_channels_per_ip, 8u);
+  EXPECT_EQ(load_stream({kSource, "    channels: per_path", "    max_channels_per_ip: 3"}).max_channels_per_ip, 3u);
+  EXPECT_EQ(load_stream({kSource, "    channels: per_path", "    max_channels_per_ip: 256"}).max_channels_per_ip, 256u);
+  EXPECT_TRUE(Fails(with_stream({kSource, "    channels: per_path", "    max_channels_per_ip: 0"}), 6,
+                    "streams.fx.max_channels_per_ip", "expected an integer from 1 to 256"));
+  EXPECT_TRUE(Fails(with_stream({kSource, "    max_channels_per_ip: 2"}), 5, "streams.fx.max_channels_per_ip",
+                    "a single stream has one"));
+}
+
 TEST(Streams, SingleAlwaysOnAndOneChannelAreFine) {
   const Stream s = load_stream({kSource, "    always_on: true", "    max_channels: 1"});
   EXPECT_TRUE(s.always_on);

@@ -146,6 +146,62 @@ TEST(ChannelTable, FullRangeRefusesANewPathButNotAKnownOne) {
   EXPECT_EQ(b->channel, 1u);
 }
 
+// Issue 15, finding 12: a full range whose channel has no subscribers left
+// hands that channel to the feeder to free now; the new path asks again.
+TEST(ChannelTable, AFullRangeAsksTheFeederToFreeAChannelWithoutSubscribers) {
+  Shared s(2);
+  ChannelTable t = s.table();
+  const ChannelRange range{0, 2, true};
+  JoinError err{};
+  ASSERT_TRUE(t.join(range, "/a", 0, &err));
+  ASSERT_TRUE(t.join(range, "/b", 0, &err));
+  t.leave(1, 0);  // /b lingers without subscribers
+  EXPECT_FALSE(t.reclaim_asked(0));
+  EXPECT_FALSE(t.reclaim_asked(1));
+  EXPECT_FALSE(t.join(range, "/c", 2, &err));
+  EXPECT_EQ(err, JoinError::reclaiming);
+  EXPECT_FALSE(t.reclaim_asked(0)) << "/a has a subscriber";
+  EXPECT_TRUE(t.reclaim_asked(1));
+  EXPECT_STREQ(s.h().channels[1].path, "/b") << "only the feeder frees it";
+  EXPECT_EQ(s.h().claim_lock.load(), 0);
+  EXPECT_TRUE(t.free_if_unused(1));
+  EXPECT_FALSE(t.reclaim_asked(1));
+  auto c = t.join(range, "/c", 2, &err);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->channel, 1u);
+  EXPECT_FALSE(t.reclaim_asked(1));
+}
+
+Claimant from(uint8_t last_byte, uint32_t max) {
+  Claimant who;
+  who.address[10] = 0xff;
+  who.address[11] = 0xff;
+  who.address[12] = 127;
+  who.address[15] = last_byte;
+  who.max_per_address = max;
+  return who;
+}
+
+// Issue 15, finding 12: one address creates at most max_per_address channels
+// that are in use; joining an existing path is never bounded.
+TEST(ChannelTable, OneAddressCreatesAtMostItsShareOfChannelsInUse) {
+  Shared s(8);
+  ChannelTable t = s.table();
+  const ChannelRange range{0, 8, true};
+  JoinError err{};
+  ASSERT_TRUE(t.join(range, "/a", 0, &err, from(2, 2)));
+  ASSERT_TRUE(t.join(range, "/b", 0, &err, from(2, 2)));
+  EXPECT_FALSE(t.join(range, "/c", 0, &err, from(2, 2)));
+  EXPECT_EQ(err, JoinError::address_limit);
+  EXPECT_EQ(s.h().claim_lock.load(), 0);
+  EXPECT_TRUE(t.join(range, "/a", 1, &err, from(2, 2))) << "a known path is joined";
+  EXPECT_TRUE(t.join(range, "/c", 0, &err, from(3, 2))) << "another address has its own share";
+  EXPECT_TRUE(t.join(range, "/d", 0, &err, from(3, 0))) << "0: no bound";
+  // /b left: a channel without subscribers no longer counts against its creator.
+  t.leave(1, 0);
+  EXPECT_TRUE(t.join(range, "/e", 0, &err, from(2, 2)));
+}
+
 TEST(ChannelTable, FreeIfUnusedFreesOnlyAChannelNobodySubscribesTo) {
   Shared s(2);
   ChannelTable t = s.table();
