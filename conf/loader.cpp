@@ -449,10 +449,10 @@ YAML::Node parse_yaml(const std::string& text, const std::string& file) {
 }  // namespace
 
 std::string read_config_file(const std::string& path) {
-  int error = 0;
-  auto text = read_whole_file(path, &error);
+  std::string why;
+  auto text = read_whole_file(path, &why);
   if (!text) {
-    throw ConfigError(path, 0, "", "cannot read file: " + std::generic_category().message(error));
+    throw ConfigError(path, 0, "", "cannot read file: " + why);
   }
   return std::move(*text);
 }

@@ -209,6 +209,27 @@ TEST(SharedMemory, AStaleSegmentOfAnotherVersionIsReplacedAtStart) {
   EXPECT_EQ(parse_status_json(r.out).backends.size(), 1u);
 }
 
+// `keys_file: /dev/zero` (or a config that is an endless file) is a clear
+// error from `wsgate -t`, not a read until memory runs out (issue 15,
+// finding 14). A reload reads through the same helper (conf/loader_fields.h).
+TEST(CommandLine, AnEndlessFileTheConfigNamesIsRefusedNamingFileAndLimit) {
+  TempDir dir;
+  const std::string file = (dir / "wsgate.yaml").string();
+  write_file(file,
+             "listen: 127.0.0.1:8080\npools: {p: {backends: [127.0.0.1:2]}}\n"
+             "auth:\n  keys:\n    keys_file: /dev/zero\n"
+             "routes: [{path: /, pool: p, auth: keys}]\n");
+  CommandResult keys = run_wsgate({"-t", "-c", file});
+  EXPECT_EQ(keys.code, 1);
+  EXPECT_NE(keys.err.find(file + ":5: auth.keys.keys_file: cannot read keys file /dev/zero: it holds more than 16MiB"),
+            std::string::npos)
+      << keys.err;
+  CommandResult config = run_wsgate({"-t", "-c", "/dev/zero"});
+  EXPECT_EQ(config.code, 1);
+  EXPECT_NE(config.err.find("/dev/zero:0: cannot read file: it holds more than 16MiB"), std::string::npos)
+      << config.err;
+}
+
 TEST(CommandLine, StatusPrintsWorkersAndBackends) {
   EchoBackend a{"a"}, b{"b"};
   Gateway gw(pool_yaml("chat", {a.port(), b.port()}) + kRoute, 2);
