@@ -16,6 +16,8 @@
 namespace wsgate::shm {
 namespace {
 
+constexpr uint64_t kTestMagic = 0x5453455445474e4dULL;
+
 std::string unique_name() { return "wsgate-test-nm-" + std::to_string(getpid()) + "-" + std::to_string(rand()); }
 
 bool exists(const std::string& name) {
@@ -79,7 +81,6 @@ TEST(NamedMapping, AForkedChildDoesNotUnlink) {
 
 TEST(NamedMapping, CreateExclusiveRefusesALiveOwnerAndReplacesAStaleOne) {
   const std::string name = unique_name();
-  constexpr uint64_t kTestMagic = 0x5453455445474e4dULL;
   {
     NamedMapping first = NamedMapping::create_exclusive(name, sizeof(Prefix), SegmentMode{}, kTestMagic, getpid());
     auto* p = static_cast<Prefix*>(first.address());
