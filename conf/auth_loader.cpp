@@ -57,10 +57,10 @@ std::string_view trim(std::string_view line) {
 // skipped, and a repeated key is kept once. Errors blame `f` (the keys_file
 // entry) and name the line of the keys file, never its text.
 std::vector<std::string> read_keys(const Field& f, const std::string& path) {
-  int error = 0;
-  const auto text = read_whole_file(path, &error);
+  std::string why;
+  const auto text = read_whole_file(path, &why);
   if (!text) {
-    f.fail("cannot read keys file " + path + ": " + std::generic_category().message(error));
+    f.fail("cannot read keys file " + path + ": " + why);
   }
   std::vector<std::string> keys;
   std::unordered_set<std::string_view> seen;  // views into *text

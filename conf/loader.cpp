@@ -1,5 +1,6 @@
 #include "conf/loader.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -428,6 +429,13 @@ YAML::Node parse_yaml(const std::string& text, const std::string& file) {
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own guard against a stack overflow; its message is only
+    // "bad file" (0.7), so say what it means. No wsgate config nests deeper
+    // than a handful of levels, so the bound is never a real one.
+    throw ConfigError(file, line_of(e.mark), "",
+                      "nested too deeply: the YAML parser stops at depth " + std::to_string(e.depth()) +
+                          " (a wsgate config needs fewer than 10 levels)");
   } catch (const YAML::Exception& e) {
     throw ConfigError(file, line_of(e.mark), "", e.msg);
   }
@@ -446,10 +454,10 @@ YAML::Node parse_yaml(const std::string& text, const std::string& file) {
 }  // namespace
 
 std::string read_config_file(const std::string& path) {
-  int error = 0;
-  auto text = read_whole_file(path, &error);
+  std::string why;
+  auto text = read_whole_file(path, &why);
   if (!text) {
-    throw ConfigError(path, 0, "", "cannot read file: " + std::generic_category().message(error));
+    throw ConfigError(path, 0, "", "cannot read file: " + why);
   }
   return std::move(*text);
 }

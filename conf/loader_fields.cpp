@@ -237,10 +237,10 @@ struct FileCloser {
 
 }  // namespace
 
-std::optional<std::string> read_whole_file(const std::string& path, int* error) {
+std::optional<std::string> read_whole_file(const std::string& path, std::string* why, uint64_t limit) {
   const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
   if (!file) {
-    *error = errno;
+    *why = std::generic_category().message(errno);
     return std::nullopt;
   }
   std::string text;
@@ -248,10 +248,15 @@ std::optional<std::string> read_whole_file(const std::string& path, int* error) 
   size_t n = 0;
   errno = 0;
   while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) {
+    if (text.size() + n > limit) {
+      *why = "it holds more than " + format_size(limit) + ", the most wsgate reads from a file the config names";
+      return std::nullopt;
+    }
     text.append(buffer, n);
   }
   if (std::ferror(file.get())) {
-    *error = errno != 0 ? errno : EIO;  // C does not promise that fread sets errno
+    // C does not promise that fread sets errno.
+    *why = std::generic_category().message(errno != 0 ? errno : EIO);
     return std::nullopt;
   }
   return text;

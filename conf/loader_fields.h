@@ -125,9 +125,16 @@ bool valid_name(std::string_view name);
 
 // ---------------------------------------------------------------- files
 
-// The whole file, or nullopt with *error set to an errno value. fopen()
-// accepts a directory; the read that follows fails with EISDIR.
-std::optional<std::string> read_whole_file(const std::string& path, int* error);
+// The most any file the config names may hold (the config itself, keys
+// files): `keys_file: /dev/zero`, or any endless or runaway file, is an error
+// after this many bytes, not a read until memory runs out.
+inline constexpr uint64_t kMaxFileBytes = 16 * 1024 * 1024;
+
+// The whole file, or nullopt with *why set: the errno text, or that the file
+// holds more than `limit` bytes. Every file the config reads comes through
+// here. fopen() accepts a directory; the read that follows fails with EISDIR.
+std::optional<std::string> read_whole_file(const std::string& path, std::string* why,
+                                           uint64_t limit = kMaxFileBytes);
 
 // A path from the config, relative to the config file's directory.
 std::string resolve_path(std::string_view config_file, const std::string& path);

@@ -117,4 +117,12 @@ void drop_worker_privileges(const conf::Config& config) {
   }
 }
 
+shm::SegmentMode segment_mode_for(const conf::Config& config) {
+  shm::SegmentMode mode;
+  if (config.run_as && geteuid() == 0 && config.run_as->uid != 0) {
+    mode.reader_group = static_cast<int>(config.run_as->gid);
+  }
+  return mode;
+}
+
 }  // namespace wsgate::master

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "conf/config.h"
+#include "shm/named_mapping.h"
 
 namespace wsgate::master {
 
@@ -29,5 +30,10 @@ std::string drop_privileges(const conf::RunAs& run_as);
 // has `user`; on failure it logs why and exits with worker::kExitFatal, so
 // the master does not respawn the child into the same failure.
 void drop_worker_privileges(const conf::Config& config);
+
+// The mode of the shared segments the master creates for `config`: its own
+// uid only, plus read for the group of `user` when a root master switches
+// its workers to it, so the service user can run `wsgate status`.
+shm::SegmentMode segment_mode_for(const conf::Config& config);
 
 }  // namespace wsgate::master

@@ -1,6 +1,7 @@
 #include "master/status_command.h"
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <iomanip>
 #include <optional>
@@ -10,6 +11,7 @@
 #include "shm/channel_table.h"
 #include "shm/segment.h"
 #include "shm/stream_segment.h"
+#include "worker/log/escape.h"
 #include "worker/report/control_report.h"
 #include "worker/report/status_json.h"
 #include "worker/report/status_names.h"
@@ -56,7 +58,7 @@ void print_text(const shm::Table& table, const shm::BackendTable& t, int64_t now
     // Free text of any length: on its own line rather than in a column.
     std::string error = t.last_error(b);
     if (!error.empty()) {
-      out << "    last error: " << error << "\n";
+      out << "    last error: " << worker::escaped(error, worker::Quoting::log) << "\n";
     }
   }
   out << worker::control_text(table);  // rebalance and per-IP limits, when there is anything to say
@@ -71,7 +73,10 @@ void print_channels_text(const shm::StreamsHeader& h, std::ostream& out) {
   for (uint32_t ch = 0; ch < h.channel_count; ++ch) {
     const shm::ChannelEntry& e = h.channels[ch];
     if (worker::channel_active(e)) {
-      out << "  " << std::setw(16) << e.stream << std::setw(24) << (e.path[0] ? e.path : "-") << std::setw(12)
+      // A client chose the path: escaped, so it cannot reach the terminal raw.
+      const std::string path = worker::escaped(std::string_view(e.path, strnlen(e.path, sizeof e.path)),
+                                               worker::Quoting::log);
+      out << "  " << std::setw(16) << e.stream << std::setw(24) << (path.empty() ? "-" : path) << std::setw(12)
           << worker::upstream_state_name(e.upstream.load()) << std::setw(13) << t.subscribers(ch) << std::setw(12)
           << e.messages_in.load() << e.connects.load() << "\n";
     }

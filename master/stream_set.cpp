@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "master/privileges.h"
 #include "shm/layout.h"
 
 namespace wsgate::master {
@@ -28,7 +29,8 @@ StreamSet::StreamSet(uint32_t id, std::shared_ptr<const conf::Config> config, co
       config_(std::move(config)),
       plan_(worker::plan_streams(*config_)),
       segment_(
-          shm::StreamSegment::create(shm::StreamSegment::name_for(table_segment_name, id), getpid(), plan_.channels)) {
+          shm::StreamSegment::create(shm::StreamSegment::name_for(table_segment_name, id), getpid(), plan_.channels,
+                                     segment_mode_for(*config_))) {
   try {
     for (uint32_t s = 0; s < shm::kMaxSlots; ++s) {
       worker_fds_.push_back(make_eventfd());

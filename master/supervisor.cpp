@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "master/child_process.h"
+#include "master/privileges.h"
 #include "shm/backend_table.h"
 #include "worker/log/log.h"
 
@@ -36,7 +37,7 @@ void remove_stale_stream_sets(const std::string& name) {
 
 Supervisor::Supervisor(conf::Config config, const std::string& text, const std::string& shm_name)
     : config_(std::make_shared<const conf::Config>(std::move(config))),
-      segment_(shm::Segment::create(shm_name, getpid())),
+      segment_(shm::Segment::create(shm_name, getpid(), segment_mode_for(*config_))),
       blob_(shm::ConfigBlob::create(shm_name + "-config")),
       tls_blobs_{shm::ConfigBlob::create(shm_name + "-tls"), shm::ConfigBlob::create(shm_name + "-tickets")},
       slots_(*segment_.table(), [](pid_t pid, int signum) { kill(pid, signum); }) {

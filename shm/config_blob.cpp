@@ -25,7 +25,7 @@ std::atomic<uint64_t>* ConfigBlob::words() const { return reinterpret_cast<std::
 
 ConfigBlob ConfigBlob::create(const std::string& name) {
   // Sparse: only the pages the text touches use memory.
-  NamedMapping mapping = NamedMapping::create_replacing(name, sizeof(BlobHeader) + kCapacity, 0600);
+  NamedMapping mapping = NamedMapping::create_replacing(name, sizeof(BlobHeader) + kCapacity, SegmentMode{});
   ::new (mapping.address()) BlobHeader{};
   return ConfigBlob(std::move(mapping));
 }

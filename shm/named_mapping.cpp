@@ -1,6 +1,10 @@
 #include "shm/named_mapping.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
@@ -16,17 +20,44 @@ struct NamedMapping::Region {
   bip::mapped_region region;
 };
 
-NamedMapping NamedMapping::create_exclusive(const std::string& name, uint64_t size, unsigned permissions,
+namespace {
+
+// Creates the object (O_EXCL), gives it `mode`'s group and size.
+bip::shared_memory_object create_object(const std::string& name, uint64_t size, const SegmentMode& mode) {
+  bip::shared_memory_object obj(bip::create_only, name.c_str(), bip::read_write, bip::permissions(mode.permissions()));
+  if (mode.reader_group >= 0 && fchown(obj.get_mapping_handle().handle, static_cast<uid_t>(-1),
+                                       static_cast<gid_t>(mode.reader_group)) != 0) {
+    const int error = errno;
+    bip::shared_memory_object::remove(name.c_str());
+    throw SegmentError("cannot give shared memory /dev/shm/" + name + " to group " +
+                       std::to_string(mode.reader_group) + ": " + strerror(error));
+  }
+  obj.truncate(static_cast<bip::offset_t>(size));
+  return obj;
+}
+
+}  // namespace
+
+NamedMapping NamedMapping::create_exclusive(const std::string& name, uint64_t size, const SegmentMode& mode,
                                             uint64_t magic, int master_pid, const std::string& what) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
-      bip::shared_memory_object obj(bip::create_only, name.c_str(), bip::read_write, bip::permissions(permissions));
-      obj.truncate(static_cast<bip::offset_t>(size));
+      bip::shared_memory_object obj = create_object(name, size, mode);
       return NamedMapping(name, std::make_unique<Region>(Region{bip::mapped_region(obj, bip::read_write)}), true);
     } catch (const bip::interprocess_exception& e) {
       if (e.get_error_code() != bip::already_exists_error || attempt > 0) {
         throw SegmentError("cannot create shared memory /dev/shm/" + name + what + ": " + e.what());
       }
+    }
+    // Another user may have made the name first, with a Prefix that names a
+    // live wsgate to keep us out: a foreign object is replaced unread when we
+    // may unlink it (root may, in sticky /dev/shm), else refused.
+    if (const std::string foreign = foreign_owner(name); !foreign.empty()) {
+      if (!bip::shared_memory_object::remove(name.c_str())) {
+        throw SegmentError("shared memory /dev/shm/" + name + " already exists, " + foreign +
+                           ", and cannot be replaced: another local user made it; remove it (as root)");
+      }
+      continue;
     }
     int owner = existing_owner(name, magic);
     if (owner != 0 && owner != master_pid && is_live_wsgate(owner)) {
@@ -39,14 +70,15 @@ NamedMapping NamedMapping::create_exclusive(const std::string& name, uint64_t si
   throw SegmentError("cannot create shared memory /dev/shm/" + name);
 }
 
-NamedMapping NamedMapping::create_replacing(const std::string& name, uint64_t size, unsigned permissions) {
+NamedMapping NamedMapping::create_replacing(const std::string& name, uint64_t size, const SegmentMode& mode) {
   bip::shared_memory_object::remove(name.c_str());
   try {
-    bip::shared_memory_object obj(bip::create_only, name.c_str(), bip::read_write, bip::permissions(permissions));
-    obj.truncate(static_cast<bip::offset_t>(size));
+    bip::shared_memory_object obj = create_object(name, size, mode);
     return NamedMapping(name, std::make_unique<Region>(Region{bip::mapped_region(obj, bip::read_write)}), true);
   } catch (const bip::interprocess_exception& e) {
-    throw SegmentError("cannot create shared memory /dev/shm/" + name + ": " + e.what());
+    const std::string foreign = e.get_error_code() == bip::already_exists_error ? foreign_owner(name) : "";
+    throw SegmentError("cannot create shared memory /dev/shm/" + name + ": " + e.what() +
+                       (foreign.empty() ? "" : " (it is " + foreign + ")"));
   }
 }
 

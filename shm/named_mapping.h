@@ -11,21 +11,34 @@
 
 namespace wsgate::shm {
 
+// Who may open a segment by name. Workers never do: they inherit the
+// master's mappings across fork(), so the mode only matters to `wsgate
+// status` and the control commands, and to every other local user. The
+// creating uid gets read-write; `reader_group` (>= 0) read-only, so that the
+// service user of a root master (`user:`) can run `wsgate status`; nobody
+// else anything: the rings hold the market data, the table every address.
+struct SegmentMode {
+  int reader_group = -1;
+  unsigned permissions() const { return reader_group >= 0 ? 0640 : 0600; }
+};
+
 class NamedMapping {
  public:
   enum class Access { read_only, read_write };
 
   // Creates `name` with `size` zeroed bytes and maps it read-write. A
-  // leftover one is first checked: whose Prefix has `magic` and names a live
+  // leftover one is first checked: one not owned by this uid (shm/segment_owner.h)
+  // is never read but replaced when this process may unlink it (root), else
+  // refused naming its owner; one whose Prefix has `magic` and names a live
   // wsgate master other than `master_pid` is refused; anything else (its
   // master died, or it is no wsgate segment of any version) is replaced.
   // `what` follows the name in the error ("" or " (N bytes for ...)").
   // Throws SegmentError.
-  static NamedMapping create_exclusive(const std::string& name, uint64_t size, unsigned permissions, uint64_t magic,
+  static NamedMapping create_exclusive(const std::string& name, uint64_t size, const SegmentMode& mode, uint64_t magic,
                                        int master_pid, const std::string& what = "");
   // Creates `name` anew, replacing whatever had it (the caller checked the
   // owner elsewhere). Throws SegmentError.
-  static NamedMapping create_replacing(const std::string& name, uint64_t size, unsigned permissions);
+  static NamedMapping create_replacing(const std::string& name, uint64_t size, const SegmentMode& mode);
   // Maps an existing object. Throws SegmentError: "no running wsgate ..."
   // when it does not exist and `missing_means_no_instance`, "not a wsgate
   // segment" when it is shorter than `min_size`, else "cannot open". The

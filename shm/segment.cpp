@@ -15,8 +15,8 @@ std::string segment_name_for(const std::string& config_realpath) {
   return buf;
 }
 
-Segment Segment::create(const std::string& name, int master_pid) {
-  NamedMapping mapping = NamedMapping::create_exclusive(name, sizeof(Table), 0644, kMagic, master_pid);
+Segment Segment::create(const std::string& name, int master_pid, const SegmentMode& mode) {
+  NamedMapping mapping = NamedMapping::create_exclusive(name, sizeof(Table), mode, kMagic, master_pid);
   auto* table = ::new (mapping.address()) Table();
   Prefix& p = table->header.prefix;
   p.magic = kMagic;

@@ -26,8 +26,9 @@ class Segment {
  public:
   // Creates a fresh, zeroed Table under `name`, stamped with `master_pid`.
   // A leftover segment whose master is dead (or that is not a wsgate segment
-  // of any version) is replaced; one whose master still runs is refused.
-  static Segment create(const std::string& name, int master_pid);
+  // of any version) is replaced; one whose master still runs is refused; one
+  // another uid made is replaced or refused (NamedMapping::create_exclusive).
+  static Segment create(const std::string& name, int master_pid, const SegmentMode& mode = {});
 
   // Maps an existing segment read-only; refuses a foreign magic, another
   // layout version or a short size with a message that says which.

@@ -15,4 +15,11 @@ bool is_live_wsgate(int pid);
 // is too short or its magic is not `magic`.
 int existing_owner(const std::string& name, uint64_t magic);
 
+// Why an existing object under `name` is not ours to trust, or "" when it
+// is: its file in /dev/shm must be a regular file owned by this process's
+// effective uid. Anyone may create a name there first (it is a hash of the
+// config path), and what a stranger wrote, master pid included, is not read.
+// "owned by uid 65534 (nobody)" and the like.
+std::string foreign_owner(const std::string& name);
+
 }  // namespace wsgate::shm

@@ -44,12 +44,13 @@ std::string StreamSegment::name_for(const std::string& table_segment_name, uint3
   return table_segment_name + "-streams" + (set > 1 ? "-" + std::to_string(set) : std::string());
 }
 
-StreamSegment StreamSegment::create(const std::string& name, int master_pid, const std::vector<ChannelPlan>& plan) {
+StreamSegment StreamSegment::create(const std::string& name, int master_pid, const std::vector<ChannelPlan>& plan,
+                                    const SegmentMode& mode) {
   if (plan.size() > kMaxChannels) {
     throw SegmentError("more than " + std::to_string(kMaxChannels) + " stream channels");
   }
   const uint64_t size = total_size(plan);
-  NamedMapping mapping = NamedMapping::create_exclusive(name, size, 0644, kStreamsMagic, master_pid,
+  NamedMapping mapping = NamedMapping::create_exclusive(name, size, mode, kStreamsMagic, master_pid,
                                                         " (" + std::to_string(size) + " bytes for the stream rings)");
   auto* h = ::new (mapping.address()) StreamsHeader();
   h->prefix.magic = kStreamsMagic;

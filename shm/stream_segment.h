@@ -30,7 +30,8 @@ class StreamSegment {
 
   // Creates and lays out the segment; a stale one (dead master) is replaced,
   // a live one refused, as shm::Segment does. Throws SegmentError.
-  static StreamSegment create(const std::string& name, int master_pid, const std::vector<ChannelPlan>& plan);
+  static StreamSegment create(const std::string& name, int master_pid, const std::vector<ChannelPlan>& plan,
+                              const SegmentMode& mode = {});
   // Maps an existing segment read-only (wsgate status).
   static StreamSegment attach_read_only(const std::string& name);
 

@@ -252,7 +252,9 @@ TEST(Control, ErrorsNameTheProblem) {
 // The admin endpoint's POST paths (worker/admin/admin_control.h).
 HttpResponse admin_request(std::uint16_t port, const std::string& method, const std::string& target) {
   WsClient c = WsClient::connect(port);
-  c.send_raw(method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  // The Host and the header control needs (worker/admin/admin_guard.h).
+  c.send_raw(method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+             "\r\nX-Wsgate-Admin: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   return c.read_http_response();
 }
 

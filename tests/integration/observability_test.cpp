@@ -103,6 +103,8 @@ struct AdminGateway {
            2) {
     gw.process().wait_for_output("admin endpoint for slot", 10000ms);
   }
+  // The Host every request must name (worker/admin/admin_guard.h).
+  std::string host() const { return "127.0.0.1:" + std::to_string(admin_port); }
   std::map<std::string, double> scrape() {
     HttpResponse r = http_get(admin_port, "/metrics");
     EXPECT_EQ(r.status, 200);
@@ -157,6 +159,54 @@ TEST(AdminMetrics, CountersSurviveAWorkersRestart) {
   EXPECT_GE(value(a.scrape(), "wsgate_handshakes_total{code=\"101\"}"), handshakes);
 }
 
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 && c >= 0xC2 ? 2 : (c >> 4) == 14 ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+// A client's channel path of any bytes: the scrape stays valid UTF-8 and
+// valid exposition, a valid UTF-8 path reads as sent, an invalid byte is
+// U+FFFD; /status the same (issue 15, finding 7).
+TEST(AdminMetrics, AChannelPathOfAnyBytesLeavesTheScrapeValid) {
+  const uint16_t admin = free_port();
+  Gateway gw("admin: 127.0.0.1:" + std::to_string(admin) +
+                 "\nstreams:\n  fx:\n    source: ws://127.0.0.1:1/\n    channels: per_path\n    max_channels: 4\n"
+                 "routes:\n  - { path: /fx, stream: fx }\n",
+             1);
+  gw.process().wait_for_output("admin endpoint for slot", 10000ms);
+  WsClient good = gw.open("/fx/caf\xC3\xA9"), bad = gw.open("/fx/\xFF\xC3(\"x\\");
+  ASSERT_TRUE(good.handshake_ok()) << good.handshake_error();
+  ASSERT_TRUE(bad.handshake_ok()) << bad.handshake_error();
+  const std::string cafe = "channel=\"/fx/caf\xC3\xA9\"";
+  const std::string replaced = "channel=\"/fx/\xEF\xBF\xBD\xEF\xBF\xBD(\\\"x\\\\\"";
+  HttpResponse r;
+  const auto deadline = Clock::now() + 5s;
+  do {
+    r = http_get(admin, "/metrics");
+  } while ((r.body.find(cafe) == std::string::npos || r.body.find(replaced) == std::string::npos) &&
+           Clock::now() < deadline && usleep(100 * 1000) == 0);
+  EXPECT_TRUE(valid_utf8(r.body));
+  EXPECT_NE(r.body.find(cafe), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(replaced), std::string::npos) << r.body;
+  parse_metrics(r.body);  // every line a valid sample or comment
+  HttpResponse status = http_get(admin, "/status");
+  EXPECT_TRUE(valid_utf8(status.body));
+  EXPECT_NE(status.body.find("\"/fx/caf\xC3\xA9\""), std::string::npos) << status.body;
+  EXPECT_NE(status.body.find("\"/fx/\xEF\xBF\xBD\xEF\xBF\xBD(\\\"x\\\\\""), std::string::npos) << status.body;
+  CommandResult text = run_wsgate({"status", "-c", gw.config_path()});
+  EXPECT_TRUE(valid_utf8(text.out));
+  EXPECT_NE(text.out.find("/fx/caf\xC3\xA9"), std::string::npos) << text.out;
+}
+
 TEST(AdminStatus, ServesTheStatusJson) {
   AdminGateway a;
   HttpResponse r = http_get(a.admin_port, "/status");
@@ -177,7 +227,7 @@ TEST(AdminHttp, UnknownPathsMethodsKeepAliveAndLimits) {
   EXPECT_EQ(http_get(a.admin_port, "/nope").status, 404);
   {
     WsClient c = WsClient::connect(a.admin_port);
-    c.send_raw("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    c.send_raw("POST /metrics HTTP/1.1\r\nHost: " + a.host() + "\r\nContent-Length: 0\r\n\r\n");
     HttpResponse r = c.read_http_response();
     EXPECT_EQ(r.status, 405);
     EXPECT_EQ(r.header("Allow").value_or(""), "GET, HEAD");
@@ -185,11 +235,11 @@ TEST(AdminHttp, UnknownPathsMethodsKeepAliveAndLimits) {
   {
     // Keep-alive: two requests, two answers, one connection.
     WsClient c = WsClient::connect(a.admin_port);
-    c.send_raw("GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.send_raw("GET /status HTTP/1.1\r\nHost: " + a.host() + "\r\n\r\n");
     HttpResponse first = c.read_http_response();
     EXPECT_EQ(first.status, 200);
     EXPECT_EQ(first.header("Connection").value_or(""), "keep-alive");
-    c.send_raw("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    c.send_raw("GET /metrics HTTP/1.1\r\nHost: " + a.host() + "\r\nConnection: close\r\n\r\n");
     HttpResponse second = c.read_http_response();
     EXPECT_EQ(second.status, 200);
     EXPECT_NE(second.body.find("wsgate_handshakes_total"), std::string::npos);
@@ -197,7 +247,7 @@ TEST(AdminHttp, UnknownPathsMethodsKeepAliveAndLimits) {
   }
   {
     WsClient c = WsClient::connect(a.admin_port);
-    c.send_raw("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'x') + "\r\n\r\n");
+    c.send_raw("GET /metrics HTTP/1.1\r\nHost: " + a.host() + "\r\nX-Big: " + std::string(20000, 'x') + "\r\n\r\n");
     EXPECT_EQ(c.read_http_response().status, 431);
   }
 }

@@ -209,6 +209,98 @@ TEST(SharedMemory, AStaleSegmentOfAnotherVersionIsReplacedAtStart) {
   EXPECT_EQ(parse_status_json(r.out).backends.size(), 1u);
 }
 
+// `keys_file: /dev/zero` (or a config that is an endless file) is a clear
+// error from `wsgate -t`, not a read until memory runs out (issue 15,
+// finding 14). A reload reads through the same helper (conf/loader_fields.h).
+TEST(CommandLine, AnEndlessFileTheConfigNamesIsRefusedNamingFileAndLimit) {
+  TempDir dir;
+  const std::string file = (dir / "wsgate.yaml").string();
+  write_file(file,
+             "listen: 127.0.0.1:8080\npools: {p: {backends: [127.0.0.1:2]}}\n"
+             "auth:\n  keys:\n    keys_file: /dev/zero\n"
+             "routes: [{path: /, pool: p, auth: keys}]\n");
+  CommandResult keys = run_wsgate({"-t", "-c", file});
+  EXPECT_EQ(keys.code, 1);
+  EXPECT_NE(keys.err.find(file + ":5: auth.keys.keys_file: cannot read keys file /dev/zero: it holds more than 16MiB"),
+            std::string::npos)
+      << keys.err;
+  CommandResult config = run_wsgate({"-t", "-c", "/dev/zero"});
+  EXPECT_EQ(config.code, 1);
+  EXPECT_NE(config.err.find("/dev/zero:0: cannot read file: it holds more than 16MiB"), std::string::npos)
+      << config.err;
+}
+
+// yaml-cpp's depth guard says only "bad file"; wsgate names the line and
+// what it means (issue 15, finding 15).
+TEST(CommandLine, YamlNestedTooDeeplyIsAClearErrorWithTheLine) {
+  TempDir dir;
+  const std::string file = (dir / "deep.yaml").string();
+  write_file(file, "listen: 127.0.0.1:8080\nx: " + std::string(5000, '[') + std::string(5000, ']') + "\n");
+  CommandResult r = run_wsgate({"-t", "-c", file});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(file + ":2: nested too deeply"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("bad file"), std::string::npos) << r.err;
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) {
+    ++n;
+  }
+  return n;
+}
+
+// At EMFILE libuv's accept resets every waiting connection and tells no one:
+// the worker says so, once at first and then at most every 10 s (issue 15,
+// finding 15).
+TEST(FileDescriptors, RunningOutIsLoggedRateLimited) {
+  if (access("/usr/bin/prlimit", X_OK) != 0) {
+    GTEST_SKIP() << "/usr/bin/prlimit is not installed";
+  }
+  EchoBackend a{"a"};
+  TempDir dir;
+  const uint16_t port = free_port();
+  const std::string config = (dir / "wsgate.yaml").string();
+  write_file(config, "listen: 127.0.0.1:" + std::to_string(port) + "\nworkers: 1\n" + pool_yaml("chat", {a.port()}) +
+                         kRoute);
+  ChildProcess gw({"/usr/bin/prlimit", "--nofile=64", "--", wsgate_path(), "-c", config});
+  gw.wait_for_output("worker for slot 0 ready", milliseconds(10000));
+  std::vector<WsClient> idle;
+  for (int i = 0; i < 100; ++i) {
+    try {
+      idle.push_back(WsClient::connect(port, milliseconds(2000)));
+    } catch (const TestIoError&) {
+      break;  // the backlog is full: enough
+    }
+  }
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (gw.stderr_text().find("out of file descriptors") == std::string::npos && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  std::this_thread::sleep_for(milliseconds(2500));  // more probes fail meanwhile: no more lines
+  const std::string err = gw.stderr_text();
+  EXPECT_NE(err.find("out of file descriptors while accepting or dialing: this process is at its limit of 64 open "
+                     "files (EMFILE"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(count(err, "out of file descriptors"), 1u) << err;
+  idle.clear();
+  // With the fds back, it serves again.
+  const auto again = Clock::now() + std::chrono::seconds(5);
+  bool served = false;
+  while (!served && Clock::now() < again) {
+    try {
+      served = WsClient::open(port, "/chat").handshake_ok();
+    } catch (const TestIoError&) {
+      served = false;
+    }
+    if (!served) {
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+  EXPECT_TRUE(served) << gw.stderr_text();
+}
+
 TEST(CommandLine, StatusPrintsWorkersAndBackends) {
   EchoBackend a{"a"}, b{"b"};
   Gateway gw(pool_yaml("chat", {a.port(), b.port()}) + kRoute, 2);

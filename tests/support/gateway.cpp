@@ -7,11 +7,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <regex>
 
 namespace wsgate::test {
 
 std::string wsgate_path() {
+  // Another build's binary under the same tests: a regression test is
+  // checked against main's wsgate this way.
+  if (const char* env = std::getenv("WSGATE_BIN")) return env;
 #ifdef WSGATE_BIN
   return WSGATE_BIN;
 #else

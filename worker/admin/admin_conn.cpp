@@ -2,6 +2,7 @@
 
 #include "shm/backend_table.h"
 #include "worker/admin/admin_control.h"
+#include "worker/admin/admin_guard.h"
 #include "worker/admin/admin_routes.h"
 #include "worker/log/log.h"
 
@@ -24,6 +25,7 @@ bool AdminConn::accept(uv_stream_t* server) {
   if (conn_.init() != 0 || uv_accept(server, conn_.stream()) != 0) {
     return false;
   }
+  client_ = conn_.peer_name(false);
   arm_idle();
   int r = conn_.start_reading();
   if (r != 0) {
@@ -36,6 +38,11 @@ bool AdminConn::accept(uv_stream_t* server) {
 void AdminConn::close() {
   idle_.close();
   conn_.close();
+}
+
+void AdminConn::evict() {
+  done();
+  conn_.close();  // the fd now: the room is for a connection waiting to be served
 }
 
 void AdminConn::on_conn_read(TcpConn&, const uint8_t* data, size_t n) {
@@ -61,6 +68,11 @@ void AdminConn::serve_buffered() {
       case AdminRequestReader::Status::done: break;
     }
     const AdminRequest& req = reader_.request();
+    std::optional<AdminResponse> refusal = guard_admin(req, shared_.address);
+    if (refusal) {
+      refuse(refusal->status, refusal->body.substr(0, refusal->body.size() - 1));
+      return;
+    }
     const std::optional<AdminResponse> control = control_admin(req, *shared_.table);
     const AdminResponse resp =
         control ? *control : route_admin(req, *shared_.table, shared_.streams, shm::monotonic_ms());
@@ -104,7 +116,10 @@ void AdminConn::on_conn_flushed(TcpConn&) {
   serve_buffered();
 }
 
-void AdminConn::arm_idle() { uv_timer_start(idle_.get(), &AdminConn::on_idle_timeout, kAdminIdleMs, 0); }
+void AdminConn::arm_idle() {
+  waiting_since_ = ++shared_.turns;
+  uv_timer_start(idle_.get(), &AdminConn::on_idle_timeout, kAdminIdleMs, 0);
+}
 
 void AdminConn::on_idle_timeout(uv_timer_t* t) {
   if (auto* self = static_cast<AdminConn*>(t->data)) {

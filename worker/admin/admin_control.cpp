@@ -6,6 +6,7 @@
 
 #include "conf/units.h"
 #include "shm/backend_control.h"
+#include "worker/admin/admin_guard.h"
 #include "worker/log/escape.h"
 #include "worker/report/status_names.h"
 
@@ -35,7 +36,9 @@ std::string url_decode(std::string_view s) {
   return out;
 }
 
-std::map<std::string, std::string> query_of(const std::string& target) {
+// A repeated name sets *repeated (the first one): which of two values a
+// request meant is a guess no control operation should make.
+std::map<std::string, std::string> query_of(const std::string& target, std::string* repeated) {
   std::map<std::string, std::string> params;
   const size_t q = target.find('?');
   if (q == std::string::npos) {
@@ -46,7 +49,11 @@ std::map<std::string, std::string> query_of(const std::string& target) {
     const size_t amp = rest.find('&');
     const std::string_view pair = rest.substr(0, amp);
     const size_t eq = pair.find('=');
-    params[url_decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+    std::string name = url_decode(pair.substr(0, eq));
+    std::string value = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+    if (!params.emplace(name, std::move(value)).second && repeated->empty()) {
+      *repeated = std::move(name);
+    }
     rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
   }
   return params;
@@ -132,7 +139,7 @@ AdminResponse rebalance(const std::map<std::string, std::string>& params, shm::T
 
 std::optional<AdminResponse> control_admin(const AdminRequest& req, shm::Table& table) {
   const std::string& p = req.path;
-  if (p != "/drain" && p != "/undrain" && p != "/rebalance" && p != "/rebalance/cancel") {
+  if (!is_control_path(p)) {
     return std::nullopt;
   }
   if (req.method != "POST") {
@@ -140,7 +147,11 @@ std::optional<AdminResponse> control_admin(const AdminRequest& req, shm::Table& 
     r.allow = "POST";
     return r;
   }
-  const auto params = query_of(req.target);
+  std::string repeated;
+  const auto params = query_of(req.target, &repeated);
+  if (!repeated.empty()) {
+    return error(400, "parameter " + repeated + " given more than once");
+  }
   if (p == "/drain" || p == "/undrain") {
     return drain(params, table, p == "/drain");
   }

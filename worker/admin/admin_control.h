@@ -7,9 +7,11 @@
 //   POST /rebalance[?rate=N]
 //   POST /rebalance/cancel
 //
-// Answers JSON: 200 {"ok":true,...}; 400 for a bad rate or parameter, 404
-// for an unknown backend, 409 when the table refuses (a removed backend),
-// 405 for another method. Like the rest of the endpoint it has no
+// Every POST must carry `X-Wsgate-Admin: 1` and no Origin
+// (worker/admin/admin_guard.h). Answers JSON: 200 {"ok":true,...}; 400 for a
+// bad rate or parameter or one given twice, 404 for an unknown backend, 409
+// when the table refuses (a removed backend), 405 for another method. Like
+// the rest of the endpoint it has no
 // authentication: keep `admin` on loopback.
 #pragma once
 

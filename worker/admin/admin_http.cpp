@@ -19,14 +19,17 @@ struct AdminRequestReader::Impl {
   size_t fed = 0;  // bytes of the request Beast has taken
 };
 
-AdminRequestReader::AdminRequestReader(size_t max_request) : max_request_(max_request) { reset(); }
+AdminRequestReader::AdminRequestReader(size_t max_request, size_t max_body)
+    : max_request_(max_request), max_body_(max_body) {
+  reset();
+}
 AdminRequestReader::~AdminRequestReader() = default;
 
 void AdminRequestReader::reset() {
   impl_ = std::make_unique<Impl>();
   const auto limit = static_cast<std::uint32_t>(std::min<size_t>(max_request_, std::numeric_limits<uint32_t>::max()));
   impl_->parser.header_limit(limit);
-  impl_->parser.body_limit(max_request_);
+  impl_->parser.body_limit(max_body_);
   // Stop at the end of this request: pipelined ones stay for the next parse.
   impl_->parser.eager(false);
   request_ = AdminRequest{};
@@ -44,9 +47,14 @@ AdminRequestReader::Status AdminRequestReader::parse(std::string_view buffered) 
     if (ec == http::error::need_more) {
       break;
     }
-    if (ec == http::error::header_limit || ec == http::error::body_limit) {
+    if (ec == http::error::header_limit) {
       error_status_ = 431;
       error_text_ = "request over " + std::to_string(max_request_) + " bytes";
+      return Status::error;
+    }
+    if (ec == http::error::body_limit) {
+      error_status_ = 413;
+      error_text_ = "request body over " + std::to_string(max_body_) + " bytes";
       return Status::error;
     }
     if (ec) {
@@ -59,7 +67,7 @@ AdminRequestReader::Status AdminRequestReader::parse(std::string_view buffered) 
     }
   }
   if (!p.parser.is_done()) {
-    if (buffered.size() > max_request_) {
+    if (buffered.size() > max_request_ + max_body_) {
       error_status_ = 431;
       error_text_ = "request over " + std::to_string(max_request_) + " bytes";
       return Status::error;
@@ -71,6 +79,14 @@ AdminRequestReader::Status AdminRequestReader::parse(std::string_view buffered) 
   request_.target = std::string(msg.target());
   request_.path = request_.target.substr(0, request_.target.find('?'));
   request_.keep_alive = msg.keep_alive();
+  request_.host_count = msg.count(http::field::host);
+  if (const auto host = msg.find(http::field::host); host != msg.end()) {
+    request_.host = std::string(host->value());
+  }
+  request_.has_origin = msg.count(http::field::origin) > 0;
+  if (const auto admin = msg.find("X-Wsgate-Admin"); admin != msg.end()) {
+    request_.admin_header = std::string(admin->value());
+  }
   consumed_ = p.fed;
   return Status::done;
 }

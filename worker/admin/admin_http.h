@@ -15,21 +15,27 @@ struct AdminRequest {
   std::string target;  // as sent: "/metrics?x=1"
   std::string path;    // target up to '?'
   bool keep_alive = true;
+  // What worker/admin/admin_guard.h judges a request by.
+  std::string host;         // the Host header; empty when absent
+  size_t host_count = 0;    // Host headers sent (one is required)
+  bool has_origin = false;  // any Origin header: a browser sent it
+  std::string admin_header;  // X-Wsgate-Admin, the header control needs
 };
 
 class AdminRequestReader {
  public:
   enum class Status { need_more, done, error };
 
-  // `max_request`: header block plus body; a larger request is an error (431).
-  explicit AdminRequestReader(size_t max_request);
+  // `max_request`: the header block; a larger one is an error (431).
+  // `max_body`: no path takes a body; a larger one is an error (413).
+  explicit AdminRequestReader(size_t max_request, size_t max_body = 1024);
   ~AdminRequestReader();
   AdminRequestReader(const AdminRequestReader&) = delete;
   AdminRequestReader& operator=(const AdminRequestReader&) = delete;
 
   // Reads the request at the start of `buffered` (everything received and not
   // yet consumed by earlier requests). On done, request() and consumed() are
-  // valid; on error, error_status() (400, 431) and error_text().
+  // valid; on error, error_status() (400, 413, 431) and error_text().
   Status parse(std::string_view buffered);
   const AdminRequest& request() const { return request_; }
   size_t consumed() const { return consumed_; }
@@ -41,6 +47,7 @@ class AdminRequestReader {
  private:
   struct Impl;
   size_t max_request_;
+  size_t max_body_;
   std::unique_ptr<Impl> impl_;
   AdminRequest request_;
   size_t consumed_ = 0;

@@ -8,6 +8,7 @@
 #include "worker/admin/admin_conn.h"
 #include "worker/log/log.h"
 #include "worker/net/exit_codes.h"
+#include "worker/net/fd_watch.h"
 #include "worker/net/role_runtime.h"
 #include "worker/net/uv_handle.h"
 
@@ -16,8 +17,13 @@ namespace wsgate::worker {
 namespace {
 
 // Scrapers and operators, not clients: a few connections at a time is
-// plenty, and the bound keeps a runaway script from holding fds.
+// plenty, and the bound keeps a runaway script from holding fds. A new
+// connection is never the one turned away, or idle connections (70 kept
+// open by any local user) would lock the scraper out: past a bound the
+// connection that has waited longest for its next request is closed
+// instead — the same client's first when that client is past its own bound.
 constexpr size_t kMaxAdminConnections = 64;
+constexpr size_t kMaxAdminConnectionsPerClient = 16;
 
 class AdminServer {
  public:
@@ -33,6 +39,7 @@ class AdminServer {
   void stop(const char* why);
   static void on_connection(uv_stream_t* server, int status);
   void accept_one(uv_stream_t* server);
+  void make_room_for(const AdminConn& c);
   void retire(AdminConn& c);
 
   const AdminArgs& args_;
@@ -40,6 +47,7 @@ class AdminServer {
   AdminShared shared_;
   UvHandle<uv_tcp_t> listener_;
   std::unordered_map<AdminConn*, std::unique_ptr<AdminConn>> live_;
+  RateLimit evict_log_{kFdWarnEveryMs};
 };
 
 AdminServer::~AdminServer() {
@@ -56,6 +64,9 @@ int AdminServer::run() {
   shared_.loop = runtime_.loop();
   shared_.table = args_.table;
   shared_.streams = args_.streams;
+  if (args_.config->admin) {
+    shared_.address = *args_.config->admin;
+  }
   if (!listen()) {
     return kExitFatal;
   }
@@ -85,27 +96,50 @@ void AdminServer::on_connection(uv_stream_t* server, int status) {
     return;
   }
   if (status != 0) {
-    LOG_WARN("accept() on the admin socket failed (%s)", log::uv_error_text(status).c_str());
+    FdWatch::accept_failed(server->loop, status, "accept() on the admin socket");
     return;
   }
   self->accept_one(server);
 }
 
-// Past the bound the connection is accepted and closed at once: left in the
-// queue it would only wait there.
 void AdminServer::accept_one(uv_stream_t* server) {
   auto c = std::make_unique<AdminConn>(shared_, [this](AdminConn& done) { retire(done); });
   if (!c->accept(server)) {
-    return;
-  }
-  if (live_.size() >= kMaxAdminConnections) {
-    LOG_WARN("more than %zu admin connections at once; closing a new one", kMaxAdminConnections);
-    c->close();
     runtime_.graveyard().bury(std::move(c));
     return;
   }
+  make_room_for(*c);
   AdminConn* key = c.get();
   live_.emplace(key, std::move(c));
+}
+
+void AdminServer::make_room_for(const AdminConn& c) {
+  size_t same_client = 0;
+  for (const auto& [key, conn] : live_) {
+    same_client += conn->client() == c.client() ? 1 : 0;
+  }
+  const bool per_client = same_client >= kMaxAdminConnectionsPerClient;
+  if (!per_client && live_.size() < kMaxAdminConnections) {
+    return;
+  }
+  AdminConn* oldest = nullptr;
+  for (const auto& [key, conn] : live_) {
+    if ((!per_client || conn->client() == c.client()) &&
+        (oldest == nullptr || conn->waiting_since() < oldest->waiting_since())) {
+      oldest = key;
+    }
+  }
+  if (oldest == nullptr) {
+    return;
+  }
+  if (evict_log_.allow(uv_now(runtime_.loop()))) {
+    const std::string who = per_client ? std::to_string(kMaxAdminConnectionsPerClient) + " admin connections from " +
+                                             c.client()
+                                       : std::to_string(kMaxAdminConnections) + " admin connections";
+    LOG_INFO("%s at once: closing the one waiting longest for a request (%llu more since the last such line)",
+             who.c_str(), static_cast<unsigned long long>(evict_log_.suppressed()));
+  }
+  oldest->evict();  // retire() takes it out of live_
 }
 
 void AdminServer::retire(AdminConn& c) {

@@ -323,7 +323,7 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     return;
   }
   if (status != 0) {
-    LOG_WARN("accept() failed (%s)", log::uv_error_text(status).c_str());
+    FdWatch::accept_failed(server->loop, status, "accept()");  // rate limited
     return;
   }
   std::shared_ptr<TlsListener> tls;

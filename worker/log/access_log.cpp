@@ -18,10 +18,9 @@ std::shared_ptr<LineFileSink> g_sink;
 std::shared_ptr<spdlog::logger> g_logger;
 conf::LogFormat g_format = conf::LogFormat::text;
 
-// Paths are printable ASCII after the handshake's checks, but the log must
-// stay one line per session whatever a request held: quotes, backslashes and
-// other bytes are escaped as in JSON.
-void append_escaped(std::string& out, std::string_view s) { worker::append_json_escaped(out, s); }
+// The log must stay one line per session of valid UTF-8 whatever a request
+// held: the one escaping (escape.h), quoted as in JSON in both formats.
+void append_escaped(std::string& out, std::string_view s) { worker::append_escaped(out, s, worker::Quoting::json); }
 
 void text_field(std::string& out, const char* key, std::string_view value) {
   out.append(" ").append(key).append("=");

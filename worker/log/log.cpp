@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "worker/log/access_log.h"
+#include "worker/log/escape.h"
 #include "worker/log/line_file_sink.h"
 
 namespace wsgate::log {
@@ -52,15 +53,19 @@ void write(Level level, const char* fmt, ...) {
   va_start(ap, fmt);
   int m = std::vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
   va_end(ap);
-  size_t len = static_cast<size_t>(n) + (m < 0 ? 0 : std::min<size_t>(m, sizeof line - n - 2));
+  const size_t len = static_cast<size_t>(n) + (m < 0 ? 0 : std::min<size_t>(m, sizeof line - n - 2));
+  // What a peer sent (a path, a backend's answer) may be in the message:
+  // one line of valid UTF-8 whatever it held (escape.h).
+  std::string text(line, static_cast<size_t>(n));
+  worker::append_escaped(text, std::string_view(line + n, len - static_cast<size_t>(n)), worker::Quoting::log);
   if (g_error_log) {
     // The sink ends the line and writes it whole, at once.
-    g_error_log->log(spdlog::level::info, spdlog::string_view_t(line, len));
+    g_error_log->log(spdlog::level::info, spdlog::string_view_t(text.data(), text.size()));
     return;
   }
-  line[len++] = '\n';
+  text += '\n';
   // One write() per line keeps lines from different processes whole.
-  ssize_t ignored = ::write(STDERR_FILENO, line, len);
+  ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
   (void)ignored;
 }
 

@@ -15,7 +15,7 @@ bool RoleRuntime::start(StopSignals::OnStop on_stop, StopSignals::OnRetire on_re
                         Graveyard::AfterBurial after_burial) {
   if (!loop_.init() ||
       !stop_signals_.start(loop_.get(), who_.master_alive_fd, std::move(on_stop), std::move(on_retire)) ||
-      !log_upkeep_.start(loop_.get())) {
+      !log_upkeep_.start(loop_.get()) || !fd_watch_.start(loop_.get())) {
     return false;
   }
   const int r = graveyard_.start(loop_.get(), std::move(after_burial));
@@ -45,6 +45,7 @@ void RoleRuntime::close() {
   graveyard_.close();
   stop_signals_.close();
   log_upkeep_.close();
+  fd_watch_.close();
 }
 
 }  // namespace wsgate::worker

@@ -1,6 +1,6 @@
 // What every role process (proxy worker, prober, feeder, admin) does around
 // its own work, written once: the loop, the stop signals, log upkeep, the
-// graveyard, and at the end of start-up the claim of its shm slot (from then
+// file descriptor probe (fd_watch.h), the graveyard, and at the end of start-up the claim of its shm slot (from then
 // on the master counts it as up) and the "ready" line.
 //
 //   RoleRuntime rt({table, slot, generation, shm::SlotRole::prober, master_alive_fd});
@@ -21,6 +21,7 @@
 
 #include "shm/layout.h"
 #include "worker/net/event_loop.h"
+#include "worker/net/fd_watch.h"
 #include "worker/net/graveyard.h"
 #include "worker/net/log_upkeep.h"
 #include "worker/net/stop_signals.h"
@@ -70,6 +71,7 @@ class RoleRuntime {
   EventLoop loop_;  // first: destroyed after every handle below
   StopSignals stop_signals_;
   LogUpkeep log_upkeep_;
+  FdWatch fd_watch_;
   Graveyard graveyard_;
 };
 

@@ -11,6 +11,7 @@
 #include "shm/backend_table.h"
 #include "shm/channel_table.h"
 #include "shm/metrics_layout.h"
+#include "worker/log/escape.h"
 #include "worker/report/status_names.h"
 
 namespace wsgate::worker {
@@ -284,21 +285,7 @@ void render_streams(const shm::StreamsHeader& h, Exposition& x) {
 
 }  // namespace
 
-std::string label_value(std::string_view raw) {
-  std::string out;
-  out.reserve(raw.size());
-  for (const char c : raw) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+std::string label_value(std::string_view raw) { return escaped(raw, Quoting::prometheus); }
 
 void render_reload_metrics(const shm::Table& table, std::string& out) {
   Exposition x(out);

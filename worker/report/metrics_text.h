@@ -23,7 +23,8 @@ std::string metrics_text(const shm::Table& table, const shm::StreamsHeader* stre
 // reload fields have one reader to follow them.
 void render_reload_metrics(const shm::Table& table, std::string& out);
 
-// "a\"b" for a label value: backslash, double quote and newline escaped.
+// A label value: the one escaping (worker/log/escape.h), so a client's
+// channel path cannot make the exposition invalid UTF-8 or break its syntax.
 std::string label_value(std::string_view raw);
 
 }  // namespace wsgate::worker

@@ -61,7 +61,10 @@ TEST(AdminRoutes, PathsAndMethods) {
   auto storage = std::make_unique<shm::Table>();
   shm::BackendTable(*storage).set_slot_count(1);
   auto answer = [&](const char* method, const char* path) {
-    return route_admin(AdminRequest{method, path, path, true}, *storage, nullptr, 0);
+    AdminRequest req;
+    req.method = method;
+    req.target = req.path = path;
+    return route_admin(req, *storage, nullptr, 0);
   };
   AdminResponse m = answer("GET", "/metrics");
   EXPECT_EQ(m.status, 200);

@@ -52,6 +52,18 @@ TEST(LoaderErrors, YamlSyntaxErrorCarriesYamlCppLine) {
       Fails(yaml({"listen: 127.0.0.1:8080", "routes: [ a,", "pools: 1"}), 4, "", "end of sequence flow not found"));
 }
 
+// yaml-cpp stops deep nesting with "bad file" alone; the error says what it
+// is and where (issue 15, finding 15).
+TEST(LoaderErrors, NestingTooDeepSaysSoWithTheLine) {
+  std::string deep_map = "listen: 127.0.0.1:8080\nx:\n";
+  for (int i = 1; i < 600; ++i) {
+    deep_map += std::string(static_cast<size_t>(i) * 2, ' ') + "k:\n";
+  }
+  EXPECT_TRUE(Fails(deep_map, 500, "", "nested too deeply: the YAML parser stops at depth 500"));
+  const std::string deep_flow = "listen: 127.0.0.1:8080\nx: " + std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_TRUE(Fails(deep_flow, 2, "", "nested too deeply"));
+}
+
 TEST(LoaderErrors, UnquotedIPv6IsAYamlList) {
   // "[::1]:8080" must be quoted in YAML; unquoted, it is a flow list and the
   // user gets a syntax error rather than a wrong address.

@@ -617,6 +617,18 @@ TEST(Auth, BadKeysNameTheFileLine) {
   }
 }
 
+// An endless file (or any over the bound) is an error naming the file and
+// the bound, not a read until memory runs out (issue 15, finding 14).
+TEST(Auth, AnEndlessOrHugeKeysFileIsRefusedNamingFileAndLimit) {
+  EXPECT_TRUE(Fails(with_auth({"    keys_file: /dev/zero"}), 5, "auth.fxkeys.keys_file",
+                    "cannot read keys file /dev/zero: it holds more than 16MiB, the most wsgate reads from a file "
+                    "the config names"));
+  const TempDir dir;
+  const std::string huge = dir.write("huge.keys", std::string(16 * 1024 * 1024 + 1, 'k'));
+  EXPECT_TRUE(Fails(with_auth({"    keys_file: " + huge}), 5, "auth.fxkeys.keys_file",
+                    "cannot read keys file " + huge + ": it holds more than 16MiB"));
+}
+
 TEST(Auth, MissingOrEmptyKeysFile) {
   const TempDir dir;
   const std::string missing = dir.path() + "/nope.keys";

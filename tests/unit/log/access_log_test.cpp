@@ -48,7 +48,7 @@ TEST(AccessText, RefusalAndOddPath) {
   r.status = 404;
   r.closed_by = Closer::wsgate;
   EXPECT_EQ(access_text(r),
-            "[::1]:4000 \"/a\\\"b\\u000a\" 404 pool=- backend=- stream=- duration_ms=0 up_msgs=0 up_bytes=0 "
+            "[::1]:4000 \"/a\\\"b\\n\" 404 pool=- backend=- stream=- duration_ms=0 up_msgs=0 up_bytes=0 "
             "down_msgs=0 down_bytes=0 close_from_client=- close_to_client=- close_from_backend=- "
             "close_to_backend=- closed_by=wsgate tls=- cipher=- resumed=-");
 }
