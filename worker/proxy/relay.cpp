@@ -13,6 +13,9 @@ bool Relay::relay_chunk(RelayPeer& src, RelayPeer& dst, const FrameChunk& chunk)
   if (code == 0) {
     code = rules.on_payload(chunk.data, chunk.size);
   }
+  if (code == 0 && chunk.ends_frame) {
+    code = rules.check_frame_ending();  // F11: before the peer gets the message's end
+  }
   if (code != 0) {
     fail(src, code, chunk.head.masked == src.is_backend ? "frame masking is wrong" : "invalid frame");
     return false;
