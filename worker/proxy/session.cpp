@@ -18,6 +18,16 @@ constexpr size_t kHighWater = 256 * 1024;
 // A keep-alive ping waits while the client's output is inside a frame; it
 // is tried again this often until the frame is done.
 constexpr conf::Duration kPingRetry = std::chrono::milliseconds(100);
+// Lingering after a close wsgate sent (RFC 6455 7.1.1, nginx's lingering
+// close): a peer may still be sending when its close goes out, and closing a
+// socket with unread input sends a reset that can destroy the close frame
+// before the peer reads it. So the write side is shut behind the close and
+// input is read and dropped until the peer closes, for at most close_timeout
+// and this many bytes.
+constexpr uint64_t kLingerMaxBytes = 16 * 1024 * 1024;
+// After close_timeout has run out, an owed close just sent still gets this
+// long to be read.
+constexpr conf::Duration kLingerAfterTimeout = std::chrono::seconds(1);
 
 int64_t ms(conf::Duration d) { return d.count(); }
 }  // namespace
@@ -122,6 +132,7 @@ void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
       break;
     case Stage::relaying:
     case Stage::closing: pump(s, data, n); break;
+    case Stage::lingering: linger_discard(n); break;
     default: break;  // answering: a refused client's further bytes are not processed (H5)
   }
 }
@@ -142,7 +153,15 @@ void Session::on_conn_eof(TcpConn& c) {
       }
       break;
     case Stage::relaying:
-    case Stage::closing: side_gone(s, s.is_backend ? close_code::internal_error : close_code::going_away); break;
+    case Stage::closing:
+      s.hung_up = true;
+      if (s.gone) {
+        relay().maybe_finish();  // the relay was done with it: its end is only noted
+      } else {
+        side_gone(s, s.is_backend ? close_code::internal_error : close_code::going_away);
+      }
+      break;
+    case Stage::lingering: s.hung_up = true; linger_check(); break;
     default: stats_.note_closer(log::Closer::client); retire();  // a client that leaves after its error answer
   }
 }
@@ -471,7 +490,10 @@ void Session::on_closing() {
     timer_.arm(live_->config->limits.close_timeout, [](Session& s) {
       LOG_INFO("close handshake not finished within close_timeout, client %s; dropping both connections",
                s.client_->conn->peer_name(true).c_str());
-      s.retire();
+      s.relay().pay_owed_closes();  // an offender still gets its code
+      if (s.stage_ != Stage::done) {
+        s.linger_or_retire(std::min(s.live_->config->limits.close_timeout, kLingerAfterTimeout));
+      }
     });
   }
 }
@@ -495,6 +517,11 @@ void Session::on_relay_over() {
   client_->conn->flush();
   backend_->conn->flush();
   retire_if_flushed();
+  if (stage_ == Stage::relaying || stage_ == Stage::closing) {
+    // Output that does not drain (a peer that stopped reading, given up
+    // without a close) is waited for no longer than a close reply.
+    timer_.arm(live_->config->limits.close_timeout, [](Session& s) { s.retire(); });
+  }
 }
 
 std::string Session::label(const RelayPeer& p) const {
@@ -505,8 +532,59 @@ void Session::retire_if_flushed() {
   // A flush that the socket took whole completes without a callback, so this
   // is asked both here and from on_conn_flushed.
   if (client_->conn->pending() == 0 && (!backend_ || backend_->conn->pending() == 0)) {
+    linger_or_retire(live_->config->limits.close_timeout);
+  }
+}
+
+// A side wsgate sent a close to that neither answered it nor hung up may
+// still be sending (an offender, a peer busy writing a large message).
+bool Session::wants_linger(const Side& s) {
+  return s.conn->open() && s.close_sent && !s.close_received && !s.hung_up;
+}
+
+// The relay is over: sides that may still be sending are lingered (see
+// kLingerMaxBytes), the others closed now. The session is counted and
+// logged as ended at once; only the sockets wait.
+void Session::linger_or_retire(conf::Duration linger) {
+  bool any = false;
+  for (Side* s : {client_.get(), backend_.get()}) {
+    if (s == nullptr) {
+      continue;
+    }
+    if (wants_linger(*s)) {
+      s->paused = false;
+      s->conn->shutdown_after_flush();
+      any = s->conn->start_reading() == 0 || any;
+    } else {
+      s->conn->close();
+    }
+  }
+  if (!any) {
+    retire();
+    return;
+  }
+  release_backend();
+  end_stats();
+  stage_ = Stage::lingering;
+  relay_.over = true;
+  lingered_ = 0;
+  timer_.arm(linger, [](Session& s) { s.retire(); });
+}
+
+void Session::linger_discard(size_t n) {
+  lingered_ += n;
+  if (lingered_ > kLingerMaxBytes) {
     retire();
   }
+}
+
+void Session::linger_check() {
+  for (Side* s : {client_.get(), backend_.get()}) {
+    if (s != nullptr && wants_linger(*s)) {
+      return;
+    }
+  }
+  retire();
 }
 
 void Session::answer(const HttpError& e) {

@@ -77,6 +77,7 @@ class Session final : public Connection, private RelayHost {
     relaying,      // frames flow both ways; keep-alive may hold the timer
     reconnecting,  // the client is open, a new backend is dialed (hs_ set); its bytes are held
     closing,       // a close frame went out; close_timeout holds the timer
+    lingering,     // relay over; a side that may still send is read and dropped until it closes
     answering,     // an HTTP error went to the client; waiting for it to leave
     done,          // retired: nothing more runs
   };
@@ -138,6 +139,10 @@ class Session final : public Connection, private RelayHost {
   // --- closing ---
   void side_gone(Side& s, uint16_t other_code);
   void retire_if_flushed();
+  static bool wants_linger(const Side& s);
+  void linger_or_retire(conf::Duration linger);
+  void linger_discard(size_t n);
+  void linger_check();
   void answer(const HttpError& e);
   void answer_raw(const std::string& response, int status);
   void retire();
@@ -188,6 +193,7 @@ class Session final : public Connection, private RelayHost {
   std::string client_ip_;
   IpLease ip_lease_;      // limits.max_connections_per_ip
   std::string protocol_;  // the subprotocol the client was given
+  uint64_t lingered_ = 0;  // bytes dropped while lingering (kLingerMaxBytes)
   SessionStats stats_;
 };
 

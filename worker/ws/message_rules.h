@@ -52,6 +52,15 @@ class MessageRules {
                : 0;
   }
 
+  // A data frame whose head announces more than max_message allows (what
+  // on_frame_start would answer 1009 to), asked before any of its payload.
+  bool announces_too_much(const FrameHead& h) const {
+    if (h.opcode == opcode::continuation) {
+      return in_message_ && h.length > limits_.max_message - message_bytes_;
+    }
+    return (h.opcode == opcode::text || h.opcode == opcode::binary) && !in_message_ && h.length > limits_.max_message;
+  }
+
   bool current_is_control() const { return (frame_opcode_ & 0x8) != 0; }
   // A data message has started and its last frame has not ended yet.
   bool in_message() const { return in_message_; }
