@@ -12,6 +12,7 @@
 
 #include "conf/config.h"
 #include "shm/backend_table.h"
+#include "worker/conn/paused_watch.h"
 #include "worker/net/buffer_pool.h"
 #include "worker/net/random_bytes.h"
 #include "worker/net/tcp_conn.h"
@@ -63,6 +64,9 @@ struct WorkerContext {
   uint64_t sessions_moved = 0;
   uint64_t messages_dropped = 0;
   uint64_t keepalive_pings = 0;  // numbers wsgate's own pings ("wsgate keepalive N")
+  // Sessions with a side not read for backpressure, asked about that side's
+  // hang-up and the other side's progress once a second.
+  PausedWatch paused_watch;
 
   ReadBuffer read_buffer() { return ReadBuffer{read_storage.data(), read_storage.size()}; }
 

@@ -7,6 +7,7 @@
 #include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/rule_limits.h"
 #include "worker/log/log.h"
+#include "worker/net/peer_watch.h"
 #include "worker/net/random_bytes.h"
 
 namespace wsgate::worker {
@@ -92,6 +93,7 @@ Session::Session(WorkerContext& ctx, ConnectionHost& host, SessionStart start)
 }
 
 Session::~Session() {
+  ctx_.paused_watch.remove(*this);
   end_stats();
   release_backend();
   ctx_.table.add_connection(ctx_.slot, -1);
@@ -189,8 +191,7 @@ void Session::on_conn_flushed(TcpConn& c) {
   }
   Side& feeder = other(side_of(c));
   if (feeder.paused && !feeder.gone) {
-    feeder.paused = false;
-    feeder.conn->start_reading();
+    resume(feeder);
   }
 }
 
@@ -307,9 +308,97 @@ void Session::pump(Side& src, const uint8_t* data, size_t n) {
   src.codec->release_if_idle();
   dst.codec->release_if_idle();
   if (!src.gone && !src.paused && dst.conn->pending() > kHighWater) {
-    src.paused = true;
-    src.conn->stop_reading();
+    pause(src);
   }
+}
+
+// ---------------------------------------------------------------- backpressure
+
+void Session::pause(Side& src) {
+  src.paused = true;
+  src.conn->stop_reading();
+  ctx_.paused_watch.add(ctx_.loop, *this);
+}
+
+void Session::resume(Side& src) {
+  src.paused = false;
+  src.conn->start_reading();
+  if (!client_->paused && !backend_->paused) {
+    ctx_.paused_watch.remove(*this);
+  }
+}
+
+// How long a side may stay paused while the other side reads nothing at
+// all: the silence keep-alive allows a client, or 60 s (nginx's
+// proxy_send_timeout) on routes without keep-alive.
+conf::Duration Session::stall_limit() const {
+  if (route_->ping_interval != conf::Duration::zero()) {
+    return route_->ping_interval + route_->pong_timeout;
+  }
+  return std::chrono::seconds(60);
+}
+
+// Once a second while a side is paused: a paused side that hung up or failed
+// is treated as if it had been read (EOF, error), and a session whose other
+// side has read nothing for stall_limit() loses that side as stuck. `e` is
+// gone once the session leaves the watch.
+void Session::on_paused_check(PausedWatch::Entry& e, uint64_t now_ms) {
+  if (stage_ != Stage::relaying && stage_ != Stage::closing) {
+    ctx_.paused_watch.remove(*this);
+    return;
+  }
+  for (Side* s : {client_.get(), backend_.get()}) {
+    if (s->paused && !s->gone && !check_paused_side(*s)) {
+      return;  // it hung up: the session has moved on
+    }
+  }
+  Side* src = client_->paused && !client_->gone ? client_.get() : backend_->paused && !backend_->gone ? backend_.get() : nullptr;
+  if (src == nullptr) {
+    ctx_.paused_watch.remove(*this);
+    return;
+  }
+  Side& dst = other(*src);
+  uv_os_fd_t fd = -1;
+  PeerProbe probe;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(dst.conn->tcp()), &fd) != 0 || !probe_peer(fd, probe)) {
+    return;
+  }
+  if (probe.bytes_acked != e.acked) {
+    e.acked = probe.bytes_acked;
+    e.progress_ms = now_ms;
+    return;
+  }
+  if (now_ms - e.progress_ms < static_cast<uint64_t>(ms(stall_limit()))) {
+    return;
+  }
+  LOG_INFO("%s %s read nothing for %lld ms while %s waited to send: dropping it", dst.is_backend ? "backend" : "client",
+           label(dst).c_str(), static_cast<long long>(now_ms - e.progress_ms), dst.is_backend ? "its client" : "its backend");
+  ctx_.paused_watch.remove(*this);
+  dst.conn->close();  // its output cannot drain: no close frame can reach it
+  on_conn_eof(*dst.conn);
+  if (src->paused && (stage_ == Stage::relaying || stage_ == Stage::closing)) {
+    resume(*src);  // nothing to wait for any more: read it again, for its close
+  }
+}
+
+// False when `s` hung up (its end is then handled as if it had been read).
+bool Session::check_paused_side(Side& s) {
+  uv_os_fd_t fd = -1;
+  PeerProbe probe;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(s.conn->tcp()), &fd) != 0 || !probe_peer(fd, probe)) {
+    return true;
+  }
+  if (!probe.hung_up && probe.error == 0) {
+    return true;
+  }
+  ctx_.paused_watch.remove(*this);
+  s.paused = false;
+  if (probe.error != 0) {
+    on_conn_error(*s.conn, uv_translate_sys_error(probe.error), "reading (while paused)");
+  } else {
+    on_conn_eof(*s.conn);
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------- backend loss
@@ -633,6 +722,7 @@ void Session::retire() {
   }
   release_backend();
   end_stats();  // logged when it ends, not when it is freed
+  ctx_.paused_watch.remove(*this);
   stage_ = Stage::done;
   relay_.over = true;  // a relay call this runs inside relays nothing more
   timer_.stop();

@@ -43,7 +43,7 @@ struct SessionStart {
   SessionStats stats;  // so far: accepted_ms, client, path
 };
 
-class Session final : public Connection, private RelayHost {
+class Session final : public Connection, private RelayHost, private PausedWatch::Watched {
  public:
   // The slot's connection count taken at accept is the session's from here.
   Session(WorkerContext& ctx, ConnectionHost& host, SessionStart start);
@@ -122,6 +122,13 @@ class Session final : public Connection, private RelayHost {
   void on_backend_done() override { release_backend(); }
   void on_relay_over() override;
   std::string label(const RelayPeer& p) const override;
+
+  // --- backpressure (worker/conn/paused_watch.h) ---
+  void pause(Side& src);
+  void resume(Side& src);
+  void on_paused_check(PausedWatch::Entry& e, uint64_t now_ms) override;
+  bool check_paused_side(Side& s);
+  conf::Duration stall_limit() const;
 
   // --- backend loss ---
   bool can_move() const;
