@@ -52,6 +52,14 @@ bool Relay::relay_chunk(RelayPeer& src, RelayPeer& dst, const FrameChunk& chunk)
   return !state_.over && !src.gone;
 }
 
+// A head that announces more than max_message gets its 1009 now (F9), not
+// when (if ever) the first byte of its payload arrives.
+void Relay::check_pending_head(RelayPeer& src) {
+  if (FrameHead head; src.codec->pending_head(head) && src.rules.announces_too_much(head)) {
+    fail(src, close_code::too_big, "frame over max_message announced");
+  }
+}
+
 void Relay::relay_control(RelayPeer& src, RelayPeer& dst) {
   std::span<const uint8_t> payload = src.rules.control_payload();
   uint8_t op = src.rules.current_opcode();

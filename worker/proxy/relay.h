@@ -118,6 +118,7 @@ class Relay {
   bool relay_chunk(RelayPeer& src, RelayPeer& dst, const FrameChunk& chunk);
   void relay_control(RelayPeer& src, RelayPeer& dst);
   void echo_close(RelayPeer& p);
+  void check_pending_head(RelayPeer& src);
   void pay_owed_close(RelayPeer& p);
 
   RelayHost& host_;
@@ -137,8 +138,8 @@ inline void Relay::pump(RelayPeer& src, const uint8_t* data, size_t n) {
   for (;;) {
     FrameCodec::Next r = src.codec->next(chunk);
     if (r == FrameCodec::Next::need_more) {
-      if (FrameHead head; src.codec->pending_head(head) && src.rules.announces_too_much(head)) {
-        fail(src, close_code::too_big, "frame over max_message announced");  // F9, before its payload
+      if (src.codec->holds_unreported_input()) {
+        check_pending_head(src);  // rare: a frame head waiting for its payload
       }
       break;
     }

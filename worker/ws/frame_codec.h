@@ -118,7 +118,9 @@ class FrameCodec {
   // that a length over the limit is refused before any payload comes. Only
   // when the whole head came with the current feed (its bytes are still
   // there to read); a head split over reads is judged with its first byte.
-  bool pending_head(FrameHead& out) const { return fed_ != consumed_ && !in_frame_ && parse_pending_head(out); }
+  bool pending_head(FrameHead& out) const { return holds_unreported_input() && parse_pending_head(out); }
+  // Between frames with bytes in wslay: the cheap half of pending_head().
+  bool holds_unreported_input() const { return fed_ != consumed_ && !in_frame_; }
   bool input_mid_frame() const { return in_frame_; }
   // Gives the wslay contexts back to the pool when nothing of a frame is in
   // them (input: between frames, every byte handed to wslay consumed;
