@@ -66,9 +66,10 @@ class MuteBackend {
       while (head.find("\r\n\r\n") == std::string::npos && ::read(fd, &c, 1) == 1) head += c;
       const HttpHead h = parse_head(head);
       const std::string key = h.get("Sec-WebSocket-Key").value_or("");
-      const std::string answer = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                 "Sec-WebSocket-Accept: " +
-                                 websocket_accept(key) + "\r\n\r\n";
+      const std::string answer =
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Accept: " +
+          websocket_accept(key) + "\r\n\r\n";
       (void)!::write(fd, answer.data(), answer.size());
       conns_.push_back(fd);  // kept open, never read
     }
@@ -117,9 +118,8 @@ std::vector<WsClient> paused_clients(const Gateway& gw, const std::string& path,
 // so the stall limit is 60 s: only the hang-up check can end them this soon).
 TEST(relay_faults, PausedClientThatResetsEndsItsSession) {
   MuteBackend be;
-  Gateway gw("limits:\n  close_timeout: 2s\n" + pool_yaml("mute", {be.port()}) +
-                 "routes:\n  - { path: /m, pool: mute }\n",
-             1);
+  Gateway gw(
+      "limits:\n  close_timeout: 2s\n" + pool_yaml("mute", {be.port()}) + "routes:\n  - { path: /m, pool: mute }\n", 1);
   for (int round = 0; round < 2; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     std::vector<WsClient> clients = paused_clients(gw, "/m", 4);
@@ -234,7 +234,8 @@ TEST(relay_faults, HeadAnnouncingTooMuchGets1009BeforeAnyPayload) {
 // it answered wsgate's close reach a client that then broke the protocol.
 TEST(relay_faults, RepliesBeforeTheBackendsCloseReachAnOffendingClient) {
   EchoBackend be{"e"};
-  Gateway gw("limits:\n  close_timeout: 3s\n" + pool_yaml("e", {be.port()}) + "routes:\n  - { path: /e, pool: e }\n", 1);
+  Gateway gw("limits:\n  close_timeout: 3s\n" + pool_yaml("e", {be.port()}) + "routes:\n  - { path: /e, pool: e }\n",
+             1);
   for (int i = 0; i < 3; ++i) {
     WsClient ws = gw.open("/e");
     ASSERT_TRUE(ws.handshake_ok()) << ws.handshake_error();

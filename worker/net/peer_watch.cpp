@@ -38,7 +38,8 @@ bool probe_peer(int fd, PeerProbe& out) {
     case kFinWait2: out.hung_up = false; break;
     default: out.hung_up = true; break;
   }
-  out.bytes_acked = len >= offsetof(tcp_info, tcpi_bytes_acked) + sizeof info.tcpi_bytes_acked ? info.tcpi_bytes_acked : 0;
+  out.bytes_acked =
+      len >= offsetof(tcp_info, tcpi_bytes_acked) + sizeof info.tcpi_bytes_acked ? info.tcpi_bytes_acked : 0;
   return true;
 }
 

@@ -36,8 +36,8 @@ struct RelayPeer : ByteSink {
   bool is_backend;
   bool close_received = false;
   bool close_sent = false;
-  bool gone = false;    // no more reading: EOF, error, or we gave up on it
-  bool paused = false;  // reading stopped for backpressure (the owner's to set and clear)
+  bool gone = false;     // no more reading: EOF, error, or we gave up on it
+  bool paused = false;   // reading stopped for backpressure (the owner's to set and clear)
   bool hung_up = false;  // its EOF or a socket error was seen (the owner's to set): nothing left to read
   // It broke the protocol and gets this close code once the other peer's
   // close handshake is over: what the other peer sent before answering

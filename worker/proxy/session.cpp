@@ -163,7 +163,10 @@ void Session::on_conn_eof(TcpConn& c) {
         side_gone(s, s.is_backend ? close_code::internal_error : close_code::going_away);
       }
       break;
-    case Stage::lingering: s.hung_up = true; linger_check(); break;
+    case Stage::lingering:
+      s.hung_up = true;
+      linger_check();
+      break;
     default: stats_.note_closer(log::Closer::client); retire();  // a client that leaves after its error answer
   }
 }
@@ -352,7 +355,9 @@ void Session::on_paused_check(PausedWatch::Entry& e, uint64_t now_ms) {
       return;  // it hung up: the session has moved on
     }
   }
-  Side* src = client_->paused && !client_->gone ? client_.get() : backend_->paused && !backend_->gone ? backend_.get() : nullptr;
+  Side* src = client_->paused && !client_->gone     ? client_.get()
+              : backend_->paused && !backend_->gone ? backend_.get()
+                                                    : nullptr;
   if (src == nullptr) {
     ctx_.paused_watch.remove(*this);
     return;
@@ -372,7 +377,8 @@ void Session::on_paused_check(PausedWatch::Entry& e, uint64_t now_ms) {
     return;
   }
   LOG_INFO("%s %s read nothing for %lld ms while %s waited to send: dropping it", dst.is_backend ? "backend" : "client",
-           label(dst).c_str(), static_cast<long long>(now_ms - e.progress_ms), dst.is_backend ? "its client" : "its backend");
+           label(dst).c_str(), static_cast<long long>(now_ms - e.progress_ms),
+           dst.is_backend ? "its client" : "its backend");
   ctx_.paused_watch.remove(*this);
   dst.conn->close();  // its output cannot drain: no close frame can reach it
   on_conn_eof(*dst.conn);
@@ -627,9 +633,7 @@ void Session::retire_if_flushed() {
 
 // A side wsgate sent a close to that neither answered it nor hung up may
 // still be sending (an offender, a peer busy writing a large message).
-bool Session::wants_linger(const Side& s) {
-  return s.conn->open() && s.close_sent && !s.close_received && !s.hung_up;
-}
+bool Session::wants_linger(const Side& s) { return s.conn->open() && s.close_sent && !s.close_received && !s.hung_up; }
 
 // The relay is over: sides that may still be sending are lingered (see
 // kLingerMaxBytes), the others closed now. The session is counted and

@@ -198,8 +198,8 @@ class Session final : public Connection, private RelayHost, private PausedWatch:
   // Kept only in pools with on_backend_loss: reconnect, to replay the upgrade.
   std::unique_ptr<ClientRequest> saved_request_;
   std::string client_ip_;
-  IpLease ip_lease_;      // limits.max_connections_per_ip
-  std::string protocol_;  // the subprotocol the client was given
+  IpLease ip_lease_;       // limits.max_connections_per_ip
+  std::string protocol_;   // the subprotocol the client was given
   uint64_t lingered_ = 0;  // bytes dropped while lingering (kLingerMaxBytes)
   SessionStats stats_;
 };

@@ -164,8 +164,8 @@ bool FrameCodec::parse_pending_head(FrameHead& out) const {
       length = length << 8 | p[2 + i];
     }
   }
-  out = FrameHead{(p[0] & 0x80) != 0, static_cast<uint8_t>((p[0] >> 4) & 0x7), static_cast<uint8_t>(p[0] & 0xf),
-                  length, masked};
+  out = FrameHead{(p[0] & 0x80) != 0, static_cast<uint8_t>((p[0] >> 4) & 0x7), static_cast<uint8_t>(p[0] & 0xf), length,
+                  masked};
   return true;
 }
 
