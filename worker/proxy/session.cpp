@@ -438,6 +438,13 @@ void Session::on_backend_lost(const std::string& why, bool count_failure) {
   }
   backend_->gone = true;
   backend_->conn->close();  // a frozen backend keeps its socket open: let it go
+  if (client_->paused) {
+    // Its queue went with it: the client is read again (held while reconnecting,
+    // else for its close reply).
+    client_->paused = false;
+    client_->conn->start_reading();
+    ctx_.paused_watch.remove(*this);
+  }
   size_t lost = *counted_;
   release_backend();
   if (pool_->on_backend_loss == conf::LossPolicy::reconnect && can_move()) {
