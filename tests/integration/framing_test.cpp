@@ -382,6 +382,31 @@ TEST_F(framing, F11InvalidUtf8InATextMessageGets1007) {
   expect_client_rejected([](WsClient& ws) { ws.send_fragments(kText, {"x \xe2\x82", "A"}); }, 1007);
 }
 
+// A text message that ends inside a character is refused before its end is
+// relayed: the backend never gets (and never echoes back) a message it
+// would have to refuse itself, so the client's 1007 is the first thing it sees.
+TEST_F(framing, F11TextEndingMidCharacterIsRefusedBeforeItIsRelayed) {
+  for (const std::vector<std::string>& parts :
+       {std::vector<std::string>{"cut \xe2\x82"}, std::vector<std::string>{"whole ", "cut \xf0\x9f\x98"}}) {
+    SCOPED_TRACE(parts.back());
+    WsClient ws = open();
+    ws.send_text("before");
+    expect_frame(ws, kText, "before");
+    const std::size_t closes = backend_closes();
+    ws.send_fragments(kText, parts);
+    if (parts.size() > 1) expect_frame(ws, kText, parts.front(), false);  // valid so far: relayed
+    const Frame f = ws.recv_frame();
+    ASSERT_EQ(f.opcode, kClose) << "the message's end was relayed and echoed: \"" << f.payload << "\"\n" << log();
+    const auto body = parse_close_payload(f.payload);
+    ASSERT_TRUE(body);
+    EXPECT_EQ(body->code, 1007) << log();
+    EXPECT_TRUE(ws.try_wait_eof(5s)) << log();
+    wait_backend_closes(closes + 1);
+    expect_sessions(0);
+  }
+  EXPECT_EQ(log().find("from backend"), std::string::npos) << "the backend was blamed:\n" << log();
+}
+
 TEST_F(framing, F11ValidUtf8SplitAcrossFragmentsPasses) {
   WsClient ws = open();
   ws.send_fragments(kText, {"euro \xe2", "\x82", "\xac emoji \xf0\x9f", "\x98\x80"});

@@ -12,6 +12,7 @@
 
 #include "conf/config.h"
 #include "shm/backend_table.h"
+#include "worker/conn/paused_watch.h"
 #include "worker/net/buffer_pool.h"
 #include "worker/net/random_bytes.h"
 #include "worker/net/tcp_conn.h"
@@ -66,6 +67,9 @@ struct WorkerContext {
   // TLS handshake failures are logged once a second at most (intake.cpp).
   uint64_t tls_failure_logged_ms = 0;
   uint64_t tls_failures_unlogged = 0;
+  // Sessions with a side not read for backpressure, asked about that side's
+  // hang-up and the other side's progress once a second.
+  PausedWatch paused_watch;
 
   ReadBuffer read_buffer() { return ReadBuffer{read_storage.data(), read_storage.size()}; }
 

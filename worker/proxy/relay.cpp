@@ -13,12 +13,15 @@ bool Relay::relay_chunk(RelayPeer& src, RelayPeer& dst, const FrameChunk& chunk)
   if (code == 0) {
     code = rules.on_payload(chunk.data, chunk.size);
   }
+  if (code == 0 && chunk.ends_frame) {
+    code = rules.check_frame_ending();  // F11: before the peer gets the message's end
+  }
   if (code != 0) {
     fail(src, code, chunk.head.masked == src.is_backend ? "frame masking is wrong" : "invalid frame");
     return false;
   }
   bool control = rules.current_is_control();
-  bool forward = !src.close_received && !dst.close_sent && !dst.gone;
+  bool forward = !src.close_received && writable(dst);
   if (state_.drop_client_message && !src.is_backend && !control) {
     // The lost backend got the start of this message; the new one must not
     // get its middle. Dropped whole, up to and including its last frame.
@@ -49,6 +52,14 @@ bool Relay::relay_chunk(RelayPeer& src, RelayPeer& dst, const FrameChunk& chunk)
   return !state_.over && !src.gone;
 }
 
+// A head that announces more than max_message gets its 1009 now (F9), not
+// when (if ever) the first byte of its payload arrives.
+void Relay::check_pending_head(RelayPeer& src) {
+  if (FrameHead head; src.codec->pending_head(head) && src.rules.announces_too_much(head)) {
+    fail(src, close_code::too_big, "frame over max_message announced");
+  }
+}
+
 void Relay::relay_control(RelayPeer& src, RelayPeer& dst) {
   std::span<const uint8_t> payload = src.rules.control_payload();
   uint8_t op = src.rules.current_opcode();
@@ -58,7 +69,7 @@ void Relay::relay_control(RelayPeer& src, RelayPeer& dst) {
     if (op == opcode::pong && !src.is_backend && is_keepalive_pong(payload)) {
       return;  // the answer to wsgate's own ping: the backend never asked for it
     }
-    if (!src.close_received && !dst.close_sent && !dst.gone) {
+    if (!src.close_received && writable(dst)) {
       dst.codec->send_control(op, payload.data(), payload.size());
     }
     return;
@@ -102,8 +113,14 @@ void Relay::send_close(RelayPeer& p, uint16_t code, std::string_view reason) {
 void Relay::fail(RelayPeer& offender, uint16_t code, const char* why) {
   LOG_INFO("%s from %s %s: closing it with %u", why, offender.is_backend ? "backend" : "client",
            host_.label(offender).c_str(), code);
-  send_close(offender, code, "");
-  offender.gone = true;  // checklist: stop reading from the offender
+  if (offender.gone) {
+    return;
+  }
+  // Checklist: stop reading from the offender. Its close waits for the other
+  // peer's answer (maybe_finish pays it), so the replies to its earlier,
+  // valid messages still reach it; close_timeout bounds the wait.
+  offender.gone = true;
+  offender.owed_close = code;
   host_.stop_reading(offender);
   RelayPeer& o = other(offender);
   if (offender.is_backend) {
@@ -112,6 +129,28 @@ void Relay::fail(RelayPeer& offender, uint16_t code, const char* why) {
     send_close(o, close_code::going_away, "client protocol error");
   }
   maybe_finish();
+}
+
+void Relay::pay_owed_close(RelayPeer& p) {
+  const uint16_t code = p.owed_close;
+  p.owed_close = 0;  // from here p is plain gone: send_close below may write to it once
+  if (p.close_sent || p.codec->output_mid_frame()) {
+    return;  // a frame toward it was cut short (the other peer went mid-message): TCP close only
+  }
+  p.codec->send_close(code, "");
+  p.close_sent = true;
+  host_.count_close(p, true, code);
+  stats_.note_closer(log::Closer::wsgate);
+  host_.flush_peer(p);
+  host_.on_closing();
+}
+
+void Relay::pay_owed_closes() {
+  for (RelayPeer* p : {&client_, &backend_}) {
+    if (p->owed_close != 0) {
+      pay_owed_close(*p);
+    }
+  }
 }
 
 // Nobody is left to answer `p`'s close: wsgate echoes it (RFC 6455 5.5.1),
@@ -130,6 +169,7 @@ void Relay::echo_close(RelayPeer& p) {
 void Relay::peer_gone(RelayPeer& p, uint16_t other_code) {
   stats_.note_closer(p.is_backend ? log::Closer::backend : log::Closer::client);
   p.gone = true;
+  p.owed_close = 0;  // it left before its close was due
   host_.stop_reading(p);
   RelayPeer& o = other(p);
   if (o.close_received) {
@@ -143,6 +183,11 @@ void Relay::peer_gone(RelayPeer& p, uint16_t other_code) {
 void Relay::maybe_finish() {
   if (state_.over) {
     return;
+  }
+  for (RelayPeer* p : {&client_, &backend_}) {
+    if (p->owed_close != 0 && peer_done(other(*p))) {
+      pay_owed_close(*p);  // the other peer's last frame is relayed: its close is next
+    }
   }
   if (peer_done(backend_)) {
     host_.on_backend_done();

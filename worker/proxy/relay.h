@@ -36,8 +36,13 @@ struct RelayPeer : ByteSink {
   bool is_backend;
   bool close_received = false;
   bool close_sent = false;
-  bool gone = false;    // no more reading: EOF, error, or we gave up on it
-  bool paused = false;  // reading stopped for backpressure (the owner's to set and clear)
+  bool gone = false;     // no more reading: EOF, error, or we gave up on it
+  bool paused = false;   // reading stopped for backpressure (the owner's to set and clear)
+  bool hung_up = false;  // its EOF or a socket error was seen (the owner's to set): nothing left to read
+  // It broke the protocol and gets this close code once the other peer's
+  // close handshake is over: what the other peer sent before answering
+  // wsgate's close still reaches it (0: nothing owed).
+  uint16_t owed_close = 0;
 
  protected:
   ~RelayPeer() = default;
@@ -89,22 +94,32 @@ class Relay {
   // Closes `p` with `code`, unless it was closed already. A peer whose output
   // is inside a frame cannot get a close frame: it is given up instead.
   void send_close(RelayPeer& p, uint16_t code, std::string_view reason);
-  // `offender` broke the protocol: it gets `code` and is no longer read; the
-  // other peer gets 1014 (backend at fault) or 1001 (client at fault).
+  // `offender` broke the protocol: it is no longer read, the other peer gets
+  // 1014 (backend at fault) or 1001 (client at fault), and the offender gets
+  // `code` once the other peer has answered that close (or is gone), so that
+  // nothing the other peer sent before is lost.
   void fail(RelayPeer& offender, uint16_t code, const char* why);
+  // close_timeout: owed closes go out now, whatever the other peer does.
+  void pay_owed_closes();
   // `p` is gone (EOF, error, dropped): the other peer gets its own close echoed
   // when it began one, else `other_code`.
   void peer_gone(RelayPeer& p, uint16_t other_code);
   // Ends the relay once both peers are done (gone, or close sent and received).
   void maybe_finish();
 
-  static bool peer_done(const RelayPeer& p) { return p.gone || (p.close_sent && p.close_received); }
+  static bool peer_done(const RelayPeer& p) {
+    return (p.gone && p.owed_close == 0) || (p.close_sent && p.close_received);
+  }
+  // Frames may still be written toward `p`: open, or owed a close.
+  static bool writable(const RelayPeer& p) { return !p.close_sent && (!p.gone || p.owed_close != 0); }
 
  private:
   RelayPeer& other(const RelayPeer& p) { return &p == &client_ ? backend_ : client_; }
   bool relay_chunk(RelayPeer& src, RelayPeer& dst, const FrameChunk& chunk);
   void relay_control(RelayPeer& src, RelayPeer& dst);
   void echo_close(RelayPeer& p);
+  void check_pending_head(RelayPeer& src);
+  void pay_owed_close(RelayPeer& p);
 
   RelayHost& host_;
   RelayPeer& client_;
@@ -123,6 +138,9 @@ inline void Relay::pump(RelayPeer& src, const uint8_t* data, size_t n) {
   for (;;) {
     FrameCodec::Next r = src.codec->next(chunk);
     if (r == FrameCodec::Next::need_more) {
+      if (src.codec->holds_unreported_input()) {
+        check_pending_head(src);  // rare: a frame head waiting for its payload
+      }
       break;
     }
     if (r == FrameCodec::Next::protocol_error) {

@@ -7,6 +7,7 @@
 #include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/rule_limits.h"
 #include "worker/log/log.h"
+#include "worker/net/peer_watch.h"
 #include "worker/net/random_bytes.h"
 
 namespace wsgate::worker {
@@ -18,6 +19,16 @@ constexpr size_t kHighWater = 256 * 1024;
 // A keep-alive ping waits while the client's output is inside a frame; it
 // is tried again this often until the frame is done.
 constexpr conf::Duration kPingRetry = std::chrono::milliseconds(100);
+// Lingering after a close wsgate sent (RFC 6455 7.1.1, nginx's lingering
+// close): a peer may still be sending when its close goes out, and closing a
+// socket with unread input sends a reset that can destroy the close frame
+// before the peer reads it. So the write side is shut behind the close and
+// input is read and dropped until the peer closes, for at most close_timeout
+// and this many bytes.
+constexpr uint64_t kLingerMaxBytes = 16 * 1024 * 1024;
+// After close_timeout has run out, an owed close just sent still gets this
+// long to be read.
+constexpr conf::Duration kLingerAfterTimeout = std::chrono::seconds(1);
 
 int64_t ms(conf::Duration d) { return d.count(); }
 }  // namespace
@@ -82,6 +93,7 @@ Session::Session(WorkerContext& ctx, ConnectionHost& host, SessionStart start)
 }
 
 Session::~Session() {
+  ctx_.paused_watch.remove(*this);
   end_stats();
   release_backend();
   ctx_.table.add_connection(ctx_.slot, -1);
@@ -122,6 +134,7 @@ void Session::on_conn_read(TcpConn& c, const uint8_t* data, size_t n) {
       break;
     case Stage::relaying:
     case Stage::closing: pump(s, data, n); break;
+    case Stage::lingering: linger_discard(n); break;
     default: break;  // answering: a refused client's further bytes are not processed (H5)
   }
 }
@@ -142,7 +155,18 @@ void Session::on_conn_eof(TcpConn& c) {
       }
       break;
     case Stage::relaying:
-    case Stage::closing: side_gone(s, s.is_backend ? close_code::internal_error : close_code::going_away); break;
+    case Stage::closing:
+      s.hung_up = true;
+      if (s.gone) {
+        relay().maybe_finish();  // the relay was done with it: its end is only noted
+      } else {
+        side_gone(s, s.is_backend ? close_code::internal_error : close_code::going_away);
+      }
+      break;
+    case Stage::lingering:
+      s.hung_up = true;
+      linger_check();
+      break;
     default: stats_.note_closer(log::Closer::client); retire();  // a client that leaves after its error answer
   }
 }
@@ -170,8 +194,7 @@ void Session::on_conn_flushed(TcpConn& c) {
   }
   Side& feeder = other(side_of(c));
   if (feeder.paused && !feeder.gone) {
-    feeder.paused = false;
-    feeder.conn->start_reading();
+    resume(feeder);
   }
 }
 
@@ -288,9 +311,100 @@ void Session::pump(Side& src, const uint8_t* data, size_t n) {
   src.codec->release_if_idle();
   dst.codec->release_if_idle();
   if (!src.gone && !src.paused && dst.conn->pending() > kHighWater) {
-    src.paused = true;
-    src.conn->stop_reading();
+    pause(src);
   }
+}
+
+// ---------------------------------------------------------------- backpressure
+
+void Session::pause(Side& src) {
+  src.paused = true;
+  src.conn->stop_reading();
+  ctx_.paused_watch.add(ctx_.loop, *this);
+}
+
+void Session::resume(Side& src) {
+  src.paused = false;
+  src.conn->start_reading();
+  if (!client_->paused && !backend_->paused) {
+    ctx_.paused_watch.remove(*this);
+  }
+}
+
+// How long a side may stay paused while the other side reads nothing at
+// all: the silence keep-alive allows a client, or 60 s (nginx's
+// proxy_send_timeout) on routes without keep-alive.
+conf::Duration Session::stall_limit() const {
+  if (route_->ping_interval != conf::Duration::zero()) {
+    return route_->ping_interval + route_->pong_timeout;
+  }
+  return std::chrono::seconds(60);
+}
+
+// Once a second while a side is paused: a paused side that hung up or failed
+// is treated as if it had been read (EOF, error), and a session whose other
+// side has read nothing for stall_limit() loses that side as stuck. `e` is
+// gone once the session leaves the watch.
+void Session::on_paused_check(PausedWatch::Entry& e, uint64_t now_ms) {
+  if (stage_ != Stage::relaying && stage_ != Stage::closing) {
+    ctx_.paused_watch.remove(*this);
+    return;
+  }
+  for (Side* s : {client_.get(), backend_.get()}) {
+    if (s->paused && !s->gone && !check_paused_side(*s)) {
+      return;  // it hung up: the session has moved on
+    }
+  }
+  Side* src = client_->paused && !client_->gone     ? client_.get()
+              : backend_->paused && !backend_->gone ? backend_.get()
+                                                    : nullptr;
+  if (src == nullptr) {
+    ctx_.paused_watch.remove(*this);
+    return;
+  }
+  Side& dst = other(*src);
+  uv_os_fd_t fd = -1;
+  PeerProbe probe;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(dst.conn->tcp()), &fd) != 0 || !probe_peer(fd, probe)) {
+    return;
+  }
+  if (probe.bytes_acked != e.acked) {
+    e.acked = probe.bytes_acked;
+    e.progress_ms = now_ms;
+    return;
+  }
+  if (now_ms - e.progress_ms < static_cast<uint64_t>(ms(stall_limit()))) {
+    return;
+  }
+  LOG_INFO("%s %s read nothing for %lld ms while %s waited to send: dropping it", dst.is_backend ? "backend" : "client",
+           label(dst).c_str(), static_cast<long long>(now_ms - e.progress_ms),
+           dst.is_backend ? "its client" : "its backend");
+  ctx_.paused_watch.remove(*this);
+  dst.conn->close();  // its output cannot drain: no close frame can reach it
+  on_conn_eof(*dst.conn);
+  if (src->paused && (stage_ == Stage::relaying || stage_ == Stage::closing)) {
+    resume(*src);  // nothing to wait for any more: read it again, for its close
+  }
+}
+
+// False when `s` hung up (its end is then handled as if it had been read).
+bool Session::check_paused_side(Side& s) {
+  uv_os_fd_t fd = -1;
+  PeerProbe probe;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(s.conn->tcp()), &fd) != 0 || !probe_peer(fd, probe)) {
+    return true;
+  }
+  if (!probe.hung_up && probe.error == 0) {
+    return true;
+  }
+  ctx_.paused_watch.remove(*this);
+  s.paused = false;
+  if (probe.error != 0) {
+    on_conn_error(*s.conn, uv_translate_sys_error(probe.error), "reading (while paused)");
+  } else {
+    on_conn_eof(*s.conn);
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------- backend loss
@@ -324,6 +438,13 @@ void Session::on_backend_lost(const std::string& why, bool count_failure) {
   }
   backend_->gone = true;
   backend_->conn->close();  // a frozen backend keeps its socket open: let it go
+  if (client_->paused) {
+    // Its queue went with it: the client is read again (held while reconnecting,
+    // else for its close reply).
+    client_->paused = false;
+    client_->conn->start_reading();
+    ctx_.paused_watch.remove(*this);
+  }
   size_t lost = *counted_;
   release_backend();
   if (pool_->on_backend_loss == conf::LossPolicy::reconnect && can_move()) {
@@ -471,7 +592,10 @@ void Session::on_closing() {
     timer_.arm(live_->config->limits.close_timeout, [](Session& s) {
       LOG_INFO("close handshake not finished within close_timeout, client %s; dropping both connections",
                s.client_->conn->peer_name(true).c_str());
-      s.retire();
+      s.relay().pay_owed_closes();  // an offender still gets its code
+      if (s.stage_ != Stage::done) {
+        s.linger_or_retire(std::min(s.live_->config->limits.close_timeout, kLingerAfterTimeout));
+      }
     });
   }
 }
@@ -495,6 +619,11 @@ void Session::on_relay_over() {
   client_->conn->flush();
   backend_->conn->flush();
   retire_if_flushed();
+  if (stage_ == Stage::relaying || stage_ == Stage::closing) {
+    // Output that does not drain (a peer that stopped reading, given up
+    // without a close) is waited for no longer than a close reply.
+    timer_.arm(live_->config->limits.close_timeout, [](Session& s) { s.retire(); });
+  }
 }
 
 std::string Session::label(const RelayPeer& p) const {
@@ -505,8 +634,57 @@ void Session::retire_if_flushed() {
   // A flush that the socket took whole completes without a callback, so this
   // is asked both here and from on_conn_flushed.
   if (client_->conn->pending() == 0 && (!backend_ || backend_->conn->pending() == 0)) {
+    linger_or_retire(live_->config->limits.close_timeout);
+  }
+}
+
+// A side wsgate sent a close to that neither answered it nor hung up may
+// still be sending (an offender, a peer busy writing a large message).
+bool Session::wants_linger(const Side& s) { return s.conn->open() && s.close_sent && !s.close_received && !s.hung_up; }
+
+// The relay is over: sides that may still be sending are lingered (see
+// kLingerMaxBytes), the others closed now. The session is counted and
+// logged as ended at once; only the sockets wait.
+void Session::linger_or_retire(conf::Duration linger) {
+  bool any = false;
+  for (Side* s : {client_.get(), backend_.get()}) {
+    if (s == nullptr) {
+      continue;
+    }
+    if (wants_linger(*s)) {
+      s->paused = false;
+      s->conn->shutdown_after_flush();
+      any = s->conn->start_reading() == 0 || any;
+    } else {
+      s->conn->close();
+    }
+  }
+  if (!any) {
+    retire();
+    return;
+  }
+  release_backend();
+  end_stats();
+  stage_ = Stage::lingering;
+  relay_.over = true;
+  lingered_ = 0;
+  timer_.arm(linger, [](Session& s) { s.retire(); });
+}
+
+void Session::linger_discard(size_t n) {
+  lingered_ += n;
+  if (lingered_ > kLingerMaxBytes) {
     retire();
   }
+}
+
+void Session::linger_check() {
+  for (Side* s : {client_.get(), backend_.get()}) {
+    if (s != nullptr && wants_linger(*s)) {
+      return;
+    }
+  }
+  retire();
 }
 
 void Session::answer(const HttpError& e) {
@@ -555,6 +733,7 @@ void Session::retire() {
   }
   release_backend();
   end_stats();  // logged when it ends, not when it is freed
+  ctx_.paused_watch.remove(*this);
   stage_ = Stage::done;
   relay_.over = true;  // a relay call this runs inside relays nothing more
   timer_.stop();

@@ -43,7 +43,7 @@ struct SessionStart {
   SessionStats stats;  // so far: accepted_ms, client, path
 };
 
-class Session final : public Connection, private RelayHost {
+class Session final : public Connection, private RelayHost, private PausedWatch::Watched {
  public:
   // The slot's connection count taken at accept is the session's from here.
   Session(WorkerContext& ctx, ConnectionHost& host, SessionStart start);
@@ -77,6 +77,7 @@ class Session final : public Connection, private RelayHost {
     relaying,      // frames flow both ways; keep-alive may hold the timer
     reconnecting,  // the client is open, a new backend is dialed (hs_ set); its bytes are held
     closing,       // a close frame went out; close_timeout holds the timer
+    lingering,     // relay over; a side that may still send is read and dropped until it closes
     answering,     // an HTTP error went to the client; waiting for it to leave
     done,          // retired: nothing more runs
   };
@@ -122,6 +123,13 @@ class Session final : public Connection, private RelayHost {
   void on_relay_over() override;
   std::string label(const RelayPeer& p) const override;
 
+  // --- backpressure (worker/conn/paused_watch.h) ---
+  void pause(Side& src);
+  void resume(Side& src);
+  void on_paused_check(PausedWatch::Entry& e, uint64_t now_ms) override;
+  bool check_paused_side(Side& s);
+  conf::Duration stall_limit() const;
+
   // --- backend loss ---
   bool can_move() const;
   void start_reconnect();
@@ -138,6 +146,10 @@ class Session final : public Connection, private RelayHost {
   // --- closing ---
   void side_gone(Side& s, uint16_t other_code);
   void retire_if_flushed();
+  static bool wants_linger(const Side& s);
+  void linger_or_retire(conf::Duration linger);
+  void linger_discard(size_t n);
+  void linger_check();
   void answer(const HttpError& e);
   void answer_raw(const std::string& response, int status);
   void retire();
@@ -186,8 +198,9 @@ class Session final : public Connection, private RelayHost {
   // Kept only in pools with on_backend_loss: reconnect, to replay the upgrade.
   std::unique_ptr<ClientRequest> saved_request_;
   std::string client_ip_;
-  IpLease ip_lease_;      // limits.max_connections_per_ip
-  std::string protocol_;  // the subprotocol the client was given
+  IpLease ip_lease_;       // limits.max_connections_per_ip
+  std::string protocol_;   // the subprotocol the client was given
+  uint64_t lingered_ = 0;  // bytes dropped while lingering (kLingerMaxBytes)
   SessionStats stats_;
 };
 

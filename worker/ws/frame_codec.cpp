@@ -145,6 +145,30 @@ void FrameCodec::feed(const uint8_t* data, size_t n) {
   fed_this_feed_ = 0;
 }
 
+bool FrameCodec::parse_pending_head(FrameHead& out) const {
+  const uint32_t pending = fed_ - consumed_;
+  if (in_frame_ || in_direct_ || pending < 2 || pending > fed_this_feed_ || pending > 14) {
+    return false;
+  }
+  const uint8_t* p = in_ - pending;  // the last bytes handed to wslay, all from this feed
+  const uint8_t len7 = p[1] & 0x7f;
+  const bool masked = (p[1] & 0x80) != 0;
+  const size_t ext = len7 == 127 ? 8 : len7 == 126 ? 2 : 0;
+  if (pending < 2 + ext + (masked ? 4 : 0)) {
+    return false;  // the head itself is not complete yet
+  }
+  uint64_t length = len7;
+  if (ext != 0) {
+    length = 0;
+    for (size_t i = 0; i < ext; ++i) {
+      length = length << 8 | p[2 + i];
+    }
+  }
+  out = FrameHead{(p[0] & 0x80) != 0, static_cast<uint8_t>((p[0] >> 4) & 0x7), static_cast<uint8_t>(p[0] & 0xf), length,
+                  masked};
+  return true;
+}
+
 void FrameCodec::maybe_go_direct(const FrameChunk& chunk) {
   // Only where wslay holds nothing but the frame's position: its buffer is
   // empty, so the rest of the frame is exactly what comes next from in_.

@@ -113,6 +113,14 @@ class FrameCodec {
   // True while an output frame has been started but not finished: nothing
   // else may be sent until it is.
   bool output_mid_frame() const { return out_left_ > 0; }
+  // After next() said need_more: the head of the frame wslay is holding but
+  // has not reported (it reports a frame with its first payload byte), so
+  // that a length over the limit is refused before any payload comes. Only
+  // when the whole head came with the current feed (its bytes are still
+  // there to read); a head split over reads is judged with its first byte.
+  bool pending_head(FrameHead& out) const { return holds_unreported_input() && parse_pending_head(out); }
+  // Between frames with bytes in wslay: the cheap half of pending_head().
+  bool holds_unreported_input() const { return fed_ != consumed_ && !in_frame_; }
   bool input_mid_frame() const { return in_frame_; }
   // Gives the wslay contexts back to the pool when nothing of a frame is in
   // them (input: between frames, every byte handed to wslay consumed;
@@ -133,6 +141,7 @@ class FrameCodec {
   wslay_frame_context_ptr in_context();
   wslay_frame_context_ptr out_context();
   size_t wslay_read_limit() const;
+  bool parse_pending_head(FrameHead& out) const;
   void maybe_go_direct(const FrameChunk& chunk);
   Next next_direct(FrameChunk& out);
   void wslay_send(const FrameHead& head, const uint8_t* data, size_t size);

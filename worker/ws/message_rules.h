@@ -42,6 +42,24 @@ class MessageRules {
   // control_payload(); data payload is only checked.
   uint16_t on_payload(const uint8_t* data, size_t n);
   uint16_t on_frame_end();
+  // Asked before relaying the chunk that ends a frame: 1007 when that frame
+  // ends a text message in the middle of a character, so the offender is
+  // failed before the peer gets a whole message it would have to refuse.
+  uint16_t check_frame_ending() const {
+    return frame_fin_ && message_is_text_ && in_message_ && !current_is_control() && limits_.validate_utf8 &&
+                   !utf8_.complete()
+               ? close_code::invalid_payload
+               : 0;
+  }
+
+  // A data frame whose head announces more than max_message allows (what
+  // on_frame_start would answer 1009 to), asked before any of its payload.
+  bool announces_too_much(const FrameHead& h) const {
+    if (h.opcode == opcode::continuation) {
+      return in_message_ && h.length > limits_.max_message - message_bytes_;
+    }
+    return (h.opcode == opcode::text || h.opcode == opcode::binary) && !in_message_ && h.length > limits_.max_message;
+  }
 
   bool current_is_control() const { return (frame_opcode_ & 0x8) != 0; }
   // A data message has started and its last frame has not ended yet.

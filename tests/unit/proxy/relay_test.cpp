@@ -320,30 +320,79 @@ TEST(Relay, CloseWithNobodyLeftToAnswerIsEchoed) {
 TEST(Relay, ClientProtocolErrorClosesItWith1002AndTheBackendWith1001) {
   Pair p;
   p.read(p.client, encode(opcode::text, "unmasked", false));
-  std::vector<Frame> to_client = p.client.take();
   std::vector<Frame> to_backend = p.backend.take();
-  ASSERT_EQ(to_client.size(), 1u);
-  EXPECT_EQ(to_client[0].close_code(), close_code::protocol_error);
   ASSERT_EQ(to_backend.size(), 1u);
   EXPECT_EQ(to_backend[0].close_code(), close_code::going_away);
+  EXPECT_TRUE(p.client.take().empty()) << "the client's close waits for the backend's answer";
   EXPECT_TRUE(p.client.gone);
   EXPECT_EQ(p.host.client_stops, 1);
   EXPECT_EQ(p.stats.closed_by, log::Closer::wsgate);
   // The offender is not read again.
   p.read(p.client, encode(opcode::text, "more", true));
   EXPECT_TRUE(p.backend.out.empty());
+  p.read(p.backend, encode(opcode::close, close_body(close_code::going_away), false));
+  std::vector<Frame> to_client = p.client.take();
+  ASSERT_EQ(to_client.size(), 1u);
+  EXPECT_EQ(to_client[0].close_code(), close_code::protocol_error);
+  EXPECT_EQ(p.host.over, 1);
+}
+
+// Issue 15, finding 10: what the backend sent for the client's earlier, valid
+// messages before it answered wsgate's close still reaches the client.
+TEST(Relay, RepliesSentBeforeTheBackendsCloseReachTheOffendingClient) {
+  Pair p;
+  p.read(p.client, cat({encode(opcode::text, "question", true), encode(opcode::text, "bad", false)}));
+  std::vector<Frame> to_backend = p.backend.take();
+  ASSERT_EQ(to_backend.size(), 2u);
+  EXPECT_EQ(to_backend[0].payload, "question");
+  EXPECT_EQ(to_backend[1].close_code(), close_code::going_away);
+  p.read(p.backend, cat({encode(opcode::text, "answer", false), encode(opcode::ping, "p", false),
+                         encode(opcode::close, close_body(close_code::going_away), false)}));
+  std::vector<Frame> to_client = p.client.take();
+  ASSERT_EQ(to_client.size(), 3u);
+  EXPECT_EQ(to_client[0].payload, "answer");
+  EXPECT_EQ(to_client[1].opcode, opcode::ping);
+  EXPECT_EQ(to_client[2].close_code(), close_code::protocol_error);
+  EXPECT_EQ(p.host.over, 1);
+}
+
+TEST(Relay, OwedCloseGoesAtOnceWhenTheOtherPeerIsGone) {
+  Pair p;
+  p.read(p.client, encode(opcode::text, "bad", false));
+  EXPECT_TRUE(p.client.take().empty());
+  p.relay().peer_gone(p.backend, close_code::internal_error);
+  std::vector<Frame> to_client = p.client.take();
+  ASSERT_EQ(to_client.size(), 1u);
+  EXPECT_EQ(to_client[0].close_code(), close_code::protocol_error);
+  EXPECT_EQ(p.host.over, 1);
+}
+
+TEST(Relay, OwedClosesArePaidOnCloseTimeout) {
+  Pair p;
+  p.read(p.client, encode(opcode::text, "bad", false));
+  EXPECT_TRUE(p.client.take().empty());
+  p.relay().pay_owed_closes();
+  std::vector<Frame> to_client = p.client.take();
+  ASSERT_EQ(to_client.size(), 1u);
+  EXPECT_EQ(to_client[0].close_code(), close_code::protocol_error);
+  p.relay().pay_owed_closes();
+  EXPECT_TRUE(p.client.take().empty()) << "once";
 }
 
 TEST(Relay, BackendProtocolErrorClosesItWith1002AndTheClientWith1014) {
   Pair p;
   p.read(p.backend, encode(opcode::text, "masked", true));
-  std::vector<Frame> to_backend = p.backend.take();
   std::vector<Frame> to_client = p.client.take();
-  ASSERT_EQ(to_backend.size(), 1u);
-  EXPECT_EQ(to_backend[0].close_code(), close_code::protocol_error);
   ASSERT_EQ(to_client.size(), 1u);
   EXPECT_EQ(to_client[0].close_code(), close_code::bad_gateway);
+  EXPECT_TRUE(p.backend.take().empty()) << "the backend's close waits for the client's answer";
   EXPECT_TRUE(p.backend.gone);
+  // What the client sends before its answer still reaches the backend.
+  p.read(p.client, cat({encode(opcode::text, "late", true), encode(opcode::close, close_body(1014), true)}));
+  std::vector<Frame> to_backend = p.backend.take();
+  ASSERT_EQ(to_backend.size(), 2u);
+  EXPECT_EQ(to_backend[0].payload, "late");
+  EXPECT_EQ(to_backend[1].close_code(), close_code::protocol_error);
   EXPECT_GE(p.host.backend_done, 1) << "a gone backend stops counting toward routing";
 }
 
@@ -351,19 +400,44 @@ TEST(Relay, RuleViolationGetsTheRulesCode) {
   Pair p;
   p.client.rules = MessageRules(limits(true, 10));
   p.read(p.client, encode(opcode::binary, std::string(11, 'z'), true));
-  std::vector<Frame> to_client = p.client.take();
-  ASSERT_EQ(to_client.size(), 1u);
-  EXPECT_EQ(to_client[0].close_code(), close_code::too_big);
   std::vector<Frame> to_backend = p.backend.take();
   ASSERT_EQ(to_backend.size(), 1u);
   EXPECT_EQ(to_backend[0].close_code(), close_code::going_away);
   EXPECT_EQ(to_backend[0].payload.substr(2), "client protocol error");
+  p.relay().peer_gone(p.backend, close_code::internal_error);
+  std::vector<Frame> to_client = p.client.take();
+  ASSERT_EQ(to_client.size(), 1u);
+  EXPECT_EQ(to_client[0].close_code(), close_code::too_big);
 
   Pair q;
   q.read(q.client, encode(opcode::text, "\xff\xfe", true));
+  q.relay().pay_owed_closes();
   std::vector<Frame> bad_text = q.client.take();
   ASSERT_EQ(bad_text.size(), 1u);
   EXPECT_EQ(bad_text[0].close_code(), close_code::invalid_payload);
+}
+
+// Issue 15, finding 8: a text message whose last frame ends inside a
+// character is refused before that frame is relayed. (A frame read in
+// pieces has its first pieces relayed already: the backend is then left
+// mid-frame and gets a TCP close, never the message's end.)
+TEST(Relay, TextEndingMidCharacterIsRefusedBeforeItsEndIsRelayed) {
+  for (const Bytes& wire : {encode(opcode::text, "cut \xe2\x82", true),
+                            cat({encode(opcode::text, "ok ", true, false),
+                                 encode(opcode::continuation, "cut \xf0\x9f\x98", true, true)})}) {
+    Pair p;
+    p.read(p.client, wire);
+    std::vector<Frame> to_backend = p.backend.take();
+    ASSERT_FALSE(to_backend.empty());
+    EXPECT_EQ(to_backend.back().opcode, opcode::close);
+    for (const Frame& f : to_backend) {
+      EXPECT_FALSE(f.opcode == opcode::text && f.fin) << "a whole text message went out: " << f.payload;
+    }
+    p.relay().pay_owed_closes();
+    std::vector<Frame> to_client = p.client.take();
+    ASSERT_EQ(to_client.size(), 1u);
+    EXPECT_EQ(to_client[0].close_code(), close_code::invalid_payload);
+  }
 }
 
 TEST(Relay, MessageBeingDroppedIsDroppedWholeAndTheNextOneGoes) {
