@@ -414,6 +414,17 @@ def cmd_plain(a):
         body=text.split("\r\n\r\n", 1)[-1].strip() if "\r\n\r\n" in text else "", bytes_back=len(got))
 
 
+def cmd_scan(a):
+    """`--count` connections of random bytes, one after the other."""
+    closed = 0
+    for _ in range(a.count):
+        sock = connect(a)
+        sock.sendall(os.urandom(512))
+        closed += wait_closed(sock, a.timeout)[0] is not None
+        sock.close()
+    say(closed=closed)
+
+
 # ------------------------------------------------------------ openssl s_client
 
 def s_client(a, *extra, script=(), wait=3.0):
@@ -502,7 +513,7 @@ def main():
     a = p.parse_args()
     commands = {"mkcerts": cmd_mkcerts, "echo": cmd_echo, "hold": cmd_hold, "handshake": cmd_handshake,
                 "resume": cmd_resume, "badmac": cmd_badmac, "slow-hello": cmd_slow_hello, "stall": cmd_stall,
-                "plain": cmd_plain, "sclient-upgrade": cmd_sclient_upgrade, "sclient-tls1": cmd_sclient_tls1,
+                "plain": cmd_plain, "scan": cmd_scan, "sclient-upgrade": cmd_sclient_upgrade, "sclient-tls1": cmd_sclient_tls1,
                 "sclient-reneg": cmd_sclient_reneg}
     commands[a.command.replace("_", "-")](a)
 
