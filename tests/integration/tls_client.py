@@ -117,10 +117,10 @@ def read_head(conn):
     return data
 
 
-def frame(payload, opcode=1):
+def frame(payload, opcode=1, fin=True):
     """A masked client frame (mask all zeros keeps the payload readable)."""
     n = len(payload)
-    head = bytes([0x80 | opcode])
+    head = bytes([(0x80 if fin else 0) | opcode])
     if n < 126:
         head += bytes([0x80 | n])
     elif n < 65536:
@@ -331,10 +331,14 @@ def cmd_badmac(a):
     obj.write(frame(b"before the bad record"))
     pump_out()
     say(first_echo=read_frame(recv)[1].decode())
-    whole = frame(b"x" * 2000)
-    obj.write(whole[:1000])
-    pump_out()  # a good record: half a message
-    obj.write(whole[1000:])
+    if a.split == "frame":  # the bad record cuts a frame in two
+        whole = frame(b"x" * 2000)
+        first, second = whole[:1000], whole[1000:]
+    else:  # "fragment": between the two frames of one message
+        first, second = frame(b"x" * 1000, fin=False), frame(b"y" * 1000, opcode=0)
+    obj.write(first)
+    pump_out()  # a good record: the first half of the message
+    obj.write(second)
     bad = bytearray(out.read())
     bad[-1] ^= 0x01  # the last byte of the record is the AEAD tag's
     sock.sendall(bytes(bad))
@@ -510,6 +514,7 @@ def main():
     p.add_argument("--bytes", type=int, default=1 << 20)
     p.add_argument("--at", default="hello")
     p.add_argument("--what", default="http")
+    p.add_argument("--split", default="fragment")
     a = p.parse_args()
     commands = {"mkcerts": cmd_mkcerts, "echo": cmd_echo, "hold": cmd_hold, "handshake": cmd_handshake,
                 "resume": cmd_resume, "badmac": cmd_badmac, "slow-hello": cmd_slow_hello, "stall": cmd_stall,

@@ -297,15 +297,30 @@ TEST(TlsBadInput, UnknownSniWithStrictSniIsRefused) {
   g.expect_serving();
 }
 
-TEST(TlsBadInput, BadMacMidMessageEndsTheSessionAndReleasesTheBackend) {
+// A record with a bad MAC in the middle of a relayed message: the message's
+// first frame went through; what the broken record held does not; the
+// session ends and the backend connection is released.
+void bad_mac(const std::string& split, const std::string& backend_sees) {
   TlsGateway g;
-  const Out o = client("badmac", g.port());
+  const Out o = client("badmac", g.port(), {"--split", split});
   EXPECT_EQ(get(o, "status"), "HTTP/1.1 101 Switching Protocols") << o.at("_all");
   EXPECT_EQ(get(o, "first_echo"), "before the bad record");
   EXPECT_LT(seconds(o, "closed_after"), 3.0) << o.at("_all");
+  g.backend.process().wait_for_output(backend_sees, 5s);
   const Status s = g.gw.wait_status([](const Status& st) { return st.total_sessions() == 0; });
   EXPECT_EQ(s.total_sessions(), 0);
   g.expect_serving();
+}
+
+// Between two frames of the message the backend gets a close (1001).
+TEST(TlsBadInput, BadMacBetweenFramesOfAMessageClosesTheBackendWith1001) {
+  bad_mac("fragment", "peer sent close 1001");
+}
+
+// Inside a frame a close cannot be sent (half the frame is on the backend's
+// wire already): the relay's only honest end is the TCP close.
+TEST(TlsBadInput, BadMacInsideAFrameCutsTheBackendConnection) {
+  bad_mac("frame", "peer closed TCP without a close frame");
 }
 
 // ------------------------------------------------------------ mutual TLS
