@@ -48,8 +48,15 @@ std::string pool_yaml(const std::string& name, const std::vector<std::uint16_t>&
 Gateway::Gateway(const std::string& body, unsigned workers, const std::vector<std::string>& env_add) {
   port_ = free_port();
   config_path_ = (dir_ / "wsgate.yaml").string();
-  write_file(config_path_,
-             "listen: 127.0.0.1:" + std::to_string(port_) + "\nworkers: " + std::to_string(workers) + "\n" + body);
+  if (body.rfind("listen:", 0) == 0) {
+    // The body brings its own listen entries: {PORT} and {TLSPORT} become
+    // two free ports (a TLS listener's entry is a map, see issue 13).
+    tls_port_ = free_port();
+    write_file(config_path_, "workers: " + std::to_string(workers) + "\n" + with_ports(body));
+  } else {
+    write_file(config_path_,
+               "listen: 127.0.0.1:" + std::to_string(port_) + "\nworkers: " + std::to_string(workers) + "\n" + body);
+  }
   process_ = std::make_unique<ChildProcess>(std::vector<std::string>{wsgate_path(), "-c", config_path_}, env_add);
   for (unsigned s = 0; s < workers; ++s) {
     process_->wait_for_output("worker for slot " + std::to_string(s) + " ready", milliseconds(10000));
@@ -57,6 +64,16 @@ Gateway::Gateway(const std::string& body, unsigned workers, const std::vector<st
   if (body.find("streams:") != std::string::npos) {
     process_->wait_for_output("feeder for slot", milliseconds(10000));
   }
+}
+
+std::string Gateway::with_ports(std::string text) const {
+  const std::pair<std::string, std::uint16_t> marks[] = {{"{PORT}", port_}, {"{TLSPORT}", tls_port_}};
+  for (const auto& [mark, port] : marks) {
+    for (size_t at = text.find(mark); at != std::string::npos; at = text.find(mark, at)) {
+      text.replace(at, mark.size(), std::to_string(port));
+    }
+  }
+  return text;
 }
 
 Gateway::~Gateway() {

@@ -56,7 +56,9 @@ struct Status {
 
 class Gateway {
  public:
-  // `body` is the config without `listen` (workers, limits, pools, routes).
+  // `body` is the config without `listen` (workers, limits, pools, routes),
+  // or, when it starts with "listen:", with its own listen entries where
+  // {PORT} and {TLSPORT} stand for port() and tls_port().
   // `env_add` ("KEY=VALUE") is added to wsgate's environment (ChildProcess).
   explicit Gateway(const std::string& body, unsigned workers = 2, const std::vector<std::string>& env_add = {});
   // SIGTERM and up to 8 s for the master to finish: it waits for close
@@ -66,6 +68,9 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
   std::uint16_t port() const { return port_; }
+  std::uint16_t tls_port() const { return tls_port_; }
+  // `text` with {PORT} and {TLSPORT} replaced (for a config rewritten in a test).
+  std::string with_ports(std::string text) const;
   const std::string& config_path() const { return config_path_; }
   ChildProcess& process() { return *process_; }
 
@@ -80,6 +85,7 @@ class Gateway {
  private:
   TempDir dir_{"wsgate-gw"};
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
   std::string config_path_;
   std::unique_ptr<ChildProcess> process_;
 };
