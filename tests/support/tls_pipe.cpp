@@ -91,7 +91,13 @@ std::unique_ptr<TlsPipe> TlsPipe::client(SSL_CTX* ctx, const std::string& host, 
     SSL_set_tlsext_host_name(p->ssl_, host.c_str());
     SSL_set1_host(p->ssl_, host.c_str());
   }
-  if (resume) SSL_set_session(p->ssl_, resume);
+  if (resume) {
+    // A copy per connection: a TLS 1.3 client writes the new resumption secret
+    // into the session it resumed, so connections sharing one session object
+    // would compute wrong binders and fall back to full handshakes.
+    const SslSessionPtr copy(SSL_SESSION_dup(resume));
+    if (copy) SSL_set_session(p->ssl_, copy.get());
+  }
   return p;
 }
 
