@@ -81,6 +81,7 @@ void Connection::on_connect(uv_connect_t* req, int status) {
 void Connection::start_tls() {
   if (!shared_.tls) return fail(Failure::kHandshake, "wss URL without a TLS context");
   SSL_SESSION* resume = shared_.resume ? shared_.tls->latest_session() : nullptr;
+  if (resume) ++shared_.tls_offered;
   tls_ = test::TlsPipe::client(shared_.tls->get(), endpoint_->host, resume);
   if (!tls_) return fail(Failure::kHandshake, test::ssl_error_text("TLS: SSL_new failed"));
   state_ = State::kTls;
@@ -136,7 +137,8 @@ void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (self->process(in)) self->flush();
 }
 
-bool Connection::process(std::span<const std::uint8_t> in) {
+// Inlined into on_read so the plain path costs what it did before TLS.
+[[gnu::always_inline]] inline bool Connection::process(std::span<const std::uint8_t> in) {
   if (state_ == State::kHandshake && !handle_handshake(in)) return state_ < State::kClosing;
   if (state_ >= State::kClosing) return false;
   if (!in.empty() && !reader_.feed(in, *this)) {
@@ -145,6 +147,8 @@ bool Connection::process(std::span<const std::uint8_t> in) {
   }
   return state_ < State::kClosing;
 }
+
+bool Connection::on_plain(std::span<std::uint8_t> plain) { return process(plain); }
 
 void Connection::read_tls(std::span<const std::uint8_t> in) {
   if (shared_.plain_buf.empty()) shared_.plain_buf.resize(64 * 1024);
@@ -277,9 +281,8 @@ bool Connection::on_control(std::uint8_t opcode, std::span<const std::uint8_t> p
 }
 
 void Connection::flush() {
-  if (writing_ || state_ >= State::kClosing || state_ < State::kTls) return;
   if (tls_) return flush_tls();
-  if (out_.empty()) return;
+  if (writing_ || out_.empty() || state_ >= State::kClosing || state_ < State::kHandshake) return;
   in_write_.swap(out_);
   out_.clear();
   uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(in_write_.data()), static_cast<unsigned>(in_write_.size()));
@@ -292,6 +295,7 @@ void Connection::flush() {
 // Encrypts what is queued and writes it with whatever the handshake or a
 // record produced (OpenSSL's own ciphertext lands in tls_->out() too).
 void Connection::flush_tls() {
+  if (writing_ || state_ >= State::kClosing || state_ < State::kTls) return;
   if (!out_.empty() && tls_->established()) {
     if (!tls_->write(out_)) return fail(Failure::kProtocol, tls_->error());
     out_.clear();

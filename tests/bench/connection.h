@@ -89,6 +89,7 @@ struct Shared {  // per-process state every connection uses
   bool resume = false;
   std::vector<std::uint8_t> plain_buf;
   std::uint64_t tls_full = 0, tls_resumed = 0;
+  std::uint64_t tls_offered = 0;  // handshakes that offered a session (--resume, one was there)
 };
 
 class Connection : private FrameReader::Sink, private test::TlsPipe::Sink {
@@ -145,7 +146,7 @@ class Connection : private FrameReader::Sink, private test::TlsPipe::Sink {
   void read_tls(std::span<const std::uint8_t> in);
   void flush_tls();
   bool on_established() override;
-  bool on_plain(std::span<std::uint8_t> plain) override { return process(plain); }
+  bool on_plain(std::span<std::uint8_t> plain) override;
   bool on_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start, bool message_end) override;
   bool on_control(std::uint8_t opcode, std::span<const std::uint8_t> payload) override;
   bool on_subscriber_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start,

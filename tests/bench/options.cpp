@@ -52,7 +52,9 @@ const char* kUsage =
     "                          previous connection's): measures resumed handshakes; without it\n"
     "                          every handshake is full (no tickets asked for)\n"
     "  --tls-version 1.2|1.3   only this version (default: either, 1.3 preferred)\n"
-    "  The result line has \"tls\":{\"full\":N,\"resumed\":N,\"resumed_share\":F}.\n"
+    "  The result line has \"tls\":{\"full\":N,\"resumed\":N,\"resumed_share\":F,\"offered\":N,\n"
+    "  \"resumed_of_offered\":F} (offered: handshakes that had a session to offer; the first\n"
+    "  connections of a run have none yet).\n"
     "Prints JSON lines on stdout; the last is {\"event\":\"result\",...}.\n";
 
 // An IPv4 literal, or a name resolved once here (e.g. "localhost", so that a

@@ -161,6 +161,10 @@ int Runner::run() {
                      .num("full", shared_.tls_full)
                      .num("resumed", shared_.tls_resumed)
                      .num("resumed_share", all ? static_cast<double>(shared_.tls_resumed) / static_cast<double>(all) : 0.0)
+                     .num("offered", shared_.tls_offered)
+                     .num("resumed_of_offered", shared_.tls_offered ? static_cast<double>(shared_.tls_resumed) /
+                                                                          static_cast<double>(shared_.tls_offered)
+                                                                    : 0.0)
                      .str("resume", opts_.resume ? "on" : "off")
                      .done());
   }
