@@ -21,11 +21,12 @@ constexpr size_t kMaxKeyLength = 256;
 constexpr size_t kMaxFieldName = 64;
 
 AuthFrom read_auth_from(const Field& f) {
-  const std::string text = read_scalar(f, "header, query or first_message");
+  const std::string text = read_scalar(f, "header, query, first_message or client_cert");
   if (text == "header") return AuthFrom::header;
   if (text == "query") return AuthFrom::query;
   if (text == "first_message") return AuthFrom::first_message;
-  f.fail("expected header, query or first_message, got " + quote(text));
+  if (text == "client_cert") return AuthFrom::client_cert;
+  f.fail("expected header, query, first_message or client_cert, got " + quote(text));
 }
 
 // A query parameter name or a JSON field name: printable ASCII, no spaces,
@@ -41,16 +42,6 @@ std::string read_auth_field(const Field& f, AuthFrom from) {
     f.fail("a query parameter name cannot contain '&', '=', '#' or '?', got " + quote(field));
   }
   return field;
-}
-
-// Relative to the directory of the config file, so that a config and its
-// keys files can move together.
-std::string resolve_path(std::string_view config_file, const std::string& path) {
-  const std::filesystem::path dir = std::filesystem::path(config_file).parent_path();
-  if (std::filesystem::path(path).is_absolute() || dir.empty()) {
-    return path;
-  }
-  return (dir / path).string();
 }
 
 std::string_view trim(std::string_view line) {
@@ -113,7 +104,7 @@ Auth parse_auth(const Entry& entry) {
   auth.name = entry.name;
   if (auto v = s.find("from")) auth.from = read_auth_from(*v);
   if (auto v = s.find("field")) {
-    if (auth.from == AuthFrom::header) {
+    if (auth.from == AuthFrom::header || auth.from == AuthFrom::client_cert) {
       v->fail("field applies only to from: query and from: first_message");
     }
     auth.field = read_auth_field(*v, auth.from);

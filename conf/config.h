@@ -109,7 +109,7 @@ struct Stream {
   bool operator==(const Stream&) const = default;
 };
 
-enum class AuthFrom { header, query, first_message };
+enum class AuthFrom { header, query, first_message, client_cert };
 
 struct Auth {
   std::string name;
@@ -179,9 +179,49 @@ struct RunAs {
   }
 };
 
+// A TLS listener (`listen: - address: ..., tls: {...}`). Paths are resolved
+// against the config file's directory; the files themselves are read and
+// checked by the master (worker/net/tls_material.h), which publishes their
+// bytes to the workers so a reload can swap certificates in place.
+struct TlsCertificate {
+  std::string cert;  // PEM: the leaf first, then its chain
+  std::string key;   // PEM: RSA or ECDSA
+  int line = 0;
+  bool operator==(const TlsCertificate& o) const { return cert == o.cert && key == o.key; }
+};
+
+enum class VerifyClient { off, optional, required };
+
+struct ListenTls {
+  std::vector<TlsCertificate> certificates;  // at least one; the first is the default
+  bool tls12 = true;
+  bool tls13 = true;
+  std::string ciphers;       // TLS 1.2, OpenSSL syntax; empty: forward-secret AEAD suites only
+  std::string ciphersuites;  // TLS 1.3; empty: OpenSSL's
+  bool session_tickets = true;
+  Duration ticket_rotation = std::chrono::hours(1);
+  bool strict_sni = false;
+  std::string client_ca;  // empty: no mutual TLS
+  VerifyClient verify_client = VerifyClient::off;
+  int line = 0;
+  bool operator==(const ListenTls& o) const {
+    return certificates == o.certificates && tls12 == o.tls12 && tls13 == o.tls13 && ciphers == o.ciphers &&
+           ciphersuites == o.ciphersuites && session_tickets == o.session_tickets &&
+           ticket_rotation == o.ticket_rotation && strict_sni == o.strict_sni && client_ca == o.client_ca &&
+           verify_client == o.verify_client;
+  }
+};
+
+// One `listen` entry: a plain string is a plain ws listener.
+struct Listen {
+  Endpoint address;
+  std::optional<ListenTls> tls;
+  bool operator==(const Listen&) const = default;
+};
+
 struct Config {
   std::string file;              // the path it was loaded from, as given
-  std::vector<Endpoint> listen;  // at least one
+  std::vector<Listen> listen;  // at least one
   unsigned workers = 1;          // "auto" resolves to the CPU count
   Limits limits;
   std::vector<Pool> pools;
@@ -192,6 +232,9 @@ struct Config {
   std::optional<Endpoint> admin;  // /metrics and /status; no auth: keep it on loopback
   Logs log;
   std::optional<RunAs> run_as;  // `user`/`group`; nullopt: workers keep the master's identity
+
+  std::vector<Endpoint> listen_addresses() const;
+  bool has_tls() const;
 };
 
 }  // namespace wsgate::conf

@@ -46,25 +46,6 @@ constexpr size_t kMaxPools = 64;           // sized for the shm pool table (rate
 
 // ---------------------------------------------------------------- sections
 
-std::vector<Endpoint> parse_listen(const Field& f) {
-  // One address may be written bare; several as a list.
-  const std::vector<Field> items = f.node.IsSequence() ? list_items(f, "a list of addresses") : std::vector<Field>{f};
-  if (items.empty()) {
-    f.fail("expected at least one address like 127.0.0.1:8080");
-  }
-  std::vector<Endpoint> listen;
-  for (const Field& item : items) {
-    const Endpoint endpoint = read_endpoint(item);
-    const auto earlier = std::find(listen.begin(), listen.end(), endpoint);
-    if (earlier != listen.end()) {
-      item.fail(endpoint.to_string() + " is already listed as listen[" + std::to_string(earlier - listen.begin()) +
-                "]");
-    }
-    listen.push_back(endpoint);
-  }
-  return listen;
-}
-
 unsigned parse_workers(const Field& f) {
   const std::string expected = "an integer from 1 to " + std::to_string(kMaxWorkers) + " or \"auto\"";
   const std::string text = read_scalar(f, expected);
@@ -399,6 +380,21 @@ std::vector<Route> parse_routes(const Field& f, const Config& config, const Sect
   return routes;
 }
 
+// `from: client_cert` reads a certificate only a TLS listener with
+// verify_client can have asked for.
+void check_client_cert_auth(const Config& config, const Section& top) {
+  const bool verifies = std::any_of(config.listen.begin(), config.listen.end(), [](const Listen& l) {
+    return l.tls && l.tls->verify_client != VerifyClient::off;
+  });
+  for (const Auth& a : config.auths) {
+    if (a.from == AuthFrom::client_cert && !verifies) {
+      top.require("auth").fail("auth " + a.name +
+                               " reads the client certificate (from: client_cert), but no listener asks for one: "
+                               "set verify_client on a TLS listener");
+    }
+  }
+}
+
 // Routes come last: they name pools, streams and auth blocks.
 Config parse_document(const Field& root) {
   const Section top(root, {"listen", "workers", "limits", "pools", "routes", "streams", "auth", "drain_timeout",
@@ -420,6 +416,7 @@ Config parse_document(const Field& root) {
   if (auto v = top.find("log")) config.log = parse_logs(*v);
   config.run_as = parse_run_as(top.find("user"), top.find("group"));
   config.routes = parse_routes(top.require("routes"), config, top);
+  check_client_cert_auth(config, top);
   return config;
 }
 

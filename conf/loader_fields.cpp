@@ -1,6 +1,7 @@
 #include "conf/loader_fields.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -254,6 +255,16 @@ std::optional<std::string> read_whole_file(const std::string& path, int* error) 
     return std::nullopt;
   }
   return text;
+}
+
+// Relative to the directory of the config file, so that a config and the
+// files it names can move together.
+std::string resolve_path(std::string_view config_file, const std::string& path) {
+  const std::filesystem::path dir = std::filesystem::path(config_file).parent_path();
+  if (std::filesystem::path(path).is_absolute() || dir.empty()) {
+    return path;
+  }
+  return (dir / path).string();
 }
 
 }  // namespace wsgate::conf::detail

@@ -129,7 +129,13 @@ bool valid_name(std::string_view name);
 // accepts a directory; the read that follows fails with EISDIR.
 std::optional<std::string> read_whole_file(const std::string& path, int* error);
 
+// A path from the config, relative to the config file's directory.
+std::string resolve_path(std::string_view config_file, const std::string& path);
+
 // ---------------------------------------------------------------- sections
+
+// `listen:` (listen_loader.cpp): plain addresses and TLS listeners.
+std::vector<Listen> parse_listen(const Field& f);
 
 // `streams:` (stream_loader.cpp): empty when the key is empty.
 std::vector<Stream> parse_streams(const Field& f);

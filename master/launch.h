@@ -34,12 +34,19 @@ struct ChildContext {
   uint32_t current_generation() const;
 };
 
+// The TLS blobs (0600, mapped before any fork): the certificates and keys the
+// master read, and the session ticket keys it rotates.
+struct TlsBlobs {
+  shm::ConfigBlob material;
+  shm::ConfigBlob tickets;
+};
+
 // A proxy worker of `gen` (its index-th) in `slot`, serving its share of the
 // generation's listening sockets and `streams` (may be null). A slot whose
 // generation is gone (`gen` null) gets a child that says so and exits fatal,
 // running as `active`'s user.
 pid_t launch_proxy(const ChildContext& ctx, uint32_t slot, uint32_t index, const Generation* gen, StreamSet* streams,
-                   const shm::ConfigBlob& blob, const conf::Config& active);
+                   const shm::ConfigBlob& blob, const TlsBlobs& tls, const conf::Config& active);
 // The health prober, checking `active`'s pools.
 pid_t launch_prober(const ChildContext& ctx, uint32_t slot, const conf::Config& active);
 // The feeder of `streams`, running as its config says.

@@ -8,10 +8,17 @@
 namespace wsgate::master {
 
 pid_t launch_proxy(const ChildContext& ctx, uint32_t slot, uint32_t index, const Generation* gen, StreamSet* streams,
-                   const shm::ConfigBlob& blob, const conf::Config& active) {
+                   const shm::ConfigBlob& blob, const TlsBlobs& tls, const conf::Config& active) {
   std::vector<int> mine;
+  std::vector<uint32_t> mine_listen;  // for each fd, its entry in `listen` (TLS or not)
   if (gen != nullptr) {
-    mine = ctx.listeners->for_worker(gen->config->listen, index, gen->config->workers);
+    const std::vector<conf::Endpoint> addresses = gen->config->listen_addresses();
+    for (size_t i = 0; i < addresses.size(); ++i) {
+      for (int fd : ctx.listeners->for_worker({addresses[i]}, index, gen->config->workers)) {
+        mine.push_back(fd);
+        mine_listen.push_back(static_cast<uint32_t>(i));
+      }
+    }
   }
   ChildPlumbing plumbing;
   plumbing.log_label = "worker " + std::to_string(slot);
@@ -32,6 +39,9 @@ pid_t launch_proxy(const ChildContext& ctx, uint32_t slot, uint32_t index, const
     args.slot = slot;
     args.generation = gen->id;
     args.listen_fds = mine;
+    args.listen_entries = mine_listen;
+    args.tls_blob = &tls.material;
+    args.ticket_blob = &tls.tickets;
     args.master_alive_fd = ctx.alive_read_fd;
     if (streams != nullptr) {
       args.streams = streams->header();

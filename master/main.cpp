@@ -7,6 +7,7 @@
 
 #include "conf/loader.h"
 #include "master/cli.h"
+#include "worker/net/tls_material.h"
 #include "master/control_command.h"
 #include "master/privileges.h"
 #include "master/status_command.h"
@@ -53,7 +54,12 @@ int run_proxy(const std::string& path) {
 
 int test_config(const std::string& path) {
   try {
-    wsgate::conf::load_config(path);
+    const wsgate::conf::Config config = wsgate::conf::load_config(path);
+    std::vector<std::string> warnings;
+    (void)wsgate::worker::load_tls_material(config, &warnings);
+    for (const std::string& w : warnings) {
+      std::cerr << "wsgate: warning: " << w << "\n";
+    }
     std::cout << "wsgate: the configuration file " << path << " is valid\n";
     return 0;
   } catch (const wsgate::conf::ConfigError& e) {

@@ -38,9 +38,10 @@ Supervisor::Supervisor(conf::Config config, const std::string& text, const std::
     : config_(std::make_shared<const conf::Config>(std::move(config))),
       segment_(shm::Segment::create(shm_name, getpid())),
       blob_(shm::ConfigBlob::create(shm_name + "-config")),
+      tls_blobs_{shm::ConfigBlob::create(shm_name + "-tls"), shm::ConfigBlob::create(shm_name + "-tickets")},
       slots_(*segment_.table(), [](pid_t pid, int signum) { kill(pid, signum); }) {
   remove_stale_stream_sets(shm_name);
-  listeners_.ensure(config_->listen, config_->workers);
+  listeners_.ensure(config_->listen_addresses(), config_->workers);
   if (config_->admin) {
     admin_socket_ = AdminSocket(*config_->admin);
   }
@@ -53,6 +54,8 @@ Supervisor::Supervisor(conf::Config config, const std::string& text, const std::
     throw std::runtime_error(config_->file + " is larger than " + std::to_string(shm::ConfigBlob::kCapacity) +
                              " bytes");
   }
+  publish_tls(read_tls(*config_));  // a bad certificate stops the start here, naming the file
+  rotate_tickets_if_due();
   start_first_generation(text);
 }
 
@@ -75,8 +78,8 @@ int Supervisor::run() {
     }
   }
   std::string where;
-  for (const auto& ep : config_->listen) {
-    where += (where.empty() ? "" : ", ") + ep.to_string();
+  for (const auto& l : config_->listen) {
+    where += (where.empty() ? "" : ", ") + l.address.to_string() + (l.tls ? " (TLS)" : "");
   }
   const bool prober = slots_.find_current(shm::SlotRole::prober).has_value();
   const bool feeder = slots_.find_current(shm::SlotRole::feeder).has_value();
@@ -101,6 +104,7 @@ int Supervisor::run() {
       log::reopen();
       slots_.signal_all(SIGUSR1);
     }
+    rotate_tickets_if_due();
     reap_children();  // SIGCHLDs coalesce: always look
     respawn_due();
     check_starting();

@@ -39,6 +39,8 @@
 #include "master/systemd_notify.h"
 #include "shm/config_blob.h"
 #include "shm/segment.h"
+#include "worker/net/ticket_keys.h"
+#include "worker/net/tls_material.h"
 
 namespace wsgate::master {
 
@@ -120,6 +122,14 @@ class Supervisor {
   // anything changes, so a refused reload leaves no half-applied state.
   std::optional<std::string> check_room(const conf::Config& fresh, uint32_t slots_needed) const;
 
+  // --- TLS (supervisor_tls.cpp) ---
+  // The certificate files of `config`'s TLS listeners, read and checked
+  // (warnings logged), as the text the workers' blob holds. Throws
+  // conf::ConfigError naming the file.
+  std::string read_tls(const conf::Config& config);
+  void publish_tls(const std::string& material);
+  void rotate_tickets_if_due();
+
   // --- systemd (supervisor_notify.cpp) ---
   // READY=1 once every proxy worker of the active generation has claimed
   // its slot, STATUS= when it changed (at most every 2 s), WATCHDOG=1 when due.
@@ -136,6 +146,11 @@ class Supervisor {
   AdminSocket admin_socket_;  // config `admin`: bound once, inherited by the admin role
   shm::Segment segment_;
   shm::ConfigBlob blob_;
+  TlsBlobs tls_blobs_;
+  std::string tls_published_;  // the material text the workers have
+  std::string tls_pending_;    // read by the SIGHUP being handled
+  worker::TicketKeySet tickets_;
+  int64_t tickets_rotated_ms_ = 0;
   SlotTable slots_;
   Generations generations_;
   uint32_t last_stream_set_ = 0;

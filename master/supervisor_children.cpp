@@ -46,7 +46,7 @@ void Supervisor::spawn(uint32_t slot) {
   pid_t pid = -1;
   switch (me.role) {
     case shm::SlotRole::proxy:
-      pid = launch_proxy(ctx, slot, me.index, generations_.by_id(me.generation), me.streams.get(), blob_, *config_);
+      pid = launch_proxy(ctx, slot, me.index, generations_.by_id(me.generation), me.streams.get(), blob_, tls_blobs_, *config_);
       break;
     case shm::SlotRole::prober: pid = launch_prober(ctx, slot, *config_); break;
     case shm::SlotRole::feeder: pid = launch_feeder(ctx, slot, *me.streams); break;

@@ -54,6 +54,7 @@ void Supervisor::handle_sighup() {
     text = conf::read_config_file(config_->file);
     fresh = std::make_shared<const conf::Config>(conf::load_config_text(text, config_->file));
     check_can_run_as(*fresh);  // a master that is not root cannot switch its new workers' user
+    tls_pending_ = read_tls(*fresh);  // certificates are re-read on every SIGHUP, changed or not
   } catch (const conf::ConfigError& e) {
     reload_failed(e.what());
     return;
@@ -101,6 +102,7 @@ bool Supervisor::apply_in_place(std::shared_ptr<const conf::Config> fresh, const
     return false;
   }
   const bool pools_changed = fresh->pools != config_->pools;
+  publish_tls(tls_pending_);
   sync_backend_table(*fresh, true);
   Generation* g = generations_.find(GenState::active);
   g->config = fresh;
@@ -129,17 +131,18 @@ void Supervisor::start_generation(std::shared_ptr<const conf::Config> fresh, con
   std::optional<AdminSocket> admin;
   try {
     admin = bind_admin(*fresh);
-    listeners_.ensure(fresh->listen, fresh->workers);
+    listeners_.ensure(fresh->listen_addresses(), fresh->workers);
     if (needs.same_streams) {
       streams = old->streams;
     } else if (!fresh->streams.empty()) {
       streams = make_stream_set(fresh);
     }
   } catch (const std::exception& e) {
-    listeners_.keep_only(config_->listen);
+    listeners_.keep_only(config_->listen_addresses());
     reload_failed(e.what());
     return;
   }
+  publish_tls(tls_pending_);  // before the new workers start: they read it
   sync_backend_table(*fresh, false);  // rows for new backends; removed ones stay routable until the switch
   Generation& g = generations_.add(std::move(fresh), text, GenState::starting, shm::monotonic_ms());
   g.changes = plan.summary();
@@ -187,7 +190,7 @@ void Supervisor::promote(Generation& g) {
     }
     tell_retiring(*old);  // the plan retired it at promotion
   }
-  listeners_.keep_only(g.config->listen);
+  listeners_.keep_only(g.config->listen_addresses());
   sync_prober(old == nullptr || old->config->pools != g.config->pools);
   sync_admin(std::move(g.admin_socket), old == nullptr || old->streams != g.streams);
   g.admin_socket.reset();
@@ -209,7 +212,7 @@ void Supervisor::abort_starting(const std::string& why) {
     slots_.retire(s);
   }
   Generations::abandon(*g, shm::monotonic_ms());
-  listeners_.keep_only(config_->listen);
+  listeners_.keep_only(config_->listen_addresses());
   reload_failed("generation " + std::to_string(g->id) + " did not start: " + why);
 }
 

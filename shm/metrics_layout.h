@@ -59,6 +59,27 @@ inline constexpr size_t close_code_index(unsigned code) {
   return kCloseCodes.size();
 }
 
+// TLS handshakes on client listeners by outcome (worker/net/tls_stream.cpp
+// sorts OpenSSL's errors into these).
+enum class TlsOutcome : uint32_t {
+  ok = 0,  // a full handshake
+  resumed,
+  plain_http,        // HTTP in clear text on a TLS port
+  bad_hello,         // not a TLS ClientHello, or a broken one
+  protocol_version,  // SSLv3, TLS 1.0/1.1, or a version the listener does not offer
+  no_shared_cipher,
+  unknown_sni,  // strict_sni and a name no certificate has
+  timeout,      // not established within handshake_timeout
+  client_cert,  // verify_client refused the client's certificate (or its absence)
+  other,
+};
+inline constexpr size_t kTlsOutcomes = 10;
+inline constexpr std::array<const char*, kTlsOutcomes> kTlsOutcomeNames = {
+    "ok",       "resumed", "plain_http", "bad_hello",   "protocol_version", "no_shared_cipher", "unknown_sni",
+    "timeout", "client_cert", "other"};
+// Negotiated versions of established handshakes.
+inline constexpr size_t kTlsVersions = 2;  // TLSv1.2, TLSv1.3
+
 inline constexpr size_t kMaxBackendsInMetrics = 512;  // == kMaxBackends (checked in layout.h)
 
 // Aligned to a cache line so two slots' rows never share one. The relay
@@ -70,6 +91,8 @@ struct alignas(64) MetricsRow {
   std::atomic<uint64_t> close_sent[kPeers][kCloseCodeSlots];
   std::atomic<uint64_t> close_received[kPeers][kCloseCodeSlots];
   std::atomic<uint64_t> sessions_closed;  // relaying sessions and subscribers that ended
+  std::atomic<uint64_t> tls_handshakes[kTlsOutcomes];
+  std::atomic<uint64_t> tls_versions[kTlsVersions];
   // Sessions this slot upgraded on each backend (its 101 was relayed).
   std::atomic<uint64_t> backend_upgrades[kMaxBackendsInMetrics];
 };

@@ -29,6 +29,10 @@ struct SessionStats {
   std::string path;               // the request path, kept only for the access log
   std::string client;             // "ip:port" at accept, kept only for the access log
   log::Closer closed_by = log::Closer::none;
+  // TLS clients: OpenSSL's static names of the version and cipher.
+  const char* tls_version = nullptr;
+  const char* tls_cipher = nullptr;
+  bool tls_resumed = false;
   bool ended = false;  // logged (or handed over to a subscriber, which logs itself)
 
   // The access-log fields every kind of session has; the caller adds what
@@ -39,6 +43,9 @@ struct SessionStats {
     r.path = path;
     r.status = status;
     r.duration_ms = now_ms - accepted_ms;
+    r.tls_version = tls_version != nullptr ? tls_version : "";
+    r.tls_cipher = tls_cipher != nullptr ? tls_cipher : "";
+    r.tls_resumed = tls_resumed;
     r.up_messages = up.messages;
     r.up_bytes = up.bytes;
     r.down_messages = down.messages;

@@ -63,6 +63,9 @@ struct WorkerContext {
   uint64_t sessions_moved = 0;
   uint64_t messages_dropped = 0;
   uint64_t keepalive_pings = 0;  // numbers wsgate's own pings ("wsgate keepalive N")
+  // TLS handshake failures are logged once a second at most (intake.cpp).
+  uint64_t tls_failure_logged_ms = 0;
+  uint64_t tls_failures_unlogged = 0;
 
   ReadBuffer read_buffer() { return ReadBuffer{read_storage.data(), read_storage.size()}; }
 

@@ -21,11 +21,18 @@ Intake::~Intake() {
   }
 }
 
-bool Intake::accept(uv_stream_t* server) {
+bool Intake::accept(uv_stream_t* server, std::shared_ptr<TlsListener> tls) {
   if (!timer_.ready() || conn_->init() != 0 || uv_accept(server, conn_->stream()) != 0) {
     return false;
   }
   uv_tcp_nodelay(conn_->tcp(), 1);
+  if (tls) {
+    SSL_CTX* ctx = tls->default_context();
+    if (!conn_->start_tls(ctx, std::move(tls))) {
+      LOG_WARN("out of memory for a TLS connection");
+      return false;  // nothing was counted yet; the connection closes with this intake
+    }
+  }
   ctx_.table.add_connection(ctx_.slot, 1);
   connection_counted_ = true;
   reader_ = std::make_unique<RequestReader>(live_->config->limits.max_header);
@@ -37,7 +44,14 @@ bool Intake::accept(uv_stream_t* server) {
   if (!admit_address()) {
     return true;  // refused (503/429): the answer is on its way
   }
+  // handshake_timeout covers the TLS handshake and the request.
   timer_.arm(live_->config->limits.handshake_timeout, [](Intake& s) {
+    const TlsStream* tls = s.conn_->tls();
+    if (tls != nullptr && !tls->established()) {
+      s.count_tls(shm::TlsOutcome::timeout);
+      s.retire();  // no answer: there is no TLS to send it over
+      return;
+    }
     s.answer(HttpError{408, "the request was not complete within handshake_timeout", {}});
   });
   int r = conn_->start_reading();
@@ -85,17 +99,41 @@ void Intake::on_conn_read(TcpConn&, const uint8_t* data, size_t n) {
       // costs libuv three epoll_ctl() calls per session. Clients wait for
       // the 101, so it rarely fires; frames sent right behind the request
       // (H9) are held by whoever serves the client next.
+      note_tls_established();
       on_request(reader_->request());
       return;
   }
 }
 
 void Intake::on_conn_eof(TcpConn&) {
+  const TlsStream* tls = conn_->tls();
+  if (tls != nullptr && tls->started() && !tls->established()) {
+    count_tls(shm::TlsOutcome::other);  // left in the middle of the TLS handshake
+  }
   stats_.note_closer(log::Closer::client);
   retire();  // a client that leaves before or after its error answer
 }
 
 void Intake::on_conn_error(TcpConn& c, int uv_status, const char* while_doing) {
+  const TlsStream* tls = conn_->tls();
+  if (tls != nullptr && tls->failure() != shm::TlsOutcome::ok) {
+    count_tls(tls->failure());
+    // A scan of the port must not fill the log: one line a second at most.
+    const uint64_t now = uv_now(ctx_.loop);
+    if (now - ctx_.tls_failure_logged_ms >= 1000 || ctx_.tls_failure_logged_ms == 0) {
+      LOG_INFO("TLS with client %s failed %s: %s (%s; %llu more since the last such line)",
+               conn_->peer_name(true).c_str(), while_doing, tls->failure_text().c_str(),
+               shm::kTlsOutcomeNames[static_cast<size_t>(tls->failure())],
+               static_cast<unsigned long long>(ctx_.tls_failures_unlogged));
+      ctx_.tls_failure_logged_ms = now;
+      ctx_.tls_failures_unlogged = 0;
+    } else {
+      ++ctx_.tls_failures_unlogged;
+    }
+    stats_.note_closer(log::Closer::client);
+    retire();
+    return;
+  }
   if (uv_status != UV_ECONNRESET && uv_status != UV_EPIPE) {
     LOG_WARN("%s client failed (%s), client %s", while_doing, log::uv_error_text(uv_status).c_str(),
              conn_->peer_name(true).c_str());
@@ -257,6 +295,28 @@ void Intake::on_timer_due() {
   if (stage_ != Stage::done) {
     timer_.fire(*this);
   }
+}
+
+void Intake::count_tls(shm::TlsOutcome outcome) {
+  shm::bump(ctx_.table.metrics_row(ctx_.slot).tls_handshakes[static_cast<size_t>(outcome)]);
+}
+
+// What the backend, the auth check and the access log learn of the TLS
+// session, once its first request arrived (the handshake is over by then).
+void Intake::note_tls_established() {
+  const TlsStream* tls = conn_->tls();
+  if (tls == nullptr || !tls->established()) {
+    return;
+  }
+  ClientRequest& req = reader_->request();
+  req.tls.on = true;
+  tls->peer_certificate(&req.tls.cert_subject, &req.tls.cert_sha256);
+  stats_.tls_version = tls->version();
+  stats_.tls_cipher = tls->cipher();
+  stats_.tls_resumed = tls->resumed();
+  count_tls(tls->resumed() ? shm::TlsOutcome::resumed : shm::TlsOutcome::ok);
+  const bool v13 = std::string_view(tls->version()) == "TLSv1.3";
+  shm::bump(ctx_.table.metrics_row(ctx_.slot).tls_versions[v13 ? 1 : 0]);
 }
 
 void Intake::count_handshake(int status) { worker::count_handshake(ctx_.table.metrics_row(ctx_.slot), stats_, status); }

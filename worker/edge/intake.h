@@ -19,6 +19,7 @@
 #include "worker/conn/session_stats.h"
 #include "worker/conn/worker_context.h"
 #include "worker/net/tcp_conn.h"
+#include "worker/net/tls_listener.h"
 #include "worker/proxy/session.h"
 #include "worker/stream/subscriber.h"
 #include "worker/ws/client_handshake.h"
@@ -47,7 +48,8 @@ class Intake final : public Connection {
   Intake& operator=(const Intake&) = delete;
 
   // Takes the next connection from `server`; false when there was none.
-  bool accept(uv_stream_t* server);
+  // With `tls` (a TLS listener's contexts) the client speaks TLS first.
+  bool accept(uv_stream_t* server, std::shared_ptr<TlsListener> tls);
   // Graceful stop: a client still sending its request gets 503.
   void shut_down() override;
 
@@ -68,6 +70,8 @@ class Intake final : public Connection {
   void answer(const HttpError& e);
   void retire();
   void count_handshake(int status);
+  void count_tls(shm::TlsOutcome outcome);
+  void note_tls_established();  // once the request came: ok or resumed, the version
   void end_stats();  // once: the access-log line of a refused client
 
   friend class ConnTimer<Intake>;

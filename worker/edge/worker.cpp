@@ -21,6 +21,8 @@
 #include "worker/log/log.h"
 #include "worker/net/endpoint_address.h"
 #include "worker/net/role_runtime.h"
+#include "worker/net/ticket_keys.h"
+#include "worker/net/tls_listener.h"
 #include "worker/net/uv_handle.h"
 #include "worker/stream/stream_hub.h"
 #include "worker/stream/subscriber.h"
@@ -34,7 +36,8 @@ class Worker final : public IntakeHost {
   explicit Worker(const WorkerArgs& args)
       : args_(args),
         runtime_({args.table, args.slot, args.generation, shm::SlotRole::proxy, args.master_alive_fd}),
-        ctx_(*args.table) {}
+        ctx_(*args.table),
+        ticket_keys_(args.ticket_blob) {}
   ~Worker();
   int run();
 
@@ -46,6 +49,8 @@ class Worker final : public IntakeHost {
   void install(std::shared_ptr<LiveConfig> live);
   void check_published_config();
   bool setup_listeners();
+  bool load_tls();  // builds tls_ from the published certificates
+  void check_published_tls();
   void stop(const char* why);
   void drain();
   void check_drain();
@@ -66,6 +71,11 @@ class Worker final : public IntakeHost {
   RoleRuntime runtime_;  // before every handle's owner: its loop outlives them
   WorkerContext ctx_;
   std::vector<std::unique_ptr<UvHandle<uv_tcp_t>>> listeners_;
+  TicketKeys ticket_keys_;
+  // Per entry of config->listen: its TLS contexts, null for plain ws. A
+  // connection keeps the TlsListener it was accepted with.
+  std::vector<std::shared_ptr<TlsListener>> tls_;
+  uint64_t seen_tls_ = 0;  // the published certificates' sequence in use
   UvHandle<uv_timer_t> stop_deadline_;
   UvHandle<uv_timer_t> health_watch_;
   Drainer drainer_;           // runtime control: drains and rebalances
@@ -89,7 +99,8 @@ Worker::~Worker() {
 }
 
 int Worker::run() {
-  if (!setup_loop() || !setup_pools() || !setup_streams() || !setup_listeners() || !drainer_.start(ctx_) ||
+  if (!setup_loop() || !setup_pools() || !setup_streams() || !load_tls() || !setup_listeners() ||
+      !drainer_.start(ctx_) ||
       !log::open_configured_access_log(args_.config->log)) {
     return kExitFatal;
   }
@@ -213,6 +224,54 @@ void Worker::check_published_config() {
   LOG_INFO("reload applied in place (%s)", plan.summary().c_str());
 }
 
+// The certificates the master read and checked: every TLS listener gets its
+// contexts, or the worker does not start (a reload keeps the old ones).
+bool Worker::load_tls() {
+  const conf::Config& config = *args_.config;
+  if (!config.has_tls()) {
+    return true;
+  }
+  auto published = args_.tls_blob != nullptr ? args_.tls_blob->read() : std::nullopt;
+  auto material = published ? TlsMaterial::parse(published->first) : std::nullopt;
+  if (!material) {
+    LOG_ERROR("TLS: the master published no certificates this worker can read");
+    return false;
+  }
+  std::vector<std::shared_ptr<TlsListener>> fresh(config.listen.size());
+  for (size_t i = 0; i < config.listen.size(); ++i) {
+    const conf::Listen& l = config.listen[i];
+    if (!l.tls) {
+      continue;
+    }
+    const ListenerPem* pem = material->find(l.address.to_string());
+    std::string why = "no certificates published for it";
+    if (pem != nullptr) {
+      fresh[i] = TlsListener::build(*l.tls, *pem, &ticket_keys_, &why);
+    }
+    if (!fresh[i]) {
+      LOG_ERROR("TLS listener %s: %s", l.address.to_string().c_str(), why.c_str());
+      return false;
+    }
+  }
+  tls_ = std::move(fresh);
+  seen_tls_ = published->second;
+  return true;
+}
+
+// Certificates changed on SIGHUP: new handshakes use the new contexts.
+void Worker::check_published_tls() {
+  if (args_.tls_blob == nullptr || !args_.config->has_tls() || args_.tls_blob->sequence() == seen_tls_) {
+    return;
+  }
+  const uint64_t before = seen_tls_;
+  if (load_tls()) {
+    LOG_INFO("TLS: new certificates in use for new connections");
+  } else {
+    seen_tls_ = args_.tls_blob->sequence();  // not again every tick; the next change is tried
+    LOG_ERROR("TLS: keeping the certificates in use (sequence %llu)", static_cast<unsigned long long>(before));
+  }
+}
+
 bool Worker::setup_streams() {
   if (args_.streams == nullptr) {
     return true;
@@ -267,8 +326,15 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     LOG_WARN("accept() failed (%s)", log::uv_error_text(status).c_str());
     return;
   }
+  std::shared_ptr<TlsListener> tls;
+  for (size_t i = 0; i < self->listeners_.size(); ++i) {
+    if (self->listeners_[i]->stream() == server && i < self->args_.listen_entries.size()) {
+      const uint32_t entry = self->args_.listen_entries[i];
+      tls = entry < self->tls_.size() ? self->tls_[entry] : nullptr;
+    }
+  }
   auto intake = std::make_unique<Intake>(self->ctx_, *self);
-  if (!intake->accept(server)) {
+  if (!intake->accept(server, std::move(tls))) {
     return;  // the connection went away before we took it
   }
   self->conns_.add(std::move(intake), Connections::Kind::session);
@@ -400,6 +466,7 @@ void Worker::on_health_watch(uv_timer_t* t) {
   if (self != nullptr) {
     self->check_backend_health();
     self->check_published_config();
+    self->check_published_tls();
     self->check_drain();
   }
 }

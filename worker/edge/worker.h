@@ -22,6 +22,11 @@ struct WorkerArgs {
   uint32_t slot = 0;
   uint32_t generation = 1;
   std::vector<int> listen_fds;  // this slot's SO_REUSEPORT sockets, already listening
+  std::vector<uint32_t> listen_entries;  // for each of listen_fds, its index in config->listen
+  // TLS listeners: the certificates the master published, and the shared
+  // session ticket keys (master/launch.h TlsBlobs).
+  const shm::ConfigBlob* tls_blob = nullptr;
+  const shm::ConfigBlob* ticket_blob = nullptr;
   int master_alive_fd = -1;     // read end of a pipe the master holds open: EOF = master died
   // Fan-out streams (null header: none configured).
   shm::StreamsHeader* streams = nullptr;

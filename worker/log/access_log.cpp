@@ -87,6 +87,12 @@ std::string access_text(const AccessRecord& r) {
   text_code(out, "close_from_backend", r.close_from_backend);
   text_code(out, "close_to_backend", r.close_to_backend);
   out.append(" closed_by=").append(closer_name(r.closed_by));
+  if (r.tls_version.empty()) {
+    out.append(" tls=- cipher=- resumed=-");
+  } else {
+    out.append(" tls=").append(r.tls_version).append(" cipher=").append(r.tls_cipher);
+    out.append(r.tls_resumed ? " resumed=1" : " resumed=0");
+  }
   return out;
 }
 
@@ -115,6 +121,11 @@ std::string access_json(const AccessRecord& r) {
     out += "null";
   } else {
     out.append("\"").append(closer_name(r.closed_by)).append("\"");
+  }
+  if (!r.tls_version.empty()) {
+    json_string_field(out, "tls", r.tls_version);
+    json_string_field(out, "cipher", r.tls_cipher);
+    out.append(r.tls_resumed ? ",\"resumed\":true" : ",\"resumed\":false");
   }
   return out;
 }

@@ -33,6 +33,9 @@ struct AccessRecord {
   uint16_t close_from_client = 0, close_to_client = 0;
   uint16_t close_from_backend = 0, close_to_backend = 0;
   Closer closed_by = Closer::none;
+  std::string_view tls_version;  // empty for a plain ws client
+  std::string_view tls_cipher;
+  bool tls_resumed = false;
 };
 
 const char* closer_name(Closer c);

@@ -31,6 +31,22 @@ TcpConn::~TcpConn() { close(); }
 int TcpConn::init() { return handle_.init(uv_tcp_init, loop_, this); }
 
 void TcpConn::close() {
+  if (tls_ && open() && write_req_ == nullptr && out_.empty()) {
+    // At a record boundary: tell the peer this is the end, not a cut
+    // (best effort: a full socket buffer drops it, as it drops the FIN's data).
+    Bytes notify;
+    tls_->set_output(&notify);
+    tls_->close_notify();
+    if (!notify.empty()) {
+      (void)try_send(notify.data(), notify.size());
+    }
+  }
+  tls_.reset();
+  tls_owner_.reset();
+  if (plain_.capacity() != 0) {
+    pool_.give(std::move(plain_));
+    plain_ = Bytes();
+  }
   if (write_req_ != nullptr) {
     write_req_->conn = nullptr;
     write_req_ = nullptr;
@@ -82,6 +98,8 @@ void TcpConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   } else if (n < 0) {
     self->stop_reading();
     self->owner_->on_conn_error(*self, static_cast<int>(n), "reading");
+  } else if (self->tls_) {
+    self->on_tls_read(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(n));
   } else {
     self->owner_->on_conn_read(*self, reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(n));
   }
@@ -91,13 +109,17 @@ void TcpConn::append(const uint8_t* data, size_t n) {
   if (n == 0 || !open()) {
     return;
   }
-  if (out_.capacity() == 0) {
-    out_ = pool_.take();
+  Bytes& queue = tls_ ? plain_ : out_;
+  if (queue.capacity() == 0) {
+    queue = pool_.take();
   }
-  out_.insert(out_.end(), data, data + n);
+  queue.insert(queue.end(), data, data + n);
 }
 
 void TcpConn::flush() {
+  if (tls_ && write_req_ == nullptr && !encrypt_plain()) {
+    return;
+  }
   if (write_req_ != nullptr || out_.empty() || !open()) {
     return;
   }
@@ -171,7 +193,7 @@ void TcpConn::on_write(uv_write_t* raw, int status) {
     self->owner_->on_conn_error(*self, status, "writing");
     return;
   }
-  if (!self->out_.empty()) {
+  if (!self->out_.empty() || !self->plain_.empty()) {
     self->flush();
     // flush() may have written everything at once (no callback will follow)
     // or failed (the owner knows); only a queue that is now empty is flushed.
@@ -186,6 +208,18 @@ void TcpConn::on_write(uv_write_t* raw, int status) {
 }
 
 void TcpConn::shutdown_after_flush() {
+  if (tls_ && open()) {
+    if (!encrypt_plain()) {
+      return;
+    }
+    if (out_.capacity() == 0) {
+      out_ = pool_.take();
+    }
+    tls_->close_notify();
+    shutdown_wanted_ = true;
+    flush();
+    return;
+  }
   shutdown_wanted_ = true;
   if (pending() == 0) {
     do_shutdown();
@@ -233,6 +267,119 @@ std::string TcpConn::peer_name(bool with_port) const {
     name.append(":").append(std::to_string(port));
   }
   return name;
+}
+
+// ---------------------------------------------------------------- TLS
+
+bool TcpConn::start_tls(SSL_CTX* ctx, std::shared_ptr<const void> owner) {
+  tls_owner_ = std::move(owner);
+  tls_ = TlsStream::server(ctx);
+  if (!tls_) {
+    return false;
+  }
+  tls_->set_output(&out_);
+  return true;
+}
+
+namespace {
+
+// Plaintext of one read: decrypted records are handed over together, as a
+// plain connection hands over a whole read. Shared by every connection of
+// the process (the owner consumes it before the next read); room for a
+// full read buffer plus a record OpenSSL held back from the previous one.
+std::vector<uint8_t>& plaintext_buffer(size_t read_size) {
+  static std::vector<uint8_t> buf;
+  const size_t want = read_size + 17 * 1024;
+  if (buf.size() < want) {
+    buf.resize(want);
+  }
+  return buf;
+}
+
+}  // namespace
+
+void TcpConn::on_tls_read(const uint8_t* data, size_t n) {
+  if (out_.capacity() == 0) {
+    out_ = pool_.take();
+  }
+  tls_->set_input(data, n);
+  if (!tls_->established()) {
+    const TlsStream::Result r = tls_->handshake();
+    if (r == TlsStream::Result::failed) {
+      tls_failed("in the TLS handshake");
+      return;
+    }
+    if (r == TlsStream::Result::more) {
+      send_records_now();
+      return;
+    }
+  }
+  std::vector<uint8_t>& buf = plaintext_buffer(read_buf_.size);
+  size_t used = 0;
+  TlsStream::Result r = TlsStream::Result::more;
+  for (;;) {
+    const size_t k = tls_->read(buf.data() + used, buf.size() - used, &r);
+    used += k;
+    if (k > 0 && used < buf.size()) {
+      continue;
+    }
+    // All of a read goes to the owner at once, as on a plain connection,
+    // also when the owner pauses reading inside the call: OpenSSL keeps only
+    // a partial record, so nothing of this read is left to resume from.
+    if (used > 0) {
+      owner_->on_conn_read(*this, buf.data(), used);
+      used = 0;
+      if (!tls_ || !open()) {
+        return;
+      }
+    }
+    if (k == 0) {
+      break;
+    }
+  }
+  if (r == TlsStream::Result::closed) {
+    send_records_now();
+    stop_reading();
+    owner_->on_conn_eof(*this);
+  } else if (r == TlsStream::Result::failed) {
+    tls_failed("reading");
+  } else {
+    send_records_now();  // post-handshake messages: tickets, key updates
+  }
+}
+
+void TcpConn::send_records_now() { flush(); }
+
+bool TcpConn::encrypt_plain() {
+  if (plain_.empty() || !tls_->established()) {
+    return true;  // before the handshake ends plaintext waits (and is dropped at close)
+  }
+  if (out_.capacity() == 0) {
+    out_ = pool_.take();
+  }
+  const bool ok = tls_->write(plain_.data(), plain_.size());
+  pool_.give(std::move(plain_));
+  plain_ = Bytes();
+  if (!ok) {
+    tls_failed("writing");
+  }
+  return ok;
+}
+
+void TcpConn::tls_failed(const char* while_doing) {
+  if (tls_->failure() == shm::TlsOutcome::plain_http) {
+    // Whoever typed http:// learns why, in words a browser shows.
+    static constexpr std::string_view kAnswer =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 52\r\nConnection: close\r\n\r\n"
+        "This port speaks TLS: connect with wss:// (https://)\n";
+    out_.clear();
+    (void)try_send(reinterpret_cast<const uint8_t*>(kAnswer.data()), kAnswer.size());
+  } else if (write_req_ == nullptr && !out_.empty()) {
+    (void)try_send(out_.data(), out_.size());  // the alert, best effort
+  }
+  out_.clear();
+  stop_reading();
+  owner_->on_conn_error(*this, UV_EPROTO, while_doing);
 }
 
 }  // namespace wsgate::worker

@@ -2,6 +2,12 @@
 // read buffer and hands the bytes to its owner at once; queues output in a
 // pooled buffer with at most one uv_write in flight (what arrives meanwhile is
 // sent together in the next write, so bursts cost one system call).
+//
+// With start_tls() the connection speaks TLS under the same interface: the
+// owner reads and appends plaintext, and the records go through the same
+// output queue (see tls_stream.h). Everything above the transport (the
+// handshake, the relay, subscribers, keep-alive, closes) is one code path
+// for ws and wss.
 #pragma once
 
 #include <uv.h>
@@ -11,6 +17,7 @@
 #include <string_view>
 
 #include "worker/net/buffer_pool.h"
+#include "worker/net/tls_stream.h"
 #include "worker/net/uv_handle.h"
 
 namespace wsgate::worker {
@@ -49,15 +56,24 @@ class TcpConn final {
   void stop_reading();
   bool reading() const { return reading_; }
 
+  // Server-side TLS on an accepted connection, before start_reading(); the
+  // context stays referenced by the connection. False when OpenSSL is out
+  // of memory. Handshake failures reach on_conn_error with UV_EPROTO and
+  // "in the TLS handshake"; tls()->failure() says why.
+  // `owner` keeps what the context's callbacks point to (its TlsListener).
+  bool start_tls(SSL_CTX* ctx, std::shared_ptr<const void> owner);
+  const TlsStream* tls() const { return tls_.get(); }
+
   // Appends to the output queue; call flush() once a batch is queued. Out of
   // line on purpose: inlined into its callers, GCC stops inlining the vector
   // insert inside it, which callgrind counted as +114 instructions a message.
   void append(const uint8_t* data, size_t n);
   void append(std::string_view s) { append(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
   void flush();
-  size_t pending() const { return out_.size() + in_flight_; }
+  size_t pending() const { return out_.size() + in_flight_ + plain_.size(); }
 
-  // Half-close after the queue is written (FIN to the peer).
+  // Half-close after the queue is written (FIN to the peer; with TLS,
+  // close_notify first).
   void shutdown_after_flush();
   // Closes the handle now; queued output is dropped.
   void close();
@@ -79,14 +95,21 @@ class TcpConn final {
   void start_write();
   int try_send(const uint8_t* data, size_t n);
   void do_shutdown();
+  void on_tls_read(const uint8_t* data, size_t n);
+  bool encrypt_plain();
+  void tls_failed(const char* while_doing);
+  void send_records_now();
 
   uv_loop_t* loop_;
   UvHandle<uv_tcp_t> handle_;
   BufferPool& pool_;
   ReadBuffer read_buf_;
   TcpConnOwner* owner_;
-  Bytes out_;
+  Bytes out_;  // bytes for the wire: with TLS, records
   size_t in_flight_ = 0;
+  std::unique_ptr<TlsStream> tls_;
+  std::shared_ptr<const void> tls_owner_;
+  Bytes plain_;  // TLS: plaintext appended since the last flush()
   WriteReq* write_req_ = nullptr;  // owned by libuv while in flight; we only clear its back pointer
   ShutdownReq* shutdown_req_ = nullptr;
   bool reading_ = false;

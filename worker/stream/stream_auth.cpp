@@ -141,6 +141,14 @@ bool handshake_auth_ok(const conf::Auth& auth, const ClientRequest& req, std::st
         return false;
       }
       break;
+    case conf::AuthFrom::client_cert:
+      // The fingerprint of a certificate the TLS handshake verified.
+      if (req.tls.cert_sha256.empty()) {
+        why = "no verified client certificate";
+        return false;
+      }
+      key = req.tls.cert_sha256;
+      break;
   }
   if (!key_matches(auth.keys, *key)) {
     why = "the key is not one of auth " + auth.name + "'s keys";

@@ -213,7 +213,7 @@ std::optional<HttpError> first_violation(const Parser& p) {
 // Headers that describe this hop or that wsgate writes itself; see the
 // forward_headers comment in client_handshake.h.
 bool is_never_forwarded(std::string_view name) {
-  static constexpr std::array<std::string_view, 15> kNames{
+  static constexpr std::array<std::string_view, 17> kNames{
       "Connection",
       "Keep-Alive",
       "Proxy-Connection",
@@ -229,6 +229,8 @@ bool is_never_forwarded(std::string_view name) {
       "X-Forwarded-For",
       "X-Forwarded-Proto",
       "X-Real-IP",
+      "X-Client-Cert-Subject",
+      "X-Client-Cert-Sha256",
   };
   if (istarts_with(name, "Sec-WebSocket-")) return true;
   return std::any_of(kNames.begin(), kNames.end(), [&](std::string_view n) { return iequals(n, name); });
@@ -335,6 +337,11 @@ RequestReader::RequestReader(uint64_t max_header) : impl_(std::make_unique<Impl>
 RequestReader::~RequestReader() = default;
 
 RequestReader::Status RequestReader::parse(std::string_view received) { return impl_->parse(received); }
+
+ClientRequest& RequestReader::request() {
+  assert(impl_->state == Status::done && "request() is valid only after done");
+  return impl_->request;
+}
 
 const ClientRequest& RequestReader::request() const {
   assert(impl_->state == Status::done && "request() is valid only after done");

@@ -28,8 +28,15 @@ struct ClientRequest {
   // Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade,
   // Proxy-Authorization, Proxy-Authenticate), every header named in
   // Connection, HTTP2-Settings, Host, Content-Length, all Sec-WebSocket-*
-  // (wsgate sets its own), X-Forwarded-For/-Proto and X-Real-IP (rewritten).
+  // (wsgate sets its own), X-Forwarded-For/-Proto and X-Real-IP (rewritten),
+  // X-Client-Cert-Subject/-Sha256 (only wsgate vouches for a certificate).
   HeaderList forward_headers;
+  // Not from the request: what the transport knows, set by whoever read it.
+  struct Tls {
+    bool on = false;           // the client came over TLS: X-Forwarded-Proto https
+    std::string cert_subject;  // a verified client certificate's subject (RFC 2253), else empty
+    std::string cert_sha256;   // its SHA-256 fingerprint, lower-case hex
+  } tls;
 };
 
 // Incremental reader. The caller keeps every byte received so far in one
@@ -52,6 +59,7 @@ class RequestReader {
   Status parse(std::string_view received);
 
   const ClientRequest& request() const;
+  ClientRequest& request();
   size_t header_size() const;
   const HttpError& error() const;
 

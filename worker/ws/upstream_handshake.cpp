@@ -202,8 +202,16 @@ std::string build_upstream_request(const ClientRequest& req, std::string_view cl
     xff.append(req.x_forwarded_for).append(", ");
   }
   xff.append(client_ip);
-  return build_upgrade_request({req.target, req.host, key, &req.protocols, &req.forward_headers},
-                               {{"X-Forwarded-For", xff}, {"X-Forwarded-Proto", "http"}, {"X-Real-IP", client_ip}});
+  std::string out = build_upgrade_request(
+      {req.target, req.host, key, &req.protocols, &req.forward_headers},
+      {{"X-Forwarded-For", xff}, {"X-Forwarded-Proto", req.tls.on ? "https" : "http"}, {"X-Real-IP", client_ip}});
+  if (!req.tls.cert_sha256.empty()) {
+    out.resize(out.size() - 2);  // before the blank line that ends the header
+    append_header(out, "X-Client-Cert-Subject", req.tls.cert_subject);
+    append_header(out, "X-Client-Cert-Sha256", req.tls.cert_sha256);
+    out += "\r\n";
+  }
+  return out;
 }
 
 // ---- ResponseReader -------------------------------------------------------------

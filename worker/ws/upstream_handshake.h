@@ -35,7 +35,8 @@ std::string build_upgrade_request(const UpgradeRequest& r, std::initializer_list
 // A client's request as wsgate passes it to a backend: GET <target> HTTP/1.1 with Host, Upgrade: websocket, Connection:
 // Upgrade, Sec-WebSocket-Key: <key>, Sec-WebSocket-Version: 13, the client's Sec-WebSocket-Protocol offer (no
 // extensions: permessage-deflate is never offered upstream), the forward_headers, and X-Forwarded-For: <client's XFF,
-// >client_ip, X-Forwarded-Proto: http, X-Real-IP: client_ip.
+// >client_ip, X-Forwarded-Proto: http (https for a TLS client), X-Real-IP: client_ip, and for a verified client
+// certificate X-Client-Cert-Subject and X-Client-Cert-Sha256.
 std::string build_upstream_request(const ClientRequest& req, std::string_view client_ip, std::string_view key);
 
 // What to do with the backend's answer.

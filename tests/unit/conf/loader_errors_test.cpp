@@ -115,8 +115,8 @@ TEST(LoaderErrors, ListenInvalidAddress) {
 TEST(LoaderErrors, ListenWrongType) {
   EXPECT_TRUE(
       Fails(with_pools_and_routes({"listen:"}), 1, "listen", "expected an address like 127.0.0.1:8080, got nothing"));
-  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: { host: 127.0.0.1 }"}), 1, "listen",
-                    "expected an address like 127.0.0.1:8080, got a map"));
+  EXPECT_TRUE(Fails(with_pools_and_routes({"listen: { host: 127.0.0.1 }"}), 1, "listen.host",
+                    "unknown key; expected one of address, tls"));
 }
 
 TEST(LoaderErrors, ListenEmptyList) {

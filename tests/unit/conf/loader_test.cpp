@@ -74,7 +74,7 @@ TEST(LoadConfig, EveryKey) {
                        "full.yaml");
 
   EXPECT_EQ(c.file, "full.yaml");
-  EXPECT_EQ(c.listen, (std::vector<Endpoint>{v4("127.0.0.1", 8080), v6("::1", 8443)}));
+  EXPECT_EQ(c.listen_addresses(), (std::vector<Endpoint>{v4("127.0.0.1", 8080), v6("::1", 8443)}));
   EXPECT_EQ(c.workers, 4u);
 
   EXPECT_EQ(c.limits.max_message, MiB);
@@ -128,7 +128,7 @@ TEST(LoadConfig, Defaults) {
   const Route route;
 
   EXPECT_EQ(c.file, kFile);
-  EXPECT_EQ(c.listen, (std::vector<Endpoint>{v4("127.0.0.1", 8080)}));
+  EXPECT_EQ(c.listen_addresses(), (std::vector<Endpoint>{v4("127.0.0.1", 8080)}));
   EXPECT_EQ(c.workers, 1u);
   EXPECT_EQ(c.limits.max_message, limits.max_message);
   EXPECT_EQ(c.limits.max_fragments, limits.max_fragments);
@@ -298,7 +298,7 @@ TEST(LoadConfig, RangeBoundsAreInclusive) {
 TEST(LoadConfig, LocalhostAndIPv6Listen) {
   const Config c =
       load_config_text("listen: [ localhost:8080, \"[::]:8080\" ]\n" + kMinimal.substr(kMinimal.find("pools:")), kFile);
-  EXPECT_EQ(c.listen, (std::vector<Endpoint>{v4("127.0.0.1", 8080), v6("::", 8080)}));
+  EXPECT_EQ(c.listen_addresses(), (std::vector<Endpoint>{v4("127.0.0.1", 8080), v6("::", 8080)}));
 }
 
 TEST(LoadConfig, SameBackendInTwoPools) {
@@ -464,7 +464,7 @@ TEST(ShippedConfig, Loads) {
   const std::string path = shipped_config();
   ASSERT_TRUE(std::filesystem::exists(path)) << path;
   const Config c = load_config(path);
-  EXPECT_EQ(c.listen, (std::vector<Endpoint>{v4("127.0.0.1", 8080)}));
+  EXPECT_EQ(c.listen_addresses(), (std::vector<Endpoint>{v4("127.0.0.1", 8080)}));
   EXPECT_EQ(c.workers, 2u);
   ASSERT_EQ(c.pools.size(), 1u);
   EXPECT_EQ(c.pools[0].name, "chat");

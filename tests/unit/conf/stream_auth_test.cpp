@@ -653,7 +653,7 @@ TEST(AuthErrors, FromFieldAndTimeout) {
   const TempDir dir;
   const std::string keys = "    keys_file: " + dir.write("k", "key\n");
   EXPECT_TRUE(Fails(with_auth({keys, "    from: cookie"}), 6, "auth.fxkeys.from",
-                    "expected header, query or first_message, got \"cookie\""));
+                    "expected header, query, first_message or client_cert, got \"cookie\""));
   EXPECT_TRUE(Fails(with_auth({keys, "    field: token"}), 6, "auth.fxkeys.field",
                     "field applies only to from: query and from: first_message"));
   EXPECT_TRUE(Fails(with_auth({keys, "    field: token", "    from: header"}), 6, "auth.fxkeys.field",

@@ -38,7 +38,7 @@ TEST(AccessText, OneLineOfFixedFields) {
   EXPECT_EQ(access_text(sample()),
             "127.0.0.1:50312 \"/chat\" 101 pool=chat backend=127.0.0.1:9001 stream=- duration_ms=1530 up_msgs=3 "
             "up_bytes=15 down_msgs=4 down_bytes=20 close_from_client=1000 close_to_client=1000 "
-            "close_from_backend=1000 close_to_backend=1000 closed_by=client");
+            "close_from_backend=1000 close_to_backend=1000 closed_by=client tls=- cipher=- resumed=-");
 }
 
 TEST(AccessText, RefusalAndOddPath) {
@@ -50,7 +50,7 @@ TEST(AccessText, RefusalAndOddPath) {
   EXPECT_EQ(access_text(r),
             "[::1]:4000 \"/a\\\"b\\u000a\" 404 pool=- backend=- stream=- duration_ms=0 up_msgs=0 up_bytes=0 "
             "down_msgs=0 down_bytes=0 close_from_client=- close_to_client=- close_from_backend=- "
-            "close_to_backend=- closed_by=wsgate");
+            "close_to_backend=- closed_by=wsgate tls=- cipher=- resumed=-");
 }
 
 TEST(AccessJson, MembersWithNullsForWhatDoesNotApply) {

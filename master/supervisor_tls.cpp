@@ -1,0 +1,56 @@
+// The master's TLS duties: read and check the certificate files (at start
+// and on SIGHUP, as the user it runs as), publish them to the workers, and
+// rotate the shared session ticket keys.
+#include <algorithm>
+
+#include "master/supervisor.h"
+#include "shm/clock.h"
+#include "worker/log/log.h"
+
+namespace wsgate::master {
+
+std::string Supervisor::read_tls(const conf::Config& config) {
+  std::vector<std::string> warnings;
+  const worker::TlsMaterial material = worker::load_tls_material(config, &warnings);
+  for (const std::string& w : warnings) {
+    LOG_WARN("TLS: %s", w.c_str());
+  }
+  return material.serialize();
+}
+
+void Supervisor::publish_tls(const std::string& material) {
+  if (material == tls_published_) {
+    return;
+  }
+  if (!tls_blobs_.material.publish(material)) {
+    LOG_ERROR("TLS: the certificates are larger than %llu bytes; workers keep the ones they have",
+              static_cast<unsigned long long>(shm::ConfigBlob::kCapacity));
+    return;
+  }
+  if (!tls_published_.empty()) {
+    LOG_INFO("TLS: certificates changed: new handshakes use them; running sessions keep theirs");
+  }
+  tls_published_ = material;
+}
+
+// One set of keys for every listener: the shortest rotation asked for.
+void Supervisor::rotate_tickets_if_due() {
+  conf::Duration every = conf::Duration::zero();
+  for (const conf::Listen& l : config_->listen) {
+    if (l.tls && l.tls->session_tickets && (every == conf::Duration::zero() || l.tls->ticket_rotation < every)) {
+      every = l.tls->ticket_rotation;
+    }
+  }
+  if (every == conf::Duration::zero()) {
+    return;
+  }
+  const int64_t now = shm::monotonic_ms();
+  if (!tickets_.keys.empty() && now < tickets_rotated_ms_ + every.count()) {
+    return;
+  }
+  tickets_ = tickets_.rotated();
+  tickets_rotated_ms_ = now;
+  tls_blobs_.tickets.publish(tickets_.serialize());
+}
+
+}  // namespace wsgate::master
