@@ -140,7 +140,11 @@ TlsPipe::Result TlsPipe::feed(std::span<const std::uint8_t> in, std::span<std::u
     established_ = true;
     if (!sink.on_established()) return Result::kStopped;
   }
-  for (;;) {
+  // Read only while there is something to read: an SSL_read that finds no
+  // input has already set up OpenSSL's 16 KiB read buffer, which an idle
+  // connection would then keep (SSL_MODE_RELEASE_BUFFERS frees it only after
+  // a record is used up).
+  while (!in_.empty() || SSL_has_pending(ssl_) == 1) {
     std::size_t n = 0;
     const int rc = SSL_read_ex(ssl_, scratch.data(), scratch.size(), &n);
     if (rc == 1) {
@@ -150,6 +154,7 @@ TlsPipe::Result TlsPipe::feed(std::span<const std::uint8_t> in, std::span<std::u
     if (SSL_get_error(ssl_, rc) == SSL_ERROR_WANT_READ) return Result::kOk;
     return failed(rc, "read");
   }
+  return Result::kOk;
 }
 
 bool TlsPipe::write(std::span<const std::uint8_t> plain) {
