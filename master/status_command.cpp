@@ -1,6 +1,7 @@
 #include "master/status_command.h"
 
 #include <cstdio>
+#include <ctime>
 #include <iomanip>
 #include <optional>
 #include <sstream>
@@ -79,6 +80,26 @@ void print_channels_text(const shm::StreamsHeader& h, std::ostream& out) {
 
 }  // namespace
 
+void print_certificates_text(const shm::Table& table, std::ostream& out) {
+  const std::vector<shm::CertificateRecord> certs = shm::read_certificates(table.certificates);
+  if (certs.empty()) {
+    return;
+  }
+  out << "certificates:\n";
+  const int64_t wall = static_cast<int64_t>(time(nullptr));
+  for (const shm::CertificateRecord& c : certs) {
+    char when[32] = "?";
+    const time_t t = static_cast<time_t>(c.not_after);
+    tm utc{};
+    if (gmtime_r(&t, &utc) != nullptr) {
+      strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &utc);
+    }
+    const int64_t days = (c.not_after - wall) / 86400;
+    out << "  " << c.listener << "  " << c.names << "  not after " << when << " ("
+        << (c.not_after <= wall ? "EXPIRED" : std::to_string(days) + " days") << ")  " << c.file << "\n";
+  }
+}
+
 void print_status(const shm::Table& table, const shm::StreamsHeader* streams, bool json, std::ostream& out) {
   // A read-only view: BackendTable's readers never write.
   const shm::BackendTable t(const_cast<shm::Table&>(table));
@@ -90,6 +111,7 @@ void print_status(const shm::Table& table, const shm::StreamsHeader* streams, bo
     if (streams != nullptr) {
       print_channels_text(*streams, out);
     }
+    print_certificates_text(table, out);
   }
 }
 

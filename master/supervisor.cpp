@@ -54,7 +54,7 @@ Supervisor::Supervisor(conf::Config config, const std::string& text, const std::
     throw std::runtime_error(config_->file + " is larger than " + std::to_string(shm::ConfigBlob::kCapacity) +
                              " bytes");
   }
-  publish_tls(read_tls(*config_));  // a bad certificate stops the start here, naming the file
+  publish_tls(*config_, read_tls(*config_));  // a bad certificate stops the start here, naming the file
   rotate_tickets_if_due();
   start_first_generation(text);
 }

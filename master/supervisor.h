@@ -127,7 +127,8 @@ class Supervisor {
   // (warnings logged), as the text the workers' blob holds. Throws
   // conf::ConfigError naming the file.
   std::string read_tls(const conf::Config& config);
-  void publish_tls(const std::string& material);
+  void publish_tls(const conf::Config& config, const std::string& material);
+  void list_certificates(const conf::Config& config, const std::string& material);
   void rotate_tickets_if_due();
 
   // --- systemd (supervisor_notify.cpp) ---

@@ -102,7 +102,7 @@ bool Supervisor::apply_in_place(std::shared_ptr<const conf::Config> fresh, const
     return false;
   }
   const bool pools_changed = fresh->pools != config_->pools;
-  publish_tls(tls_pending_);
+  publish_tls(*fresh, tls_pending_);
   sync_backend_table(*fresh, true);
   Generation* g = generations_.find(GenState::active);
   g->config = fresh;
@@ -142,7 +142,7 @@ void Supervisor::start_generation(std::shared_ptr<const conf::Config> fresh, con
     reload_failed(e.what());
     return;
   }
-  publish_tls(tls_pending_);  // before the new workers start: they read it
+  publish_tls(*fresh, tls_pending_);  // before the new workers start: they read it
   sync_backend_table(*fresh, false);  // rows for new backends; removed ones stay routable until the switch
   Generation& g = generations_.add(std::move(fresh), text, GenState::starting, shm::monotonic_ms());
   g.changes = plan.summary();

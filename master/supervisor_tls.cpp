@@ -18,10 +18,36 @@ std::string Supervisor::read_tls(const conf::Config& config) {
   return material.serialize();
 }
 
-void Supervisor::publish_tls(const std::string& material) {
+// What status and /metrics list: each certificate's names and expiry.
+void Supervisor::list_certificates(const conf::Config& config, const std::string& material) {
+  std::vector<shm::CertificateRecord> records;
+  const auto parsed = worker::TlsMaterial::parse(material);
+  for (const conf::Listen& l : config.listen) {
+    const worker::ListenerPem* pem = parsed && l.tls ? parsed->find(l.address.to_string()) : nullptr;
+    if (pem == nullptr) {
+      continue;
+    }
+    for (size_t j = 0; j < pem->certificates.size() && j < l.tls->certificates.size(); ++j) {
+      shm::CertificateRecord r;
+      r.listener = l.address.to_string();
+      r.file = l.tls->certificates[j].cert;
+      if (auto summary = worker::summarize_certificate(pem->certificates[j].cert)) {
+        for (const std::string& n : summary->names) {
+          r.names += (r.names.empty() ? "" : ",") + n;
+        }
+        r.not_after = summary->not_after;
+      }
+      records.push_back(std::move(r));
+    }
+  }
+  shm::publish_certificates(segment_.table()->certificates, records);
+}
+
+void Supervisor::publish_tls(const conf::Config& config, const std::string& material) {
   if (material == tls_published_) {
     return;
   }
+  list_certificates(config, material);
   if (!tls_blobs_.material.publish(material)) {
     LOG_ERROR("TLS: the certificates are larger than %llu bytes; workers keep the ones they have",
               static_cast<unsigned long long>(shm::ConfigBlob::kCapacity));

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "shm/certificate_list.h"
 #include "shm/control_layout.h"
 #include "shm/ip_table_layout.h"
 #include "shm/metrics_layout.h"
@@ -32,7 +33,7 @@
 namespace wsgate::shm {
 
 inline constexpr uint64_t kMagic = 0x3130657461677377ULL;  // "wsgate01" little-endian
-inline constexpr uint32_t kLayoutVersion = 3;
+inline constexpr uint32_t kLayoutVersion = 4;
 
 // Capacities are fixed so the layout is too. Slots leave room for draining
 // generations and non-proxy roles (prober, feeder) next to the proxy workers.
@@ -135,6 +136,7 @@ struct Table {
   MetricsRow metrics[kMaxSlots];  // shm/metrics_layout.h: never zeroed by the master
   IpTableLayout ips;              // shm/ip_table_layout.h: per-client-IP limits
   ControlLayout control;          // shm/control_layout.h: drains and rebalances
+  CertificateList certificates;   // shm/certificate_list.h: what the TLS listeners serve
 };
 
 static_assert(std::atomic<int32_t>::is_always_lock_free);

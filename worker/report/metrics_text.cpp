@@ -1,5 +1,6 @@
 #include "worker/report/metrics_text.h"
 
+#include <ctime>
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -216,6 +217,30 @@ void render_traffic(const shm::Table& table, uint32_t slots, Exposition& x) {
       x.sample("close_frames_total", {{"direction", "received"}, {"peer", peer_name(p)}, {"code", code}},
                over_slots(
                    table, slots, [ p, i ](const shm::MetricsRow& r) -> const auto& { return r.close_received[p][i]; }));
+    }
+  }
+  x.family("tls_handshakes_total", "counter",
+           "TLS handshakes on client listeners by result: ok (full), resumed, or why it failed.");
+  for (size_t i = 0; i < shm::kTlsOutcomes; ++i) {
+    x.sample("tls_handshakes_total", {{"result", shm::kTlsOutcomeNames[i]}},
+             over_slots(
+                 table, slots, [i](const shm::MetricsRow& r) -> const auto& { return r.tls_handshakes[i]; }));
+  }
+  x.family("tls_versions_total", "counter", "Established TLS client sessions by negotiated version.");
+  static constexpr std::array<const char*, shm::kTlsVersions> kVersions = {"TLSv1.2", "TLSv1.3"};
+  for (size_t i = 0; i < shm::kTlsVersions; ++i) {
+    x.sample("tls_versions_total", {{"version", kVersions[i]}},
+             over_slots(
+                 table, slots, [i](const shm::MetricsRow& r) -> const auto& { return r.tls_versions[i]; }));
+  }
+  const std::vector<shm::CertificateRecord> certs = shm::read_certificates(table.certificates);
+  if (!certs.empty()) {
+    x.family("tls_certificate_expiry_seconds", "gauge",
+             "Seconds until a TLS listener's certificate expires (negative: expired).");
+    const int64_t wall = static_cast<int64_t>(time(nullptr));
+    for (const shm::CertificateRecord& c : certs) {
+      x.sample_signed("tls_certificate_expiry_seconds", {{"listener", c.listener}, {"file", c.file}, {"names", c.names}},
+               c.not_after - wall);
     }
   }
   x.family("sessions_closed_total", "counter", "Relaying sessions and stream subscribers that ended.");

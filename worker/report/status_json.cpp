@@ -1,5 +1,6 @@
 #include "worker/report/status_json.h"
 
+#include <ctime>
 #include <sstream>
 
 #include "shm/backend_table.h"
@@ -54,6 +55,24 @@ void channels_json(const shm::StreamsHeader& h, uint32_t slots, std::ostream& ou
   out << "]";
 }
 
+// What each TLS listener serves; names are the certificate's own (a
+// certificate is operator input, but escaped all the same).
+void certificates_json(const shm::Table& table, std::ostream& out) {
+  const std::vector<shm::CertificateRecord> certs = shm::read_certificates(table.certificates);
+  if (certs.empty()) {
+    return;
+  }
+  const int64_t wall = static_cast<int64_t>(time(nullptr));
+  out << ",\"certificates\":[";
+  for (size_t i = 0; i < certs.size(); ++i) {
+    const shm::CertificateRecord& c = certs[i];
+    out << (i ? "," : "") << "{\"listener\":" << json_string(c.listener) << ",\"file\":" << json_string(c.file)
+        << ",\"names\":" << json_string(c.names) << ",\"not_after\":" << c.not_after
+        << ",\"expires_in_s\":" << (c.not_after - wall) << "}";
+  }
+  out << "]";
+}
+
 }  // namespace
 
 std::string status_json(const shm::Table& table, const shm::StreamsHeader* streams, int64_t now) {
@@ -83,6 +102,7 @@ std::string status_json(const shm::Table& table, const shm::StreamsHeader* strea
   if (streams != nullptr) {
     channels_json(*streams, t.slot_count(), out);
   }
+  certificates_json(table, out);
   out << "}\n";
   return out.str();
 }
