@@ -40,6 +40,7 @@ std::string Connection::start(const Endpoint& to, const std::optional<sockaddr_i
   started_ns_ = uv_hrtime();
   host_header_ = to.host_header;
   path_ = to.path;
+  endpoint_ = &to;
   int rc = uv_tcp_init_ex(shared_.loop, &tcp_, AF_INET);
   if (rc < 0) return "socket(): " + uv_text(rc);
   tcp_inited_ = true;
@@ -72,8 +73,27 @@ void Connection::on_connect(uv_connect_t* req, int status) {
   const int rc =
       uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), &Connection::on_alloc, &Connection::on_read);
   if (rc < 0) return self->fail(Failure::kConnect, "read_start(): " + uv_text(rc));
+  if (self->endpoint_->tls) return self->start_tls();
   self->state_ = State::kHandshake;
   self->send_upgrade();
+}
+
+void Connection::start_tls() {
+  if (!shared_.tls) return fail(Failure::kHandshake, "wss URL without a TLS context");
+  SSL_SESSION* resume = shared_.resume ? shared_.tls->latest_session() : nullptr;
+  if (resume) ++shared_.tls_offered;
+  tls_ = test::TlsPipe::client(shared_.tls->get(), endpoint_->host, resume);
+  if (!tls_) return fail(Failure::kHandshake, test::ssl_error_text("TLS: SSL_new failed"));
+  state_ = State::kTls;
+  if (!tls_->start()) return fail(Failure::kHandshake, tls_->error());
+  flush();
+}
+
+bool Connection::on_established() {
+  ++(tls_->resumed() ? shared_.tls_resumed : shared_.tls_full);
+  state_ = State::kHandshake;
+  send_upgrade();
+  return state_ < State::kClosing;
 }
 
 void Connection::send_upgrade() {
@@ -104,20 +124,44 @@ void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (self->state_ >= State::kClosing) return;
   if (nread < 0) {
     if (self->state_ == State::kOpen) self->handler_.on_server_close(*self, -1);
+    if (self->state_ == State::kTls) return self->fail(Failure::kHandshake, "TLS: connection closed during the handshake");
     if (nread == UV_EOF && self->state_ == State::kCloseSent)
       return self->fail(Failure::kClosed, "EOF before the close reply");
     if (nread == UV_EOF) return self->fail(Failure::kClosed, "EOF from the server");
     return self->fail(Failure::kClosed, "read(): " + uv_text(static_cast<int>(nread)));
   }
   self->shared_.now_ns = uv_hrtime();
-  std::span<const std::uint8_t> in(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
-  if (self->state_ == State::kHandshake && !self->handle_handshake(in)) return;
-  if (self->state_ >= State::kClosing) return;
-  if (!in.empty() && !self->reader_.feed(in, *self)) {
-    if (self->state_ < State::kClosing) self->fail(Failure::kProtocol, self->reader_.error());
-    return;
+  const std::span<const std::uint8_t> in(reinterpret_cast<const std::uint8_t*>(buf->base),
+                                        static_cast<std::size_t>(nread));
+  if (self->tls_) return self->read_tls(in);
+  if (self->process(in)) self->flush();
+}
+
+// Inlined into on_read so the plain path costs what it did before TLS.
+[[gnu::always_inline]] inline bool Connection::process(std::span<const std::uint8_t> in) {
+  if (state_ == State::kHandshake && !handle_handshake(in)) return state_ < State::kClosing;
+  if (state_ >= State::kClosing) return false;
+  if (!in.empty() && !reader_.feed(in, *this)) {
+    if (state_ < State::kClosing) fail(Failure::kProtocol, reader_.error());
+    return false;
   }
-  if (self->state_ < State::kClosing) self->flush();
+  return state_ < State::kClosing;
+}
+
+bool Connection::on_plain(std::span<std::uint8_t> plain) { return process(plain); }
+
+void Connection::read_tls(std::span<const std::uint8_t> in) {
+  if (shared_.plain_buf.empty()) shared_.plain_buf.resize(64 * 1024);
+  const bool was_open = state_ == State::kOpen;
+  switch (tls_->feed(in, shared_.plain_buf, *this)) {
+    case test::TlsPipe::Result::kOk: return flush();
+    case test::TlsPipe::Result::kStopped: return;
+    case test::TlsPipe::Result::kClosed:
+      if (was_open && state_ == State::kOpen) handler_.on_server_close(*this, -1);
+      return fail(Failure::kClosed, "TLS close_notify from the server");
+    case test::TlsPipe::Result::kError:
+      return fail(tls_->established() ? Failure::kProtocol : Failure::kHandshake, tls_->error());
+  }
 }
 
 // Collects the response head; on a valid 101 moves to kOpen and leaves in `in`
@@ -237,6 +281,7 @@ bool Connection::on_control(std::uint8_t opcode, std::span<const std::uint8_t> p
 }
 
 void Connection::flush() {
+  if (tls_) return flush_tls();
   if (writing_ || out_.empty() || state_ >= State::kClosing || state_ < State::kHandshake) return;
   in_write_.swap(out_);
   out_.clear();
@@ -247,10 +292,30 @@ void Connection::flush() {
   writing_ = true;
 }
 
+// Encrypts what is queued and writes it with whatever the handshake or a
+// record produced (OpenSSL's own ciphertext lands in tls_->out() too).
+void Connection::flush_tls() {
+  if (writing_ || state_ >= State::kClosing || state_ < State::kTls) return;
+  if (!out_.empty() && tls_->established()) {
+    if (!tls_->write(out_)) return fail(Failure::kProtocol, tls_->error());
+    out_.clear();
+  }
+  std::string& cipher = tls_->out();
+  if (cipher.empty()) return;
+  cipher_write_.swap(cipher);
+  cipher.clear();
+  uv_buf_t b = uv_buf_init(cipher_write_.data(), static_cast<unsigned>(cipher_write_.size()));
+  write_req_.data = this;
+  const int rc = uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1, &Connection::on_write);
+  if (rc < 0) return fail(Failure::kClosed, "write(): " + uv_text(rc));
+  writing_ = true;
+}
+
 void Connection::on_write(uv_write_t* req, int status) {
   auto* self = static_cast<Connection*>(req->data);
   self->writing_ = false;
   self->in_write_.clear();
+  self->cipher_write_.clear();
   if (status == UV_ECANCELED || self->state_ >= State::kClosing) return;
   if (status < 0) return self->fail(Failure::kClosed, "write(): " + uv_text(status));
   self->flush();
@@ -277,6 +342,13 @@ void Connection::fail(Failure kind, const std::string& why) {
 void Connection::close_tcp() {
   if (state_ >= State::kClosing) return;
   state_ = State::kClosing;
+  if (tls_ && tcp_inited_ && !writing_) {
+    // Best effort: a close_notify if the socket takes it now; the close does not wait.
+    tls_->close_notify();
+    std::string& cipher = tls_->out();
+    uv_buf_t b = uv_buf_init(cipher.data(), static_cast<unsigned>(cipher.size()));
+    if (!cipher.empty()) (void)uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
+  }
   if (tcp_inited_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::on_close);
   } else {

@@ -15,6 +15,11 @@
 // the handler's on_message() (one chunk straight from the read buffer when it
 // arrived in one read, else gathered).
 //
+// A wss:// endpoint puts TLS under all of it (tests/support's TlsPipe): the
+// handshake runs after the TCP connect, ciphertext is decrypted into the
+// shared plaintext buffer and handed to the same code as a plain read, and
+// each flush encrypts what is queued. The plain path only tests one pointer.
+//
 // Lifetime: the owner allocates it on the heap; after close() (or a failure)
 // the handler's on_closed() is the last call, from the uv close callback, and
 // the handler may delete the connection there.
@@ -25,12 +30,15 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "tests/bench/wire.h"
+#include "tests/support/tls_context.h"
+#include "tests/support/tls_pipe.h"
 
 namespace wsgate::bench {
 
@@ -38,6 +46,8 @@ struct Endpoint {
   sockaddr_in addr{};
   std::string host_header;  // "127.0.0.1:8080"
   std::string path = "/";   // request target
+  bool tls = false;         // wss://
+  std::string host;         // the URL's host: SNI and the name checked (wss)
 };
 
 enum class Failure { kConnect, kHandshake, kVerify, kProtocol, kClosed };
@@ -72,9 +82,17 @@ struct Shared {  // per-process state every connection uses
   std::vector<std::uint8_t> read_buf = std::vector<std::uint8_t>(256 * 1024);
   std::uint64_t now_ns = 0;   // uv_hrtime() at the start of the current read
   std::string extra_headers;  // "Name: value\r\n"... added to every upgrade request
+  // wss: the client context (null: no wss target), whether to offer the
+  // newest session the server gave (--resume), the buffer plaintext is
+  // decrypted into, and how the handshakes went.
+  test::TlsClientContext* tls = nullptr;
+  bool resume = false;
+  std::vector<std::uint8_t> plain_buf;
+  std::uint64_t tls_full = 0, tls_resumed = 0;
+  std::uint64_t tls_offered = 0;  // handshakes that offered a session (--resume, one was there)
 };
 
-class Connection : private FrameReader::Sink {
+class Connection : private FrameReader::Sink, private test::TlsPipe::Sink {
  public:
   Connection(Shared& shared, ConnectionHandler& handler, std::uint64_t id);
   ~Connection() override;
@@ -106,7 +124,7 @@ class Connection : private FrameReader::Sink {
   void* user = nullptr;  // for the mode
 
  private:
-  enum class State { kIdle, kConnecting, kHandshake, kOpen, kCloseSent, kClosing, kClosed };
+  enum class State { kIdle, kConnecting, kTls, kHandshake, kOpen, kCloseSent, kClosing, kClosed };
   struct Pending {
     std::uint64_t seq;
     std::uint64_t sent_ns;
@@ -120,7 +138,15 @@ class Connection : private FrameReader::Sink {
   static void on_close(uv_handle_t* h);
 
   void send_upgrade();
+  // Handles bytes of the WebSocket stream (as read, or decrypted); false when
+  // the connection failed or is closing.
+  bool process(std::span<const std::uint8_t> in);
   bool handle_handshake(std::span<const std::uint8_t>& in);
+  void start_tls();
+  void read_tls(std::span<const std::uint8_t> in);
+  void flush_tls();
+  bool on_established() override;
+  bool on_plain(std::span<std::uint8_t> plain) override;
   bool on_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start, bool message_end) override;
   bool on_control(std::uint8_t opcode, std::span<const std::uint8_t> payload) override;
   bool on_subscriber_data(std::uint8_t opcode, std::span<const std::uint8_t> chunk, bool message_start,
@@ -150,6 +176,9 @@ class Connection : private FrameReader::Sink {
   std::uint64_t started_ns_ = 0;
   bool subscriber_ = false;
   std::string gathered_;  // subscriber: a message that came in several chunks
+  const Endpoint* endpoint_ = nullptr;
+  std::unique_ptr<test::TlsPipe> tls_;  // wss only
+  std::string cipher_write_;            // wss: handed to libuv, written when write_req_ completes
 };
 
 }  // namespace wsgate::bench

@@ -1,8 +1,10 @@
 #include "tests/bench/options.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 
 #include <charconv>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
@@ -18,7 +20,7 @@ constexpr std::uint32_t kMaxSessions = 2'000'000;
 constexpr double kMaxSeconds = 3600;
 
 const char* kUsage =
-    "usage: wsgate-bench-client MODE --url ws://127.0.0.1:PORT/PATH [options]\n"
+    "usage: wsgate-bench-client MODE --url ws[s]://127.0.0.1:PORT/PATH [options]\n"
     "modes:\n"
     "  echo       C connections, K messages in flight each; messages/s, MB/s, latency\n"
     "  handshake  sessions of connect, upgrade, one echo, close; sessions/s, latency\n"
@@ -27,7 +29,7 @@ const char* kUsage =
     "             through a proxy), wait until each got a message, then measure deliveries/s,\n"
     "             sequence gaps, duplicates and latency (feed send time -> receive)\n"
     "options:\n"
-    "  --url URL               target; repeat to spread connections round-robin\n"
+    "  --url URL               target, ws:// or wss://; repeat to spread connections round-robin\n"
     "  --source A[,B...]       bind connections to these 127.0.0.x addresses, round-robin\n"
     "  --connections C         echo/idle/subscribe connections (default 100, max 19000)\n"
     "  --inflight K            echo: messages in flight per connection (default 1, max 64)\n"
@@ -43,12 +45,44 @@ const char* kUsage =
     "  --wait-go S             subscribe: once subscribed, wait up to S s for SIGUSR2 before the\n"
     "                          warm-up (lines up several client processes; default 0: no wait)\n"
     "  --header 'Name: value'  add this header to every upgrade request (repeatable)\n"
+    "wss:// (OpenSSL; SNI and the name checked are the URL's host, an IP literal is checked as an IP):\n"
+    "  --ca-file FILE          verify the server's certificate against this CA (PEM)\n"
+    "  --insecure              verify nothing\n"
+    "  --resume                offer the newest session/ticket a server gave this process (the\n"
+    "                          previous connection's): measures resumed handshakes; without it\n"
+    "                          every handshake is full (no tickets asked for)\n"
+    "  --tls-version 1.2|1.3   only this version (default: either, 1.3 preferred)\n"
+    "  The result line has \"tls\":{\"full\":N,\"resumed\":N,\"resumed_share\":F,\"offered\":N,\n"
+    "  \"resumed_of_offered\":F} (offered: handshakes that had a session to offer; the first\n"
+    "  connections of a run have none yet).\n"
     "Prints JSON lines on stdout; the last is {\"event\":\"result\",...}.\n";
+
+// An IPv4 literal, or a name resolved once here (e.g. "localhost", so that a
+// wss URL can carry a name for SNI).
+bool resolve_ipv4(const std::string& host, int port, sockaddr_in& out) {
+  if (uv_ip4_addr(host.c_str(), port, &out) == 0) return true;
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) return false;
+  std::memcpy(&out, res->ai_addr, sizeof out);
+  out.sin_port = htons(static_cast<std::uint16_t>(port));
+  freeaddrinfo(res);
+  return true;
+}
 
 bool parse_endpoint(std::string_view url, Endpoint& out) {
   constexpr std::string_view scheme = "ws://";
-  if (url.substr(0, scheme.size()) != scheme) return false;
-  url.remove_prefix(scheme.size());
+  constexpr std::string_view tls_scheme = "wss://";
+  if (url.substr(0, tls_scheme.size()) == tls_scheme) {
+    out.tls = true;
+    url.remove_prefix(tls_scheme.size());
+  } else if (url.substr(0, scheme.size()) == scheme) {
+    url.remove_prefix(scheme.size());
+  } else {
+    return false;
+  }
   const std::size_t slash = url.find('/');
   const std::string_view hostport = url.substr(0, slash);
   out.path = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
@@ -59,7 +93,8 @@ bool parse_endpoint(std::string_view url, Endpoint& out) {
   int port = 0;
   const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 1 || port > 65535) return false;
-  if (uv_ip4_addr(host.c_str(), port, &out.addr) != 0) return false;
+  if (!resolve_ipv4(host, port, out.addr)) return false;
+  out.host = host;
   out.host_header = std::string(hostport);
   return true;
 }
@@ -136,6 +171,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
   else return bad("unknown mode " + std::string(mode));
   for (int i = 2; i < argc; ++i) {
     const std::string_view a = argv[i];
+    if (a == "--insecure" || a == "--resume") {  // the flags without a value
+      (a == "--insecure" ? o.insecure : o.resume) = true;
+      continue;
+    }
     if (i + 1 >= argc) return bad("missing value for " + std::string(a));
     const char* v = argv[++i];
     bool ok = true;
@@ -157,10 +196,21 @@ std::optional<Options> parse_options(int argc, char** argv) {
     else if (a == "--connect-rate") ok = parse_rate(v, o.connect_rate);
     else if (a == "--wait-go") ok = parse_seconds(v, o.wait_go);
     else if (a == "--header") ok = parse_header(v, o.headers);
+    else if (a == "--ca-file") {
+      o.ca_file = v;
+      ok = !o.ca_file.empty();
+    } else if (a == "--tls-version") {
+      const std::string_view t = v;
+      o.tls_version = t == "1.2" ? 12 : t == "1.3" ? 13 : 0;
+      ok = o.tls_version != 0;
+    }
     else return bad("unknown option " + std::string(a));
     if (!ok) return bad("bad value for " + std::string(a) + ": " + v);
   }
   if (o.targets.empty()) return bad("no --url");
+  bool any_tls = false;
+  for (const Endpoint& e : o.targets) any_tls = any_tls || e.tls;
+  if (any_tls && o.ca_file.empty() && !o.insecure) return bad("a wss:// URL needs --ca-file FILE or --insecure");
   return o;
 }
 

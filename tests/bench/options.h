@@ -33,6 +33,11 @@ struct Options {
   double wait_go = 0;                        // subscribe: longest wait for SIGUSR2 once subscribed (0: none)
   std::string headers;                       // extra upgrade request headers, "Name: value\r\n" each
   double close_grace = 10;                   // time allowed for close handshakes at the end
+  // wss:// targets
+  std::string ca_file;        // --ca-file: verify servers against this CA
+  bool insecure = false;      // --insecure: verify nothing
+  bool resume = false;        // --resume: offer the newest session/ticket a server gave
+  int tls_version = 0;        // --tls-version 1.2|1.3 (0: either)
 };
 
 // Parses argv; on error prints why and the usage to stderr and returns nullopt.

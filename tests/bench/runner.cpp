@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <csignal>
 #include <cstdio>
@@ -102,6 +103,17 @@ Runner::Runner(const Options& options)
   shared_.loop = &loop_;
   shared_.pattern = &pattern_;
   shared_.extra_headers = options.headers;
+  if (std::any_of(options.targets.begin(), options.targets.end(), [](const Endpoint& e) { return e.tls; })) {
+    test::TlsClientOptions t;
+    t.ca_file = options.ca_file;
+    t.insecure = options.insecure;
+    t.remember_sessions = options.resume;
+    if (options.tls_version == 12) t.version = TLS1_2_VERSION;
+    if (options.tls_version == 13) t.version = TLS1_3_VERSION;
+    tls_ctx_ = test::TlsClientContext::make(t, tls_error_);
+    shared_.tls = tls_ctx_.get();
+    shared_.resume = options.resume;
+  }
   const int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
   for (std::size_t i = 0; i < signals_.size(); ++i) {
     signals_[i] = new uv_signal_t;
@@ -126,6 +138,11 @@ void Runner::on_signal(uv_signal_t* s, int) {
 }
 
 int Runner::run() {
+  if (!tls_error_.empty()) {
+    std::fprintf(stderr, "wsgate-bench-client: %s\n", tls_error_.c_str());
+    finish();
+    return 2;
+  }
   watchdog_.start(watchdog_seconds(), [this] {
     count_failure(Failure::kClosed, "watchdog: the run exceeded its time bound");
     abort_all();
@@ -137,6 +154,20 @@ int Runner::run() {
   j.str("event", "result");
   add_result(j);
   j.num("cpu_seconds", cpu_seconds());
+  if (shared_.tls) {
+    // Every completed TLS handshake, warm-up and opening included.
+    const std::uint64_t all = shared_.tls_full + shared_.tls_resumed;
+    j.raw("tls", JsonLine()
+                     .num("full", shared_.tls_full)
+                     .num("resumed", shared_.tls_resumed)
+                     .num("resumed_share", all ? static_cast<double>(shared_.tls_resumed) / static_cast<double>(all) : 0.0)
+                     .num("offered", shared_.tls_offered)
+                     .num("resumed_of_offered", shared_.tls_offered ? static_cast<double>(shared_.tls_resumed) /
+                                                                          static_cast<double>(shared_.tls_offered)
+                                                                    : 0.0)
+                     .str("resume", opts_.resume ? "on" : "off")
+                     .done());
+  }
   std::string errors = "{";
   for (std::size_t i = 0; i < failures_.size(); ++i) {
     if (i) errors += ",";

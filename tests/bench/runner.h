@@ -92,6 +92,8 @@ class Runner : public ConnectionHandler {
  private:
   static void on_signal(uv_signal_t* s, int signum);
 
+  std::unique_ptr<test::TlsClientContext> tls_ctx_;  // when a target is wss://
+  std::string tls_error_;
   std::array<uv_signal_t*, 3> signals_{};
   std::array<std::uint64_t, 5> failures_{};
   std::vector<std::string> first_errors_;

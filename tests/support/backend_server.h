@@ -5,10 +5,13 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <span>
+#include <vector>
 #include <string>
 #include <string_view>
 
 #include "tests/support/backend_session.h"
+#include "tests/support/tls_context.h"
 #include "tests/support/uv_server.h"
 
 namespace wsgate::test {
@@ -17,10 +20,12 @@ struct ServerOptions {
   ListenAddress listen;
   std::string name;
   bool quiet = false;  // no per-session lines; errors are always logged
+  std::string tls_cert, tls_key;  // both set: every connection is TLS (wss)
 };
 
 class EchoServer {
  public:
+  // Throws std::runtime_error when the TLS certificate or key is bad.
   explicit EchoServer(ServerOptions options);
   EchoServer(const EchoServer&) = delete;
   EchoServer& operator=(const EchoServer&) = delete;
@@ -42,12 +47,18 @@ class EchoServer {
   // loop's check phase, never inside one of its own callbacks.
   void retire(Session* session) { server_.retire(session); }
   void log(std::string_view what) const { server_.log(what); }
+  // The TLS context when serving wss (null: plain ws), and the buffer every
+  // TLS session decrypts into (a read is handled whole before the next).
+  SSL_CTX* tls() const { return tls_.get(); }
+  std::span<std::uint8_t> plain_buffer() { return plain_buf_; }
 
  private:
   void on_stop(int signum);
 
   ServerOptions options_;
   std::size_t live_ = 0;  // sessions past their handshake
+  SslCtxPtr tls_;
+  std::vector<std::uint8_t> plain_buf_;
   ConnectionServer<Session> server_;
 };
 

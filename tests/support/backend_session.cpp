@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "tests/support/backend_server.h"
+#include "tests/support/tls_context.h"
 
 namespace wsgate::test {
 
@@ -64,6 +65,13 @@ bool Session::start(uv_stream_t* listener) {
   }
   uv_tcp_nodelay(tcp_.get(), 1);
   peer_ = peer_name(tcp_.get());
+  if (server_.tls()) {
+    tls_ = TlsPipe::server(server_.tls());
+    if (!tls_) {
+      log_error(ssl_error_text("SSL_new failed") + " while accepting");
+      return false;
+    }
+  }
   log_info("accepted");
   set_reading(true);
   return !ended_;
@@ -107,6 +115,10 @@ void Session::start_draining() {
   flood_.left = 0;
   stash_.clear();
   flush();
+  if (tls_ && !ended_) {
+    tls_->close_notify();  // after the last record, before our FIN
+    flush();
+  }
   if (ended_) return;
   // FIN after the queued writes; then wait for the peer's FIN so unread input
   // cannot turn our close into an RST that destroys the last frame.
@@ -189,11 +201,43 @@ void Session::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   const std::span<std::uint8_t> in(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
-  const std::size_t used = self->consume(in);
+  if (self->tls_) return self->read_tls(in);
+  self->take_input(in);
   if (self->ended_) return;
-  if (used < in.size()) self->stash_.append(buf->base + used, in.size() - used);
   if (!self->stash_.empty() || self->stalled()) self->set_reading(false);
   self->flush();
+}
+
+// Processes what the session may take now and keeps the rest in the stash.
+void Session::take_input(std::span<std::uint8_t> in) {
+  const std::size_t used = stash_.empty() ? consume(in) : 0;
+  if (ended_) return;
+  if (used < in.size()) stash_.append(reinterpret_cast<const char*>(in.data()) + used, in.size() - used);
+}
+
+// All the ciphertext of a read is decrypted at once (OpenSSL must consume
+// it); what the session cannot take yet waits in the stash, at most one
+// read's worth, as on the plain path.
+void Session::read_tls(std::span<std::uint8_t> in) {
+  switch (tls_->feed(in, server_.plain_buffer(), *this)) {
+    case TlsPipe::Result::kOk: break;
+    case TlsPipe::Result::kStopped: return;
+    case TlsPipe::Result::kClosed:
+      if (state_ == State::kOpen || state_ == State::kCloseSent) log_info("peer sent close_notify without a close frame");
+      end();
+      return;
+    case TlsPipe::Result::kError:
+      log_info(tls_->error());
+      end();
+      return;
+  }
+  if (!stash_.empty() || stalled()) set_reading(false);
+  flush();
+}
+
+bool Session::on_plain(std::span<std::uint8_t> plain) {
+  take_input(plain);
+  return !ended_;
 }
 
 void Session::handle_read_error(ssize_t nread) {
@@ -300,11 +344,25 @@ void Session::become_open() {
 // ---------------------------------------------------------------- output
 
 void Session::flush() {
-  if (out_.empty() || ended_) return;
+  if (ended_) return;
+  std::string* source = &out_;
+  if (tls_) {
+    // Encrypt what is queued; the handshake's own records are in tls_->out() too.
+    if (!out_.empty()) {
+      if (!tls_->write({reinterpret_cast<const std::uint8_t*>(out_.data()), out_.size()})) {
+        log_info(tls_->error());
+        end();
+        return;
+      }
+      out_.clear();
+    }
+    source = &tls_->out();
+  }
+  if (source->empty()) return;
   auto w = std::make_unique<WriteReq>();
   w->req.data = w.get();
-  w->data.swap(out_);
-  out_.swap(spare_);  // reuse the last finished write's memory
+  w->data.swap(*source);
+  source->swap(spare_);  // reuse the last finished write's memory
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   const int rc = uv_write(&w->req, tcp_.stream(), &buf, 1, &Session::on_write);
   if (rc < 0) {

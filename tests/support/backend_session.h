@@ -6,6 +6,9 @@
 // hands the session to the server, which destroys it at a safe point, so no
 // member function ever runs on a destroyed session.
 //
+// On a TLS server every read is decrypted first (TlsPipe) and the plaintext
+// goes through the same steps; what flush() writes is encrypted first.
+//
 // Memory stays bounded whatever the peer does: input is processed straight out
 // of the server's shared read buffer; when unsent output passes kHighWater the
 // session stops reading (keeping at most one read's worth in `stash_`) until
@@ -17,12 +20,14 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 
 #include "tests/support/backend_commands.h"
 #include "tests/support/backend_handshake.h"
+#include "tests/support/tls_pipe.h"
 #include "tests/support/uv_owner.h"
 #include "tests/support/ws_frame.h"
 
@@ -30,12 +35,13 @@ namespace wsgate::test {
 
 class EchoServer;
 
-class Session {
+class Session : private TlsPipe::Sink {
  public:
   static constexpr std::size_t kHighWater = 1024 * 1024;
   static constexpr std::size_t kLowWater = 256 * 1024;
 
   explicit Session(EchoServer& server);
+  ~Session() override = default;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -59,6 +65,10 @@ class Session {
 
   // Input.
   void handle_read_error(ssize_t nread);
+  void read_tls(std::span<std::uint8_t> in);
+  bool on_established() override { return true; }
+  bool on_plain(std::span<std::uint8_t> plain) override;
+  void take_input(std::span<std::uint8_t> in);
   std::size_t consume(std::span<std::uint8_t> in);
   std::size_t step(std::span<std::uint8_t> in);
   std::size_t consume_request(std::span<std::uint8_t> in);
@@ -137,6 +147,7 @@ class Session {
   std::string out_;         // output not yet handed to libuv
   std::string spare_;       // a finished write's buffer, reused by the next
   std::size_t unsent_ = 0;  // bytes handed to libuv, not yet written
+  std::unique_ptr<TlsPipe> tls_;  // on a TLS server
 };
 
 }  // namespace wsgate::test

@@ -1,6 +1,8 @@
 // wsgate-echo-backend: a standalone WebSocket echo server for integration
 // tests and benchmarks. Usage:
-//   wsgate-echo-backend --listen HOST:PORT --name NAME [--quiet]
+//   wsgate-echo-backend --listen HOST:PORT --name NAME [--quiet] [--tls-cert PEM --tls-key PEM]
+// With --tls-cert/--tls-key it serves wss (TLS 1.2/1.3, tickets on): the
+// "direct wss server" of scripts/bench, or a wss upstream.
 // See backend_session.h for the behaviour and backend_handshake.h /
 // backend_commands.h for the modes and special messages.
 #include <csignal>
@@ -16,7 +18,10 @@ namespace {
 
 using wsgate::test::ServerOptions;
 
-void usage() { std::fprintf(stderr, "usage: wsgate-echo-backend --listen HOST:PORT --name NAME [--quiet]\n"); }
+void usage() {
+  std::fprintf(stderr,
+               "usage: wsgate-echo-backend --listen HOST:PORT --name NAME [--quiet] [--tls-cert PEM --tls-key PEM]\n");
+}
 
 std::optional<ServerOptions> parse_args(int argc, char** argv) {
   ServerOptions o;
@@ -31,11 +36,15 @@ std::optional<ServerOptions> parse_args(int argc, char** argv) {
       have_listen = true;
     } else if (a == "--name" && has_value) {
       o.name = argv[++i];
+    } else if (a == "--tls-cert" && has_value) {
+      o.tls_cert = argv[++i];
+    } else if (a == "--tls-key" && has_value) {
+      o.tls_key = argv[++i];
     } else {
       return std::nullopt;
     }
   }
-  if (!have_listen || o.name.empty()) return std::nullopt;
+  if (!have_listen || o.name.empty() || o.tls_cert.empty() != o.tls_key.empty()) return std::nullopt;
   return o;
 }
 
