@@ -44,7 +44,7 @@ struct CaptureSink final : ByteSink {
 std::string fill_path(std::string text, const std::string& path) {
   const std::string token = "${path}";
   std::string escaped;
-  append_json_escaped(escaped, path);
+  append_escaped(escaped, path, Quoting::json);
   for (size_t at = text.find(token); at != std::string::npos; at = text.find(token, at + escaped.size())) {
     text.replace(at, token.size(), escaped);
   }
