@@ -12,6 +12,7 @@
 
 #include "conf/loader_fields.h"
 #include "conf/units.h"
+#include "conf/yaml_documents.h"
 
 namespace wsgate::conf {
 
@@ -430,7 +431,7 @@ Config parse_document(const Field& root) {
 YAML::Node parse_yaml(const std::string& text, const std::string& file) {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(text);
+    documents = detail::load_documents(text);
   } catch (const YAML::Exception& e) {
     throw ConfigError(file, line_of(e.mark), "", e.msg);
   }
