@@ -13,6 +13,7 @@
 
 #include "conf/loader_fields.h"
 #include "conf/units.h"
+#include "conf/yaml_documents.h"
 
 namespace wsgate::conf {
 
@@ -428,7 +429,7 @@ Config parse_document(const Field& root) {
 YAML::Node parse_yaml(const std::string& text, const std::string& file) {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(text);
+    documents = detail::load_documents(text);
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own guard against a stack overflow; its message is only
     // "bad file" (0.7), so say what it means. No wsgate config nests deeper

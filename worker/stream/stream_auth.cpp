@@ -113,10 +113,46 @@ std::optional<std::string> key_from_query(std::string_view target, std::string_v
   return percent_decode(*found);
 }
 
+namespace {
+
+// A key message is a flat object, perhaps with a small value or two nested.
+constexpr int kMaxJsonDepth = 16;
+
+// Whether objects and arrays in `text` nest deeper than `max` (brackets in
+// strings do not count). Checked before property_tree reads it: each level
+// costs it a tree node and a copy, and an unauthenticated client's 16 KiB of
+// '[' took a worker's loop ~100 ms (a flat 16 KiB object, ~25 ms).
+bool nests_deeper_than(std::string_view text, int max) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character, a quote included
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 FirstMessageAuth check_first_message(std::string_view text, const conf::Auth& auth) {
   size_t start = text.find_first_not_of(" \t\r\n");
   if (start == std::string_view::npos || text[start] != '{') {
     return FirstMessageAuth::not_json;  // an object, not any JSON value
+  }
+  if (nests_deeper_than(text, kMaxJsonDepth)) {
+    return FirstMessageAuth::not_json;  // not a key message, and costly to read
   }
   boost::property_tree::ptree tree;
   try {

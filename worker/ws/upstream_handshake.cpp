@@ -220,9 +220,9 @@ struct ResponseReader::Impl {
   Impl() {
     parser.header_limit(kMaxResponseHeader);
     parser.body_limit(kMaxResponseBody);
-    // Read a refusal's body in the same put(); a 101 still ends at its header
-    // because Beast treats every 1xx as header-only.
-    parser.eager(true);
+    // parse() reads a refusal's body in the same call as its header (eager
+    // once the header is done); a 101 still ends at its header because Beast
+    // treats every 1xx as header-only.
   }
 
   Status fail(std::string why) {
@@ -243,6 +243,11 @@ struct ResponseReader::Impl {
     if (state != Status::need_more) return state;
     assert(received.size() >= consumed && "parse() must get every byte received so far");
     while (!parser.is_done() && consumed < received.size()) {
+      // The header alone first: Beast 1.74, when eager, goes on into the body
+      // after finish_header() failed on a Content-Length over body_limit, and
+      // reserves the announced length (11 TB from one backend line: a throw
+      // that ends the worker). Not eager, it stops there and reports body_limit.
+      parser.eager(parser.is_header_done());
       boost::system::error_code ec;
       const size_t n = parser.put(boost::asio::buffer(received.data() + consumed, received.size() - consumed), ec);
       consumed += n;

@@ -151,6 +151,21 @@ TEST(CheckFirstMessage, AKeyInTheField) {
   EXPECT_EQ(check_first_message(R"({"auth":{"key":"c"}})", dotted), FirstMessageAuth::no_field);
 }
 
+// Found with tests/fuzz/auth_json.cpp: 16 KiB of nesting took the JSON reader
+// ~100 ms of a worker's loop. Deeper than 16 levels is refused unread.
+TEST(CheckFirstMessage, DeepNestingIsNotAKeyMessage) {
+  const conf::Auth a = auth_of(conf::AuthFrom::first_message);
+  EXPECT_EQ(check_first_message(R"({"key":"c","x":)" + std::string(16000, '['), a), FirstMessageAuth::not_json);
+  std::string deep_objects = R"({"key":"c")";
+  for (int i = 0; i < 16; ++i) deep_objects += R"(,"a":{"b":1)";
+  deep_objects += std::string(16, '}') + "}";
+  EXPECT_EQ(check_first_message(deep_objects, a), FirstMessageAuth::not_json);
+  // Sixteen levels in all still read; brackets inside strings do not count.
+  std::string sixteen = R"({"key":"c","x":)" + std::string(15, '[') + std::string(15, ']') + "}";
+  EXPECT_EQ(check_first_message(sixteen, a), FirstMessageAuth::ok);
+  EXPECT_EQ(check_first_message(R"({"key":"c","s":")" + std::string(100, '[') + R"(\"{"})", a), FirstMessageAuth::ok);
+}
+
 TEST(CheckFirstMessage, WrongKey) {
   const conf::Auth a = auth_of(conf::AuthFrom::first_message);
   EXPECT_EQ(check_first_message(R"({"key":"alpha-key-2"})", a), FirstMessageAuth::wrong_key);
