@@ -1,6 +1,7 @@
 #include "worker/edge/intake.h"
 
 #include "worker/conn/http_answer.h"
+#include "worker/conn/tls_failure_log.h"
 #include "worker/log/log.h"
 #include "worker/stream/stream_auth.h"
 
@@ -118,18 +119,7 @@ void Intake::on_conn_error(TcpConn& c, int uv_status, const char* while_doing) {
   const TlsStream* tls = conn_->tls();
   if (tls != nullptr && tls->failure() != shm::TlsOutcome::ok) {
     count_tls(tls->failure());
-    // A scan of the port must not fill the log: one line a second at most.
-    const uint64_t now = uv_now(ctx_.loop);
-    if (now - ctx_.tls_failure_logged_ms >= 1000 || ctx_.tls_failure_logged_ms == 0) {
-      LOG_INFO("TLS with client %s failed %s: %s (%s; %llu more since the last such line)",
-               conn_->peer_name(true).c_str(), while_doing, tls->failure_text().c_str(),
-               shm::kTlsOutcomeNames[static_cast<size_t>(tls->failure())],
-               static_cast<unsigned long long>(ctx_.tls_failures_unlogged));
-      ctx_.tls_failure_logged_ms = now;
-      ctx_.tls_failures_unlogged = 0;
-    } else {
-      ++ctx_.tls_failures_unlogged;
-    }
+    log_tls_failure(ctx_, *conn_, while_doing);
     stats_.note_closer(log::Closer::client);
     retire();
     return;

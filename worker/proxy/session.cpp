@@ -6,6 +6,7 @@
 #include "worker/conn/http_answer.h"
 #include "worker/conn/keepalive_cycle.h"
 #include "worker/conn/rule_limits.h"
+#include "worker/conn/tls_failure_log.h"
 #include "worker/log/log.h"
 #include "worker/net/peer_watch.h"
 #include "worker/net/random_bytes.h"
@@ -173,7 +174,9 @@ void Session::on_conn_eof(TcpConn& c) {
 
 void Session::on_conn_error(TcpConn& c, int uv_status, const char* while_doing) {
   Side& s = side_of(c);
-  if (uv_status != UV_ECONNRESET && uv_status != UV_EPIPE) {
+  if (!s.is_backend && log_tls_failure(ctx_, c, while_doing)) {
+    // a client's bad record or abort after the handshake: its reason, rate-limited
+  } else if (uv_status != UV_ECONNRESET && uv_status != UV_EPIPE) {
     LOG_WARN("%s %s failed (%s), client %s", while_doing, s.is_backend ? "backend" : "client",
              log::uv_error_text(uv_status).c_str(), client_ ? client_->conn->peer_name(true).c_str() : "?");
   }
