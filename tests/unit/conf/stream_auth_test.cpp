@@ -374,7 +374,7 @@ TEST(StreamErrors, SourceUrls) {
       {"\"ws://127.0.0.1/a b\"", "a source URL cannot contain whitespace"},
       {"\"ws://127.0.0.1/a#b\"", "a source URL cannot contain '#'"},
       {"[]", "expected at least one URL like ws://127.0.0.1:9100/live"},
-      {"{ url: x }", "expected a URL like ws://127.0.0.1:9100/live, got a map"},
+      {"{ url: x }", "or wss://feed.example.com/live, got a map"},
   };
   for (const Case& c : cases) {
     EXPECT_TRUE(Fails(with_stream({"    source: " + c.url}), 4, "streams.fx.source", c.why)) << c.url;

@@ -104,7 +104,7 @@ TEST(UpstreamKeys, MissingEnvironmentVariableIsNamed) {
 TEST(UpstreamKeys, TlsErrors) {
   EXPECT_TRUE(Fails(with_wss({"    tls: { ca: /nonexistent/ca.pem }"}), 5, "streams.fx.tls.ca",
                     "cannot read \"/nonexistent/ca.pem\""));
-  EXPECT_TRUE(Fails(with_wss({"    tls: { verfy: false }"}), 5, "streams.fx.tls", "verfy"));
+  EXPECT_TRUE(Fails(with_wss({"    tls: { verfy: false }"}), 5, "streams.fx.tls.verfy", "unknown key"));
   EXPECT_TRUE(Fails(with_wss({"    tls: { protocols: [TLSv1.1] }"}), 5, "streams.fx.tls.protocols[0]",
                     "expected TLSv1.2 or TLSv1.3"));
   const std::string cert = temp_file("client.pem", kPem);
