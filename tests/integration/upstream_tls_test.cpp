@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -253,6 +254,22 @@ TEST(UpstreamTls, VerifyFalseConnectsAndWarns) {
   WsClient sub = gw.open("/fx");
   ASSERT_TRUE(sub.handshake_ok()) << sub.handshake_error();
   next_seq(sub);
+  // Said again at every reload, changed or not.
+  auto warnings = [&] {
+    const std::string log = gw.process().stdout_text() + gw.process().stderr_text();
+    size_t n = 0;
+    for (size_t at = log.find("tls.verify is false"); at != std::string::npos; at = log.find("tls.verify", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const size_t before = warnings();
+  gw.process().send_signal(SIGHUP);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (warnings() == before && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_GT(warnings(), before);
 }
 
 // A loopback listener run by the test: each accepted connection is read and

@@ -153,8 +153,8 @@ bool Feeder::setup() {
   return true;
 }
 
-// One client context per stream that has a wss:// source. `verify: false`
-// is allowed, and said at every start (a reload starts a new feeder).
+// One client context per stream that has a wss:// source (`verify: false`
+// is warned about by the master, at every start and reload).
 bool Feeder::setup_tls() {
   tls_.resize(args_.config->streams.size());
   for (size_t i = 0; i < args_.config->streams.size(); ++i) {
@@ -167,11 +167,6 @@ bool Feeder::setup_tls() {
     if (!tls_[i]) {
       LOG_ERROR("stream %s: cannot set up TLS to its sources: %s", s.name.c_str(), error.c_str());
       return false;
-    }
-    if (!s.tls.verify) {
-      LOG_WARN("stream %s: tls.verify is false: its wss:// sources are not authenticated (anyone on the path can "
-               "read and forge the feed)",
-               s.name.c_str());
     }
   }
   return true;
