@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "conf/endpoint.h"
@@ -73,13 +74,32 @@ struct Pool {
   bool operator==(const Pool&) const = default;
 };
 
-// A ws:// URL a feeder dials: where to connect and what to ask for.
+// A ws:// or wss:// URL a feeder dials: where to connect and what to ask for.
 struct SourceUrl {
   std::string text;   // as written, for logs
-  Endpoint endpoint;  // host:port to connect to
+  Endpoint endpoint;  // host:port to connect to; host empty when `name` is set
+  std::string name;   // a host name, resolved at every (re)connect; empty: numeric
   std::string host;   // Host header value ("host" or "host:port" as written)
   std::string path;   // request target, starts with '/'; may carry a query
+  bool tls = false;   // wss://
+  // The name to verify and send as SNI when no tls.server_name is set.
+  std::string host_name() const { return name.empty() ? endpoint.host : name; }
   bool operator==(const SourceUrl&) const = default;
+};
+
+// TLS to an upstream (`tls:` of a stream; wss:// sources). The files are read
+// by the loader, so a broken path is a config error with its line and a
+// worker that dropped its privileges needs no access to them.
+struct UpstreamTls {
+  bool verify = true;       // chain and host name; false is logged as a warning
+  std::string ca;           // path; empty: the system store
+  std::string ca_pem;       // its contents
+  std::string server_name;  // SNI and the name verified; empty: the URL's host
+  std::string cert, cert_pem;  // optional client certificate (mutual TLS)
+  std::string key, key_pem;
+  bool tls12 = true;
+  bool tls13 = true;
+  bool operator==(const UpstreamTls&) const = default;
 };
 
 // Fan-out streams: one upstream connection per channel per host,
@@ -105,8 +125,14 @@ struct Stream {
   bool always_on = false;                              // connect at start (single channel only)
   uint32_t max_channels = 64;                          // per_path: distinct paths at once; single: 1
   uint32_t max_channels_per_ip = 8;                    // per_path: channels in use one client address created
-  Duration connect_timeout = std::chrono::seconds(5);  // TCP connect + 101
+  Duration connect_timeout = std::chrono::seconds(5);  // TCP connect + TLS + 101
   Duration backoff_max = std::chrono::seconds(10);     // reconnect backoff ceiling
+  UpstreamTls tls;                                     // for its wss:// sources
+  // Extra upgrade request lines, ${ENV} expanded by the loader; validated
+  // there (no CR/LF, no hop-by-hop or handshake header).
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string origin;                     // Origin header; empty: none
+  std::vector<std::string> subprotocols;  // Sec-WebSocket-Protocol offer
   bool operator==(const Stream&) const = default;
 };
 

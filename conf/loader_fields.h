@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -159,5 +160,11 @@ Logs parse_logs(const Field& f);
 // `user:` and `group:` (run_as_loader.cpp), looked up in the user and group
 // databases; nullopt when neither key is present.
 std::optional<RunAs> parse_run_as(const std::optional<Field>& user, const std::optional<Field>& group);
+
+// What every upstream connection may carry (upstream_loader.cpp): `tls:`
+// (reads its files) and `headers:` (${ENV} expanded by `expand`).
+UpstreamTls parse_upstream_tls(const Field& f);
+std::vector<std::pair<std::string, std::string>> parse_upgrade_headers(
+    const Field& f, const std::function<std::string(const Field&, const std::string&)>& expand);
 
 }  // namespace wsgate::conf::detail

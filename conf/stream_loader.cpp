@@ -35,16 +35,26 @@ bool starts_with_nocase(std::string_view text, std::string_view prefix) {
 
 // ---------------------------------------------------------------- sources
 
-// "ws://host[:port][/path][?query]". The host is numeric or localhost, as
-// for backends: the feeder must not block on DNS. The port defaults to 80
-// and the path to "/"; the Host header is the authority as written.
-SourceUrl read_source(const Field& f) {
-  const std::string expected = "a URL like ws://127.0.0.1:9100/live";
-  const std::string text = read_scalar(f, expected);
-  if (starts_with_nocase(text, "wss://")) {
-    f.fail("wss is not supported; put a TLS terminator in front or use ws://");
+// A DNS name as a URL may carry it: labels of letters, digits and '-',
+// separated by dots, at most 253 characters.
+bool valid_host_name(std::string_view name) {
+  if (name.empty() || name.size() > 253 || name.front() == '.' || name.front() == '-') {
+    return false;
   }
-  if (!starts_with_nocase(text, "ws://")) {
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.';
+  });
+}
+
+// "ws[s]://host[:port][/path][?query]". The host is numeric or a name; a
+// name (localhost too) is resolved by the feeder at every (re)connect, never
+// blocking its loop. The port defaults to 80 (443 for wss) and the path to
+// "/"; the Host header is the authority as written.
+SourceUrl read_source(const Field& f) {
+  const std::string expected = "a URL like ws://127.0.0.1:9100/live or wss://feed.example.com/live";
+  const std::string text = read_scalar(f, expected);
+  const bool tls = starts_with_nocase(text, "wss://");
+  if (!tls && !starts_with_nocase(text, "ws://")) {
     f.fail("expected " + expected + ", got " + quote(text));
   }
   if (has_space_or_control(text)) {
@@ -53,7 +63,7 @@ SourceUrl read_source(const Field& f) {
   if (text.find('#') != std::string::npos) {
     f.fail("a source URL cannot contain '#', got " + quote(text));
   }
-  const std::string_view rest = std::string_view(text).substr(5);
+  const std::string_view rest = std::string_view(text).substr(tls ? 6 : 5);
   const size_t end = rest.find_first_of("/?");
   const std::string_view authority = rest.substr(0, end);
   if (authority.empty()) {
@@ -73,12 +83,35 @@ SourceUrl read_source(const Field& f) {
   }
   const bool has_port = authority.front() == '[' ? authority.find("]:") != std::string_view::npos
                                                  : authority.find(':') != std::string_view::npos;
+  const std::string with_port = std::string(authority) + (has_port ? "" : tls ? ":443" : ":80");
+  SourceUrl source{text, {}, {}, std::string(authority), path, tls};
   std::string why;
-  const auto endpoint = parse_endpoint(std::string(authority) + (has_port ? "" : ":80"), &why);
-  if (!endpoint) {
-    f.fail("invalid host " + quote(authority) + " in " + quote(text) + ": " + why);
+  const size_t colon = with_port.rfind(':');
+  const std::string host = with_port.substr(0, colon);
+  const bool numeric = host.front() == '[' || std::none_of(host.begin(), host.end(), [](char c) {
+                         return std::isalpha(static_cast<unsigned char>(c)) != 0;
+                       });
+  if (numeric) {
+    const auto endpoint = parse_endpoint(with_port, &why);
+    if (!endpoint) {
+      f.fail("invalid host " + quote(authority) + " in " + quote(text) + ": " + why);
+    }
+    source.endpoint = *endpoint;
+    return source;
   }
-  return SourceUrl{text, *endpoint, std::string(authority), path};
+  if (!valid_host_name(host)) {
+    f.fail("invalid host name " + quote(host) + " in " + quote(text));
+  }
+  // The port through the same parser as any endpoint's.
+  const auto port_only = parse_endpoint("127.0.0.1" + with_port.substr(colon), &why);
+  if (!port_only) {
+    f.fail("invalid port in " + quote(text) + ": " + why);
+  }
+  source.name = host;
+  std::transform(source.name.begin(), source.name.end(), source.name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  source.endpoint.port = port_only->port;
+  return source;
 }
 
 // One URL may be written bare; several as a list, tried in order.
@@ -112,10 +145,11 @@ bool valid_variable_name(std::string_view name) {
                      [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; });
 }
 
-// ${NAME} becomes the environment's NAME; ${path} stays for the feeder. Once
-// expanded, a message usually holds a secret (an API key), so no message
-// here ever quotes the text: positions and variable names only.
-std::string expand_environment(const Field& f, const std::string& text) {
+// ${NAME} becomes the environment's NAME; ${path} stays for the feeder
+// (in a message, not in a header: `keep_path`). Once expanded, a message
+// usually holds a secret (an API key), so no message here ever quotes the
+// text: positions and variable names only.
+std::string expand_environment(const Field& f, const std::string& text, bool keep_path = true) {
   std::string out;
   size_t pos = 0;
   for (size_t open; (open = text.find("${", pos)) != std::string::npos;) {
@@ -129,7 +163,7 @@ std::string expand_environment(const Field& f, const std::string& text) {
       f.fail("the \"${\" at offset " + std::to_string(open) +
              " is not followed by a variable name from A-Z a-z 0-9 _ and '}'");
     }
-    if (name == kFeederVariable) {
+    if (keep_path && name == kFeederVariable) {
       out.append(text, open, close + 1 - open);
     } else {
       const char* value = std::getenv(name.c_str());
@@ -187,15 +221,52 @@ ClientMessages read_client_messages(const Field& f) {
   f.fail("expected drop or close, got " + quote(text));
 }
 
+// ---------------------------------------------------------------- upgrade
+
+// tls, headers, origin, subprotocols: how the feeder's upgrade looks.
+void read_upstream_keys(const Section& s, Stream& stream) {
+  if (auto v = s.find("tls")) {
+    const bool any_wss =
+        std::any_of(stream.sources.begin(), stream.sources.end(), [](const SourceUrl& u) { return u.tls; });
+    if (!any_wss) {
+      v->fail("tls: applies to wss:// sources and this stream has none");
+    }
+    stream.tls = parse_upstream_tls(*v);
+  }
+  if (auto v = s.find("headers")) {
+    stream.headers = parse_upgrade_headers(
+        *v, [](const Field& f, const std::string& text) { return expand_environment(f, text, false); });
+  }
+  if (auto v = s.find("origin")) {
+    stream.origin = read_scalar(*v, "an origin like https://app.example.com");
+    if (stream.origin.empty() || has_space_or_control(stream.origin)) {
+      v->fail("expected an origin like https://app.example.com, got " + quote(stream.origin));
+    }
+  }
+  if (auto v = s.find("subprotocols")) {
+    const std::vector<Field> items =
+        v->node.IsSequence() ? list_items(*v, "a list of subprotocol names") : std::vector<Field>{*v};
+    for (const Field& item : items) {
+      std::string name = read_scalar(item, "a subprotocol name like v2.feed");
+      if (name.empty() || name.find_first_of(" \t\r\n,;\"()<>@:/[]?={}") != std::string::npos ||
+          has_space_or_control(name)) {
+        item.fail("expected a subprotocol name (an HTTP token) like v2.feed, got " + quote(name));
+      }
+      stream.subprotocols.push_back(std::move(name));
+    }
+  }
+}
+
 // ---------------------------------------------------------------- streams
 
 Stream parse_stream(const Entry& entry) {
   if (!valid_name(entry.name)) {
     entry.fail("a stream name must be 1 to 48 characters from A-Z a-z 0-9 _ . -");
   }
-  const Section s(entry.value, {"source", "channels", "on_connect_send", "history", "ring", "subscriber_queue",
-                                "slow_subscriber", "client_messages", "linger", "always_on", "max_channels",
-                                "max_channels_per_ip", "connect_timeout", "backoff_max"});
+  const Section s(entry.value,
+                  {"source", "channels", "on_connect_send", "history", "ring", "subscriber_queue", "slow_subscriber",
+                   "client_messages", "linger", "always_on", "max_channels", "max_channels_per_ip", "connect_timeout",
+                   "backoff_max", "tls", "headers", "origin", "subprotocols"});
   Stream stream;
   stream.name = entry.name;
   stream.sources = read_sources(s.require("source"));
@@ -237,6 +308,7 @@ Stream parse_stream(const Entry& entry) {
   if (auto v = s.find("backoff_max")) {
     stream.backoff_max = read_duration(*v, milliseconds(100), hours(1));
   }
+  read_upstream_keys(s, stream);
   return stream;
 }
 

@@ -15,6 +15,12 @@ std::string Supervisor::read_tls(const conf::Config& config) {
   for (const std::string& w : warnings) {
     LOG_WARN("TLS: %s", w.c_str());
   }
+  // Allowed, but said at every start and reload (upstream TLS, issue 14).
+  for (const conf::Stream& s : config.streams) {
+    if (!s.tls.verify) {
+      LOG_WARN("stream %s: tls.verify is false: its wss:// sources are not authenticated", s.name.c_str());
+    }
+  }
   return material.serialize();
 }
 

@@ -122,6 +122,10 @@ void FeedConnection::start_draining() {
   state_ = State::kDraining;
   leave_channel();
   flush();
+  if (tls_ && !ended_) {
+    tls_->close_notify();  // after the last record, before our FIN
+    flush();
+  }
   if (ended_) return;
   // FIN after the queued writes; then wait for the peer's FIN so unread input
   // cannot turn our close into an RST that destroys the last bytes.
@@ -178,8 +182,52 @@ void FeedConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf)
     self->handle_read_error(nread);
     return;
   }
-  self->consume({reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)});
+  const std::span<std::uint8_t> in(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
+  if (!self->sniffed_ && !in.empty()) {
+    self->sniffed_ = true;
+    if (self->server_.tls() != nullptr && in[0] == 0x16) {  // a TLS handshake record
+      self->tls_ = TlsPipe::server(self->server_.tls());
+      if (!self->tls_) {
+        self->log_error("SSL_new failed");
+        self->end();
+        return;
+      }
+    }
+  }
+  if (self->tls_) {
+    self->read_tls(in);
+    return;
+  }
+  self->consume(in);
   self->flush();
+}
+
+void FeedConnection::read_tls(std::span<std::uint8_t> in) {
+  switch (tls_->feed(in, server_.plain_buffer(), *this)) {
+    case TlsPipe::Result::kOk: break;
+    case TlsPipe::Result::kStopped: return;
+    case TlsPipe::Result::kClosed:
+      if (state_ == State::kOpen || state_ == State::kCloseSent) log_info("peer sent close_notify without a close frame");
+      end();
+      return;
+    case TlsPipe::Result::kError:
+      log_info("TLS: " + tls_->error());
+      flush();  // the alert
+      end();
+      return;
+  }
+  flush();
+}
+
+bool FeedConnection::on_established() {
+  server_.count_tls_handshake(tls_->resumed());
+  log_info(std::string("TLS ") + tls_->version() + (tls_->resumed() ? " resumed" : " full handshake"));
+  return true;
+}
+
+bool FeedConnection::on_plain(std::span<std::uint8_t> plain) {
+  consume(plain);
+  return !ended_;
 }
 
 void FeedConnection::handle_read_error(ssize_t nread) {
@@ -228,6 +276,7 @@ void FeedConnection::answer_request() {
   if (!r.problem.empty()) log_info("refused request: " + r.problem);
   switch (r.kind) {
     case FeedRequest::Kind::kUpgrade:
+      server_.note_authorization(parse_head(request_).get("Authorization").value_or(""));
       out_ += r.response;
       state_ = State::kOpen;
       channel_ = std::move(r.channel);
@@ -263,11 +312,25 @@ void FeedConnection::send_frame(std::uint8_t opcode, std::string_view payload) {
 }
 
 void FeedConnection::flush() {
-  if (out_.empty() || ended_) return;
+  if (ended_) return;
+  std::string* source = &out_;
+  if (tls_) {
+    // Encrypt what is queued; the handshake's own records are in tls_->out() too.
+    if (!out_.empty() && tls_->established()) {
+      if (!tls_->write({reinterpret_cast<const std::uint8_t*>(out_.data()), out_.size()})) {
+        log_info("TLS: " + tls_->error());
+        end();
+        return;
+      }
+      out_.clear();
+    }
+    source = &tls_->out();
+  }
+  if (source->empty()) return;
   auto w = std::make_unique<WriteReq>();
   w->req.data = w.get();
-  w->data.swap(out_);
-  out_.swap(spare_);  // reuse the last finished write's memory
+  w->data.swap(*source);
+  source->swap(spare_);  // reuse the last finished write's memory
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   const int rc = uv_write(&w->req, tcp_.stream(), &buf, 1, &FeedConnection::on_write);
   if (rc < 0) {

@@ -16,10 +16,12 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "tests/support/tls_pipe.h"
 #include "tests/support/uv_owner.h"
 #include "tests/support/ws_frame.h"
 
@@ -27,13 +29,14 @@ namespace wsgate::test {
 
 class FeedServer;
 
-class FeedConnection {
+class FeedConnection : private TlsPipe::Sink {
  public:
   static constexpr std::size_t kMaxBacklog = 8 * 1024 * 1024;
   static constexpr std::size_t kMaxMessage = 1024 * 1024;
   static constexpr std::size_t kMaxHead = 16 * 1024;
 
   explicit FeedConnection(FeedServer& server);
+  ~FeedConnection() override = default;
   FeedConnection(const FeedConnection&) = delete;
   FeedConnection& operator=(const FeedConnection&) = delete;
 
@@ -69,6 +72,9 @@ class FeedConnection {
 
   // Input.
   void handle_read_error(ssize_t nread);
+  void read_tls(std::span<std::uint8_t> in);
+  bool on_established() override;
+  bool on_plain(std::span<std::uint8_t> plain) override;
   void consume(std::span<std::uint8_t> in);
   std::size_t consume_head(std::span<std::uint8_t> in);
   void answer_request();
@@ -113,6 +119,8 @@ class FeedConnection {
   std::string out_;         // output not yet handed to libuv
   std::string spare_;       // a finished write's buffer, reused by the next
   std::size_t unsent_ = 0;  // bytes handed to libuv, not yet written
+  bool sniffed_ = false;    // the first byte was seen: TLS or not is decided
+  std::unique_ptr<TlsPipe> tls_;
 };
 
 }  // namespace wsgate::test

@@ -1,10 +1,15 @@
 #include "tests/support/feed_server.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <cassert>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <stdexcept>
 #include <utility>
 
 namespace wsgate::test {
@@ -32,7 +37,22 @@ FeedServer::FeedServer(FeedOptions options)
     : options_(std::move(options)),
       server_(
           "wsgate-feed-source", options_.name, [this] { return std::make_unique<FeedConnection>(*this); },
-          [this](int signum) { on_stop(signum); }) {}
+          [this](int signum) { on_stop(signum); }) {
+  if (options_.tls_cert.empty() && options_.tls_key.empty()) return;
+  std::string error;
+  tls_ = make_tls_server_context(options_.tls_cert, options_.tls_key, error);
+  if (!tls_) throw std::runtime_error(error);
+  plain_buf_.resize(64 * 1024);
+  // Ticket keys derived from the key file: a restarted feed (or a second
+  // one with the same key, like a vendor's fleet) accepts the tickets the
+  // last one issued, so a reconnecting client can resume.
+  std::ifstream in(options_.tls_key, std::ios::binary);
+  const std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  unsigned char keys[80] = {};
+  SHA512(reinterpret_cast<const unsigned char*>(key.data()), key.size(), keys);
+  SHA256(keys, 64, keys + 48);  // 80 bytes: name 16, HMAC 32, AES 32
+  if (SSL_CTX_set_tlsext_ticket_keys(tls_.get(), keys, sizeof keys) != 1) throw std::runtime_error("ticket keys");
+}
 
 int FeedServer::run() {
   uv_loop_t* loop = server_.loop();
@@ -155,7 +175,11 @@ void FeedServer::record(std::uint64_t conn, const std::string& channel, std::str
 std::string FeedServer::stats_json() const {
   std::string j = "{\"connections_total\":" + std::to_string(connections_total_) +
                   ",\"connections_open\":" + std::to_string(connections_open_) +
-                  ",\"slow_drops\":" + std::to_string(slow_drops_) + ",\"channels\":{";
+                  ",\"slow_drops\":" + std::to_string(slow_drops_) +
+                  ",\"tls_handshakes\":" + std::to_string(tls_handshakes_) +
+                  ",\"tls_resumed\":" + std::to_string(tls_resumed_) + ",\"last_authorization\":";
+  append_json_string(j, last_authorization_);
+  j += ",\"channels\":{";
   bool first = true;
   for (const auto& [path, ch] : channels_) {
     if (!first) j += ',';

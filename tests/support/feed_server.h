@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "tests/support/feed_connection.h"
 #include "tests/support/feed_message.h"
 #include "tests/support/uv_owner.h"
+#include "tests/support/tls_context.h"
 #include "tests/support/uv_server.h"
 
 namespace wsgate::test {
@@ -30,6 +32,9 @@ struct FeedOptions {
   std::size_t size = 128;    // bytes per message (>= kMinFeedMessageSize)
   std::uint64_t count = 0;   // messages per channel, then stop; 0 = no limit
   bool quiet = false;        // no per-connection lines; errors are always logged
+  // Both set: a connection whose first byte opens a TLS record is served
+  // over TLS (wss); others stay plain, so /_stats works without TLS.
+  std::string tls_cert, tls_key;
 };
 
 class FeedServer {
@@ -52,6 +57,14 @@ class FeedServer {
   bool quiet() const { return options_.quiet; }
   bool stopping() const { return server_.stopping(); }
   uv_buf_t read_buffer() { return server_.read_buffer(); }
+  // The TLS context (null: plain only) and the buffer TLS reads decrypt into.
+  SSL_CTX* tls() const { return tls_.get(); }
+  std::span<std::uint8_t> plain_buffer() { return plain_buf_; }
+  void count_tls_handshake(bool resumed) {
+    ++tls_handshakes_;
+    tls_resumed_ += resumed ? 1 : 0;
+  }
+  void note_authorization(std::string value) { last_authorization_ = std::move(value); }
   // A WebSocket opened on `channel`: it receives the channel's messages from
   // now on. Returns its connection id (1, 2, ... in order of upgrade).
   std::uint64_t join(FeedConnection* c, const std::string& channel);
@@ -101,6 +114,11 @@ class FeedServer {
   std::uint64_t connections_total_ = 0;
   std::uint64_t connections_open_ = 0;
   std::uint64_t slow_drops_ = 0;          // subscribers dropped for falling behind
+  std::uint64_t tls_handshakes_ = 0;      // completed, and of those resumed
+  std::uint64_t tls_resumed_ = 0;
+  std::string last_authorization_;        // of the last upgrade: tests check what a gateway sent
+  SslCtxPtr tls_;
+  std::vector<std::uint8_t> plain_buf_;
   std::string batch_;                     // one tick's frames for one channel, reused
   std::vector<FeedConnection*> targets_;  // the members a tick writes to, reused
 };

@@ -1,7 +1,7 @@
 // wsgate-feed-source: a standalone WebSocket server standing in for a
 // market-data feed, for fan-out integration tests and benchmarks. Usage:
 //   wsgate-feed-source --listen HOST:PORT --name NAME [--rate N] [--size B]
-//                      [--count N] [--quiet]
+//                      [--count N] [--quiet] [--tls-cert PEM --tls-key PEM]
 // Every upgrade joins the channel named by its path and receives that
 // channel's numbered messages (feed_message.h) at --rate per second.
 // See feed_request.h for the control requests (/_stats, /_drop, ?reject=).
@@ -25,10 +25,11 @@ constexpr std::size_t kMaxSize = 1024 * 1024;  // well under FeedConnection::kMa
 void usage() {
   std::fprintf(stderr,
                "usage: wsgate-feed-source --listen HOST:PORT --name NAME [--rate N] [--size B]\n"
-               "                          [--count N] [--quiet]\n"
+               "                          [--count N] [--quiet] [--tls-cert PEM --tls-key PEM]\n"
                "  --rate   messages per second per channel, 0..%llu (default 100; 0 = none)\n"
                "  --size   bytes per message, %zu..%zu (default 128)\n"
-               "  --count  stop each channel after N messages (default 0 = never)\n",
+               "  --count  stop each channel after N messages (default 0 = never)\n"
+               "  --tls-cert/--tls-key  serve wss too (a TLS ClientHello picks TLS; plain requests stay plain)\n",
                static_cast<unsigned long long>(kMaxRate), wsgate::test::kMinFeedMessageSize, kMaxSize);
 }
 
@@ -55,6 +56,10 @@ std::optional<FeedOptions> parse_args(int argc, char** argv) {
       ok = parse_number(argv[++i], o.rate) && o.rate <= kMaxRate;
     } else if (a == "--size" && has_value) {
       ok = parse_number(argv[++i], o.size) && o.size >= wsgate::test::kMinFeedMessageSize && o.size <= kMaxSize;
+    } else if (a == "--tls-cert" && has_value) {
+      o.tls_cert = argv[++i];
+    } else if (a == "--tls-key" && has_value) {
+      o.tls_key = argv[++i];
     } else if (a == "--count" && has_value) {
       ok = parse_number(argv[++i], o.count);
     } else {
@@ -65,7 +70,7 @@ std::optional<FeedOptions> parse_args(int argc, char** argv) {
       return std::nullopt;
     }
   }
-  if (!have_listen || o.name.empty()) return std::nullopt;
+  if (!have_listen || o.name.empty() || o.tls_cert.empty() != o.tls_key.empty()) return std::nullopt;
   return o;
 }
 

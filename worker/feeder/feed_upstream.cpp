@@ -1,5 +1,8 @@
 #include "worker/feeder/feed_upstream.h"
 
+#include <netinet/in.h>
+#include <strings.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -30,20 +33,97 @@ void FeedUpstream::start() {
     fail("uv_timer_init() failed");
     return;
   }
-  conn_ = std::make_unique<TcpConn>(res_.loop, res_.buffers, res_.read_buffer(), *this);
-  sockaddr_storage ss{};
-  int r = endpoint_address(target_.source->endpoint, ss);
-  if (r == 0) {
-    r = conn_->init();
+  const conf::SourceUrl& src = *target_.source;
+  if (src.name.empty()) {
+    sockaddr_storage ss{};
+    const int r = endpoint_address(src.endpoint, ss);
+    if (r != 0) {
+      fail("connect() failed (" + log::uv_error_text(r) + ")");
+      return;
+    }
+    addresses_.push_back(ss);
+    dial_next();
+    return;
   }
+  // Resolved at every (re)connect: a vendor's feed moves between addresses.
+  stage_ = Stage::resolving;
+  const int r = resolve_.start(res_.loop, src.name, src.endpoint.port, *this);
+  if (r != 0) {
+    fail("cannot resolve " + src.name + " (" + log::uv_error_text(r) + ")");
+    return;
+  }
+  arm(target_.connect_timeout);
+}
+
+void FeedUpstream::on_resolved(int status, PendingResolve::Addresses addresses) {
+  if (stage_ != Stage::resolving) {
+    return;
+  }
+  if (status != 0) {
+    fail("cannot resolve " + target_.source->name + " (" + log::uv_error_text(status) + ")");
+    return;
+  }
+  addresses_ = std::move(addresses);
+  dial_next();
+}
+
+namespace {
+std::string address_text(const sockaddr_storage& ss) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    uv_ip6_name(a, ip, sizeof ip);
+    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
+  }
+  const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+  uv_ip4_name(a, ip, sizeof ip);
+  return std::string(ip) + ":" + std::to_string(ntohs(a->sin_port));
+}
+}  // namespace
+
+// Each address gets the whole connect_timeout for TCP + TLS + the 101.
+void FeedUpstream::dial_next() {
+  if (conn_) {
+    conn_->close();
+    spent_.push_back(std::move(conn_));  // maybe inside its own callback: freed with this upstream
+  }
+  const sockaddr_storage& ss = addresses_[next_address_++];
+  stage_ = Stage::connecting;
+  conn_ = std::make_unique<TcpConn>(res_.loop, res_.buffers, res_.read_buffer(), *this);
+  int r = conn_->init();
   if (r == 0) {
     r = connect_.start(conn_->tcp(), reinterpret_cast<const sockaddr*>(&ss), *this);
   }
   if (r != 0) {
-    fail("connect() failed (" + log::uv_error_text(r) + ")");
+    attempt_failed("connect() failed (" + log::uv_error_text(r) + ")");
     return;
   }
   arm(target_.connect_timeout);
+}
+
+void FeedUpstream::attempt_failed(const std::string& why) {
+  if (stage_ == Stage::down) {
+    return;
+  }
+  connect_.cancel();
+  if (!target_.source->name.empty() && next_address_ > 0) {
+    attempts_ += (attempts_.empty() ? "" : "; ") + address_text(addresses_[next_address_ - 1]) + " " + why;
+  } else {
+    attempts_ = why;
+  }
+  if (next_address_ < addresses_.size()) {
+    dial_next();
+    return;
+  }
+  fail(attempts_);
+}
+
+std::string FeedUpstream::tls_summary() const {
+  const TlsStream* t = conn_ ? conn_->tls() : nullptr;
+  if (t == nullptr || !t->established()) {
+    return {};
+  }
+  return std::string(t->version()) + (t->resumed() ? ", resumed" : ", full handshake");
 }
 
 void FeedUpstream::arm(conf::Duration d) {
@@ -52,18 +132,43 @@ void FeedUpstream::arm(conf::Duration d) {
 
 void FeedUpstream::on_connect_done(int status) {
   if (status != 0) {
-    fail("connect() failed (" + log::uv_error_text(status) + ")");
+    attempt_failed("connect() failed (" + log::uv_error_text(status) + ")");
     return;
   }
   uv_tcp_nodelay(conn_->tcp(), 1);
   stage_ = Stage::upgrading;
+  if (target_.tls) {
+    const conf::Stream* st = target_.stream;
+    const std::string& name =
+        st != nullptr && !st->tls.server_name.empty() ? st->tls.server_name : target_.source->host_name();
+    // One session per source: the next dial to it offers the last one.
+    if (!conn_->start_tls_client(target_.tls->open(name, target_.source->text), target_.tls)) {
+      attempt_failed("the TLS handshake could not start");
+      return;
+    }
+  }
   request_.host = target_.source->host;
   request_.target = target_.path;
   request_.path = target_.path.substr(0, target_.path.find('?'));
   request_.key = make_ws_key();
+  HeaderList lines;
+  bool has_agent = false;
+  if (target_.stream != nullptr) {
+    request_.protocols = target_.stream->subprotocols;
+    lines = target_.stream->headers;
+    has_agent = std::any_of(lines.begin(), lines.end(), [](const auto& h) {
+      return h.first.size() == 10 && strncasecmp(h.first.c_str(), "User-Agent", 10) == 0;
+    });
+    if (!target_.stream->origin.empty()) {
+      lines.emplace_back("Origin", target_.stream->origin);
+    }
+  }
+  if (!has_agent) {
+    lines.emplace_back("User-Agent", "wsgate-feeder");
+  }
   response_ = std::make_unique<ResponseReader>();
-  conn_->append(
-      build_upgrade_request({request_.target, request_.host, request_.key}, {{"User-Agent", "wsgate-feeder"}}));
+  // With TLS this waits in the connection until the handshake is done.
+  conn_->append(build_upgrade_request({request_.target, request_.host, request_.key, &request_.protocols, &lines}));
   conn_->flush();
   if (conn_->start_reading() != 0) {
     fail("read_start() failed");
@@ -87,12 +192,12 @@ void FeedUpstream::on_response_bytes(const uint8_t* data, size_t n) {
     return;
   }
   if (st == ResponseReader::Status::error) {
-    fail("bad upgrade response (" + response_->error() + ")");
+    attempt_failed("bad upgrade response (" + response_->error() + ")");
     return;
   }
   UpstreamVerdict v = response_->judge(request_, request_.key);
   if (v.kind != UpstreamVerdict::Kind::upgraded) {
-    fail(v.kind == UpstreamVerdict::Kind::pass_through ? "answered HTTP " + std::to_string(v.status) + " instead of 101"
+    attempt_failed(v.kind == UpstreamVerdict::Kind::pass_through ? "answered HTTP " + std::to_string(v.status) + " instead of 101"
                                                        : "invalid 101 (" + v.why + ")");
     return;
   }
@@ -219,12 +324,27 @@ void FeedUpstream::close_gracefully() {
   }
 }
 
-void FeedUpstream::on_conn_eof(TcpConn&) {
+void FeedUpstream::on_conn_eof(TcpConn& c) {
+  if (stage_ == Stage::upgrading) {
+    const bool in_tls = c.tls() != nullptr && !c.tls()->established();
+    attempt_failed(in_tls ? "the source closed the connection in the TLS handshake"
+                          : "the source closed the TCP connection before the 101");
+    return;
+  }
   fail(stage_ == Stage::closing ? "" : "the source closed the TCP connection");
 }
 
-void FeedUpstream::on_conn_error(TcpConn&, int uv_status, const char* while_doing) {
-  fail(std::string(while_doing) + " failed (" + log::uv_error_text(uv_status) + ")");
+void FeedUpstream::on_conn_error(TcpConn& c, int uv_status, const char* while_doing) {
+  std::string why = std::string(while_doing) + " failed (" + log::uv_error_text(uv_status) + ")";
+  if (c.tls() != nullptr && c.tls()->failure() != shm::TlsOutcome::ok) {
+    // What the operator needs: "certificate verify failed: certificate has expired".
+    why = (c.tls()->established() ? "TLS error: " : "TLS handshake failed: ") + c.tls()->failure_text();
+  }
+  if (stage_ == Stage::connecting || stage_ == Stage::upgrading) {
+    attempt_failed(why);
+    return;
+  }
+  fail(why);
 }
 
 void FeedUpstream::on_timer(uv_timer_t* t) {
@@ -233,11 +353,21 @@ void FeedUpstream::on_timer(uv_timer_t* t) {
     return;
   }
   switch (self->stage_) {
-    case Stage::connecting:
-    case Stage::upgrading:
-      self->fail(std::string(self->stage_ == Stage::connecting ? "connect()" : "the upgrade") + " timed out after " +
+    case Stage::resolving:
+      self->fail("resolving " + self->target_.source->name + " timed out after " +
                  std::to_string(self->target_.connect_timeout.count()) + " ms");
       return;
+    case Stage::connecting:
+    case Stage::upgrading: {
+      // A source that stalls in TLS is one that stalls in TCP: next address, then backoff.
+      const TlsStream* t = self->conn_ ? self->conn_->tls() : nullptr;
+      const char* what = self->stage_ == Stage::connecting        ? "connect() timed out"
+                         : t != nullptr && !t->established() ? "TLS handshake timeout"
+                                                             : "the upgrade timed out";
+      self->attempt_failed(std::string(what) + " after " + std::to_string(self->target_.connect_timeout.count()) +
+                           " ms");
+      return;
+    }
     case Stage::closing: self->fail(""); return;
     case Stage::relaying: {
       int64_t quiet = now_ms(self->res_.loop) - self->last_heard_ms_;
@@ -261,6 +391,7 @@ void FeedUpstream::fail(const std::string& why) {
   bool was_up = stage_ == Stage::relaying || stage_ == Stage::closing;
   stage_ = Stage::down;
   connect_.cancel();
+  resolve_.cancel();
   if (codec_) {
     codec_->discard_input();
   }

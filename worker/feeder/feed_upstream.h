@@ -17,8 +17,10 @@
 #include "conf/config.h"
 #include "worker/net/buffer_pool.h"
 #include "worker/net/pending_connect.h"
+#include "worker/net/pending_resolve.h"
 #include "worker/net/random_bytes.h"
 #include "worker/net/tcp_conn.h"
+#include "worker/net/tls_client_context.h"
 #include "worker/net/uv_handle.h"
 #include "worker/ws/frame_codec.h"
 #include "worker/ws/message_rules.h"
@@ -52,6 +54,8 @@ class FeedUpstreamHost {
 
 struct FeedTarget {
   const conf::SourceUrl* source = nullptr;
+  const conf::Stream* stream = nullptr;     // headers, origin, subprotocols, tls.server_name
+  std::shared_ptr<TlsClientContext> tls;    // set for a wss:// source
   std::string path;                     // request target (source path, plus the channel path)
   std::vector<std::string> on_connect;  // ${path} already filled in
   conf::Duration connect_timeout{};
@@ -71,9 +75,11 @@ class FeedUpstream final : public TcpConnOwner {
   void close_gracefully();
   const FeedTarget& target() const { return target_; }
   bool up() const { return stage_ == Stage::relaying; }
+  // "TLSv1.3, resumed" for logs; empty on a ws:// source.
+  std::string tls_summary() const;
 
  private:
-  enum class Stage { connecting, upgrading, relaying, closing, down };
+  enum class Stage { resolving, connecting, upgrading, relaying, closing, down };
 
   void on_conn_read(TcpConn& c, const uint8_t* data, size_t n) override;
   void on_conn_eof(TcpConn& c) override;
@@ -81,6 +87,12 @@ class FeedUpstream final : public TcpConnOwner {
   void on_conn_flushed(TcpConn&) override {}
 
   friend class PendingConnect;
+  friend class PendingResolve;
+  void on_resolved(int status, PendingResolve::Addresses addresses);
+  void dial_next();
+  // A failure before the upgrade completed: the next resolved address, or
+  // fail() with every attempt's reason once none is left.
+  void attempt_failed(const std::string& why);
   void on_connect_done(int status);
   void on_response_bytes(const uint8_t* data, size_t n);
   void on_frame_bytes(const uint8_t* data, size_t n);
@@ -95,6 +107,11 @@ class FeedUpstream final : public TcpConnOwner {
   FeedTarget target_;
   Stage stage_ = Stage::connecting;
   std::unique_ptr<TcpConn> conn_;
+  std::vector<std::unique_ptr<TcpConn>> spent_;  // failed attempts' connections, freed with this
+  PendingResolve resolve_;
+  PendingResolve::Addresses addresses_;
+  size_t next_address_ = 0;
+  std::string attempts_;  // reasons so far, for the final message
   PendingConnect connect_;
   UvHandle<uv_timer_t> timer_;
   ClientRequest request_;  // what the 101 is judged against

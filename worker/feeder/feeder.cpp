@@ -77,6 +77,7 @@ class Feeder final : public FeedUpstreamHost {
 
  private:
   bool setup();
+  bool setup_tls();
   void stop(const char* why);
   void tick();
   void look_after(uint32_t ch, int64_t now);
@@ -98,6 +99,8 @@ class Feeder final : public FeedUpstreamHost {
   FeederResources res_;
   shm::ChannelTable table_;
   std::vector<ChannelFeed> feeds_;
+  // Per conf stream with a wss:// source: its client context and sessions.
+  std::vector<std::shared_ptr<TlsClientContext>> tls_;
   UvHandle<uv_timer_t> tick_;
   UvHandle<uv_poll_t> wake_;
   // Each message is encoded here once, as the one unmasked, unfragmented
@@ -135,6 +138,9 @@ bool Feeder::setup() {
   }
   res_.loop = runtime_.loop();
   feeds_.resize(table_.count());
+  if (!setup_tls()) {
+    return false;
+  }
   int r = tick_.init(uv_timer_init, res_.loop, this);
   if (r != 0) {
     LOG_ERROR("uv_timer_init() failed (%s) for the feeder's tick", log::uv_error_text(r).c_str());
@@ -153,6 +159,25 @@ bool Feeder::setup() {
   // rings and sequence numbers go on, only the upstream connections are new.
   for (uint32_t ch = 0; ch < table_.count(); ++ch) {
     feeds_[ch].epoch = table_.entry(ch).epoch.load(std::memory_order_acquire);
+  }
+  return true;
+}
+
+// One client context per stream that has a wss:// source (`verify: false`
+// is warned about by the master, at every start and reload).
+bool Feeder::setup_tls() {
+  tls_.resize(args_.config->streams.size());
+  for (size_t i = 0; i < args_.config->streams.size(); ++i) {
+    const conf::Stream& s = args_.config->streams[i];
+    if (std::none_of(s.sources.begin(), s.sources.end(), [](const conf::SourceUrl& u) { return u.tls; })) {
+      continue;
+    }
+    std::string error;
+    tls_[i] = TlsClientContext::build(s.tls, &error);
+    if (!tls_[i]) {
+      LOG_ERROR("stream %s: cannot set up TLS to its sources: %s", s.name.c_str(), error.c_str());
+      return false;
+    }
   }
   return true;
 }
@@ -257,6 +282,10 @@ void Feeder::connect(uint32_t ch, int64_t now) {
   const conf::Stream& s = stream_of(ch);
   FeedTarget t;
   t.source = &s.sources[f.source % s.sources.size()];
+  t.stream = &s;
+  if (t.source->tls) {
+    t.tls = tls_[table_.entry(ch).stream_index];
+  }
   std::string path = e.path;
   t.path = t.source->path;
   if (s.channels == conf::ChannelMode::per_path) {
@@ -308,9 +337,11 @@ void Feeder::on_upstream_up(FeedUpstream& u) {
   f.failures = 0;
   e.upstream.store(static_cast<uint32_t>(shm::UpstreamState::up), std::memory_order_relaxed);
   e.connects.fetch_add(1, std::memory_order_relaxed);
-  LOG_INFO("stream %s%s%s: connected to %s%s", stream_of(ch).name.c_str(), e.path[0] ? " channel " : "", e.path,
+  const std::string tls = u.tls_summary();
+  LOG_INFO("stream %s%s%s: connected to %s%s%s%s", stream_of(ch).name.c_str(), e.path[0] ? " channel " : "", e.path,
            u.target().source->text.c_str(),
-           u.target().path != u.target().source->path ? (" (" + u.target().path + ")").c_str() : "");
+           u.target().path != u.target().source->path ? (" (" + u.target().path + ")").c_str() : "",
+           tls.empty() ? "" : " over ", tls.c_str());
 }
 
 void Feeder::on_upstream_message(FeedUpstream& u, uint8_t op, const std::string& payload) {

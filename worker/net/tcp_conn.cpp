@@ -281,6 +281,24 @@ bool TcpConn::start_tls(SSL_CTX* ctx, std::shared_ptr<const void> owner) {
   return true;
 }
 
+bool TcpConn::start_tls_client(std::unique_ptr<TlsStream> stream, std::shared_ptr<const void> owner) {
+  if (!stream || !open()) {
+    return false;
+  }
+  tls_owner_ = std::move(owner);
+  tls_ = std::move(stream);
+  if (out_.capacity() == 0) {
+    out_ = pool_.take();
+  }
+  tls_->set_output(&out_);
+  tls_->set_input(nullptr, 0);
+  if (tls_->handshake() == TlsStream::Result::failed) {
+    return false;
+  }
+  flush();  // the ClientHello
+  return open();
+}
+
 namespace {
 
 // Plaintext of one read: decrypted records are handed over together, as a

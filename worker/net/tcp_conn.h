@@ -62,6 +62,12 @@ class TcpConn final {
   // "in the TLS handshake"; tls()->failure() says why.
   // `owner` keeps what the context's callbacks point to (its TlsListener).
   bool start_tls(SSL_CTX* ctx, std::shared_ptr<const void> owner);
+  // Client-side TLS on a connection whose TCP connect just completed:
+  // sends the ClientHello at once. What the owner appends meanwhile (the
+  // upgrade request) waits for the handshake and goes out right after it.
+  // `owner` keeps the context alive (its session cache). False when the
+  // stream is null or the socket write failed.
+  bool start_tls_client(std::unique_ptr<TlsStream> stream, std::shared_ptr<const void> owner);
   const TlsStream* tls() const { return tls_.get(); }
 
   // Appends to the output queue; call flush() once a batch is queued. Out of

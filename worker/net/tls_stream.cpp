@@ -3,6 +3,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include <arpa/inet.h>
+
 #include <climits>
 #include <cstring>
 
@@ -78,7 +80,7 @@ int TlsStream::bio_write(BIO* b, const char* data, int n) {
 
 long TlsStream::bio_ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
 
-std::unique_ptr<TlsStream> TlsStream::server(SSL_CTX* ctx) {
+std::unique_ptr<TlsStream> TlsStream::make(SSL_CTX* ctx) {
   if (g_stream_index < 0) {
     g_stream_index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   }
@@ -95,8 +97,44 @@ std::unique_ptr<TlsStream> TlsStream::server(SSL_CTX* ctx) {
   std::unique_ptr<TlsStream> s(new TlsStream(std::move(ssl)));
   BIO_set_data(bio, s.get());
   SSL_set_bio(s->ssl_.get(), bio, bio);  // one BIO both ways, owned by the SSL
-  SSL_set_accept_state(s->ssl_.get());
   SSL_set_ex_data(s->ssl_.get(), g_stream_index, s.get());
+  return s;
+}
+
+std::unique_ptr<TlsStream> TlsStream::server(SSL_CTX* ctx) {
+  std::unique_ptr<TlsStream> s = make(ctx);
+  if (s) {
+    SSL_set_accept_state(s->ssl_.get());
+  }
+  return s;
+}
+
+std::unique_ptr<TlsStream> TlsStream::client(SSL_CTX* ctx, const std::string& server_name, SSL_SESSION* resume) {
+  std::unique_ptr<TlsStream> s = make(ctx);
+  if (!s) {
+    return nullptr;
+  }
+  SSL* ssl = s->ssl_.get();
+  s->client_ = true;
+  SSL_set_connect_state(ssl);
+  unsigned char ip[16];
+  const bool literal = inet_pton(AF_INET, server_name.c_str(), ip) == 1 || inet_pton(AF_INET6, server_name.c_str(), ip) == 1;
+  bool ok = true;
+  if (!literal) {
+    ok = SSL_set_tlsext_host_name(ssl, server_name.c_str()) == 1;  // RFC 6066: no SNI for an address
+  }
+  if (ok && SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE) {
+    // SSL_set1_host checks names (and an IP literal as an IP) after the chain.
+    ok = literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name.c_str()) == 1
+                 : SSL_set1_host(ssl, server_name.c_str()) == 1;
+  }
+  if (ok && resume != nullptr) {
+    ok = SSL_set_session(ssl, resume) == 1;
+  }
+  if (!ok) {
+    ERR_clear_error();
+    return nullptr;
+  }
   return s;
 }
 
@@ -121,7 +159,13 @@ void TlsStream::fail(int ssl_error) {
     failure_ = outcome_of(err, established_);
     const char* reason = ERR_reason_error_string(err);
     failure_text_ = reason != nullptr ? reason : "TLS error";
-    if (failure_ == shm::TlsOutcome::client_cert) {
+    if (client_ && ERR_GET_LIB(err) == ERR_LIB_SSL &&
+        (ERR_GET_REASON(err) == SSL_R_WRONG_VERSION_NUMBER || ERR_GET_REASON(err) == SSL_R_PACKET_LENGTH_TOO_LONG)) {
+      failure_text_ += " (the peer does not speak TLS here: plain HTTP or ws://?)";
+    }
+    if (client_ && ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+      describe_verify_failure();
+    } else if (failure_ == shm::TlsOutcome::client_cert) {
       const long v = SSL_get_verify_result(ssl_.get());
       if (v != X509_V_OK) {
         failure_text_ += std::string(": ") + X509_verify_cert_error_string(v);
@@ -132,6 +176,17 @@ void TlsStream::fail(int ssl_error) {
     failure_text_ = ssl_error == SSL_ERROR_SYSCALL ? "unexpected end of the TLS stream" : "TLS error";
   }
   ERR_clear_error();
+}
+
+// As the operator reads it: "certificate verify failed: certificate has
+// expired", "host name mismatch".
+void TlsStream::describe_verify_failure() {
+  const long v = SSL_get_verify_result(ssl_.get());
+  if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+    failure_text_ = "host name mismatch";
+  } else if (v != X509_V_OK) {
+    failure_text_ = std::string("certificate verify failed: ") + X509_verify_cert_error_string(v);
+  }
 }
 
 TlsStream::Result TlsStream::handshake() {

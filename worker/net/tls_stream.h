@@ -24,6 +24,11 @@ class TlsStream {
 
   // A server-side stream in accept state; nullptr when OpenSSL is out of memory.
   static std::unique_ptr<TlsStream> server(SSL_CTX* ctx);
+  // A client-side stream in connect state: `server_name` as SNI (unless an
+  // IP literal) and, when the context verifies, as the name the
+  // certificate must carry; `resume` (may be null) is offered. nullptr when
+  // OpenSSL is out of memory.
+  static std::unique_ptr<TlsStream> client(SSL_CTX* ctx, const std::string& server_name, SSL_SESSION* resume);
   static TlsStream* of(SSL* ssl);
   ~TlsStream();
   TlsStream(const TlsStream&) = delete;
@@ -57,12 +62,16 @@ class TlsStream {
   const char* version() const { return SSL_get_version(ssl_.get()); }
   const char* cipher() const { return SSL_get_cipher_name(ssl_.get()); }
   bool resumed() const { return SSL_session_reused(ssl_.get()) == 1; }
+  // For the context's callbacks (a client's session cache).
+  SSL* native() const { return ssl_.get(); }
   // A verified client certificate: its subject (RFC 2253) and SHA-256 (hex);
   // false when the client sent none.
   bool peer_certificate(std::string* subject, std::string* sha256) const;
 
  private:
   explicit TlsStream(SslPtr ssl);
+  static std::unique_ptr<TlsStream> make(SSL_CTX* ctx);
+  void describe_verify_failure();
   void fail(int ssl_error);
   static BIO_METHOD* bio_method();
   static int bio_read(BIO* b, char* out, int n);
@@ -75,6 +84,7 @@ class TlsStream {
   Bytes* out_ = nullptr;
   bool established_ = false;
   bool started_ = false;  // bytes of a ClientHello arrived
+  bool client_ = false;
   bool unknown_sni_ = false;
   bool closed_ = false;
   shm::TlsOutcome failure_ = shm::TlsOutcome::ok;

@@ -161,7 +161,8 @@ TEST(Streams, EveryKeyRoundTrips) {
   EXPECT_EQ(s.sources[0].host, "127.0.0.1:9100");
   EXPECT_EQ(s.sources[0].path, "/live");
   EXPECT_EQ(s.sources[1].text, "ws://localhost/backup?feed=fx");
-  EXPECT_EQ(s.sources[1].endpoint, v4("127.0.0.1", 80));
+  EXPECT_EQ(s.sources[1].endpoint, (Endpoint{"", 80, false}));  // a name: resolved by the feeder
+  EXPECT_EQ(s.sources[1].name, "localhost");
   EXPECT_EQ(s.sources[1].host, "localhost");
   EXPECT_EQ(s.sources[1].path, "/backup?feed=fx");
   EXPECT_EQ(s.channels, ChannelMode::per_path);
@@ -252,7 +253,10 @@ TEST(Streams, SourceUrlForms) {
       {"ws://127.0.0.1:9100/live", v4("127.0.0.1", 9100), "127.0.0.1:9100", "/live"},
       {"ws://127.0.0.1", v4("127.0.0.1", 80), "127.0.0.1", "/"},
       {"ws://127.0.0.1:9100?symbol=EURUSD", v4("127.0.0.1", 9100), "127.0.0.1:9100", "/?symbol=EURUSD"},
-      {"ws://LocalHost:9100/a/b?x=1&y=2", v4("127.0.0.1", 9100), "LocalHost:9100", "/a/b?x=1&y=2"},
+      {"ws://LocalHost:9100/a/b?x=1&y=2", Endpoint{"", 9100, false}, "LocalHost:9100", "/a/b?x=1&y=2"},
+      {"ws://feed.example.com/live", Endpoint{"", 80, false}, "feed.example.com", "/live"},
+      {"wss://feed.example.com/live", Endpoint{"", 443, false}, "feed.example.com", "/live"},
+      {"wss://127.0.0.1:9443/live", v4("127.0.0.1", 9443), "127.0.0.1:9443", "/live"},
       {"WS://10.0.0.1/", v4("10.0.0.1", 80), "10.0.0.1", "/"},
       {"\"ws://[::1]:9100/v6\"", Endpoint{"::1", 9100, true}, "[::1]:9100", "/v6"},
       {"\"ws://[::1]/v6\"", Endpoint{"::1", 80, true}, "[::1]", "/v6"},
@@ -351,12 +355,16 @@ TEST(OnConnectSend, Limits) {
 
 // ------------------------------------------------------------ streams: errors
 
-TEST(StreamErrors, Wss) {
-  const std::string why = "wss is not supported; put a TLS terminator in front or use ws://";
-  EXPECT_TRUE(Fails(with_stream({"    source: wss://127.0.0.1:9100/live"}), 4, "streams.fx.source", why));
-  EXPECT_TRUE(
-      Fails(with_stream({"    source:", "      - ws://127.0.0.1:9100/live", "      - WSS://127.0.0.1:9443/live"}), 6,
-            "streams.fx.source[1]", why));
+TEST(Streams, WssSourcesByName) {
+  const Stream s = load_stream({"    source:", "      - WSS://Feed.Example.com/feedadv", "      - ws://127.0.0.1:9100/live"});
+  ASSERT_EQ(s.sources.size(), 2u);
+  EXPECT_TRUE(s.sources[0].tls);
+  EXPECT_EQ(s.sources[0].name, "feed.example.com");
+  EXPECT_EQ(s.sources[0].host_name(), "feed.example.com");
+  EXPECT_EQ(s.sources[0].endpoint.port, 443);
+  EXPECT_FALSE(s.sources[1].tls);
+  EXPECT_EQ(s.sources[1].host_name(), "127.0.0.1");
+  EXPECT_TRUE(s.tls.verify);
 }
 
 TEST(StreamErrors, SourceUrls) {
@@ -365,19 +373,18 @@ TEST(StreamErrors, SourceUrls) {
     std::string why;
   };
   const std::vector<Case> cases = {
-      {"http://127.0.0.1:9100/", "expected a URL like ws://127.0.0.1:9100/live, got \"http://"},
+      {"http://127.0.0.1:9100/", "expected a URL like ws://127.0.0.1:9100/live or wss://feed.example.com/live, got \"http://"},
       {"127.0.0.1:9100", "expected a URL like ws://127.0.0.1:9100/live"},
       {"ws:///live", "missing host in \"ws:///live\""},
-      {"ws://feed.example:9100/live",
-       "invalid host \"feed.example:9100\" in \"ws://feed.example:9100/live\": host names are "
-       "not resolved"},
+      {"ws://feed_example:9100/live", "invalid host name \"feed_example\" in \"ws://feed_example:9100/live\""},
+      {"ws://feed.example:0/live", "invalid port in \"ws://feed.example:0/live\": port must be a number from 1 to 65535"},
       {"ws://127.0.0.1:0/", "port must be a number from 1 to 65535"},
       {"ws://127.0.0.1:/", "missing port after ':'"},
       {"\"ws://::1:9100/\"", "an IPv6 address must be in brackets"},
       {"\"ws://127.0.0.1/a b\"", "a source URL cannot contain whitespace"},
       {"\"ws://127.0.0.1/a#b\"", "a source URL cannot contain '#'"},
       {"[]", "expected at least one URL like ws://127.0.0.1:9100/live"},
-      {"{ url: x }", "expected a URL like ws://127.0.0.1:9100/live, got a map"},
+      {"{ url: x }", "or wss://feed.example.com/live, got a map"},
   };
   for (const Case& c : cases) {
     EXPECT_TRUE(Fails(with_stream({"    source: " + c.url}), 4, "streams.fx.source", c.why)) << c.url;
