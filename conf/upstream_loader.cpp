@@ -23,10 +23,10 @@ std::string read_pem(const Field& f, const std::string& example, std::string* pa
     f.fail("expected a path like " + example + ", got " + quote(path));
   }
   *path_out = resolve_path(f.file, path);
-  int error = 0;
-  std::optional<std::string> text = read_whole_file(*path_out, &error);
+  std::string why;
+  std::optional<std::string> text = read_whole_file(*path_out, &why, kMaxPemFile);
   if (!text) {
-    f.fail("cannot read " + quote(*path_out) + ": " + std::strerror(error));
+    f.fail("cannot read " + quote(*path_out) + ": " + why);
   }
   if (text->size() > kMaxPemFile || text->find("-----BEGIN ") == std::string::npos) {
     f.fail(quote(*path_out) + " is not a PEM file (no -----BEGIN line, or over " + format_size(kMaxPemFile) + ")");
