@@ -326,6 +326,9 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     FdWatch::accept_failed(server->loop, status, "accept()");  // rate limited
     return;
   }
+  // Certificates a SIGHUP published are used from the next accept on, not
+  // from the next health tick: a reload is done once the master says so.
+  self->check_published_tls();
   std::shared_ptr<TlsListener> tls;
   for (size_t i = 0; i < self->listeners_.size(); ++i) {
     if (self->listeners_[i]->stream() == server && i < self->args_.listen_entries.size()) {

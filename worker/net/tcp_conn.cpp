@@ -218,6 +218,9 @@ void TcpConn::shutdown_after_flush() {
     tls_->close_notify();
     shutdown_wanted_ = true;
     flush();
+    if (open() && shutdown_wanted_ && write_req_ == nullptr && out_.empty()) {
+      do_shutdown();  // nothing went out (no handshake yet): the FIN alone
+    }
     return;
   }
   shutdown_wanted_ = true;
