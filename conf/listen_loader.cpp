@@ -33,26 +33,6 @@ TlsCertificate read_certificate(const Field& f) {
   return c;
 }
 
-void read_protocols(const Field& f, ListenTls& tls) {
-  tls.tls12 = false;
-  tls.tls13 = false;
-  for (const Field& item : list_items(f, "a list like [TLSv1.2, TLSv1.3]")) {
-    const std::string v = read_scalar(item, "TLSv1.2 or TLSv1.3");
-    if (v == "TLSv1.2") {
-      tls.tls12 = true;
-    } else if (v == "TLSv1.3") {
-      tls.tls13 = true;
-    } else if (v == "SSLv3" || v == "TLSv1" || v == "TLSv1.0" || v == "TLSv1.1") {
-      item.fail(v + " is broken and not offered; use TLSv1.2 and/or TLSv1.3");
-    } else {
-      item.fail("expected TLSv1.2 or TLSv1.3, got " + quote(v));
-    }
-  }
-  if (!tls.tls12 && !tls.tls13) {
-    f.fail("expected at least one of TLSv1.2 and TLSv1.3");
-  }
-}
-
 std::string read_cipher_list(const Field& f) {
   std::string v = read_scalar(f, "an OpenSSL cipher list");
   if (v.empty() || v.size() > kMaxCipherList || has_space_or_control(v)) {
@@ -88,7 +68,7 @@ ListenTls read_tls(const Field& f) {
   if (tls.certificates.empty()) {
     certs.fail("expected at least one { cert: site.pem, key: site.key }");
   }
-  if (auto v = s.find("protocols")) read_protocols(*v, tls);
+  if (auto v = s.find("protocols")) read_tls_protocols(*v, tls.tls12, tls.tls13);
   if (auto v = s.find("ciphers")) tls.ciphers = read_cipher_list(*v);
   if (auto v = s.find("ciphersuites")) tls.ciphersuites = read_cipher_list(*v);
   if (auto v = s.find("session_tickets")) tls.session_tickets = read_bool(*v);
@@ -121,6 +101,26 @@ Listen read_listen_entry(const Field& item) {
 }
 
 }  // namespace
+
+void read_tls_protocols(const Field& f, bool& tls12, bool& tls13) {
+  tls12 = false;
+  tls13 = false;
+  for (const Field& item : list_items(f, "a list like [TLSv1.2, TLSv1.3]")) {
+    const std::string v = read_scalar(item, "TLSv1.2 or TLSv1.3");
+    if (v == "TLSv1.2") {
+      tls12 = true;
+    } else if (v == "TLSv1.3") {
+      tls13 = true;
+    } else if (v == "SSLv3" || v == "TLSv1" || v == "TLSv1.0" || v == "TLSv1.1") {
+      item.fail(v + " is broken and not offered; use TLSv1.2 and/or TLSv1.3");
+    } else {
+      item.fail("expected TLSv1.2 or TLSv1.3, got " + quote(v));
+    }
+  }
+  if (!tls12 && !tls13) {
+    f.fail("expected at least one of TLSv1.2 and TLSv1.3");
+  }
+}
 
 std::vector<Listen> parse_listen(const Field& f) {
   // One address may be written bare; several as a list.

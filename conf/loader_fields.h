@@ -142,6 +142,10 @@ std::string resolve_path(std::string_view config_file, const std::string& path);
 
 // ---------------------------------------------------------------- sections
 
+// `protocols: [TLSv1.2, TLSv1.3]` of a TLS listener or an upstream
+// (listen_loader.cpp): at least one; older versions are errors that say so.
+void read_tls_protocols(const Field& f, bool& tls12, bool& tls13);
+
 // `listen:` (listen_loader.cpp): plain addresses and TLS listeners.
 std::vector<Listen> parse_listen(const Field& f);
 

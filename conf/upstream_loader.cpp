@@ -34,24 +34,6 @@ std::string read_pem(const Field& f, const std::string& example, std::string* pa
   return *text;
 }
 
-void read_protocols(const Field& f, UpstreamTls& tls) {
-  tls.tls12 = false;
-  tls.tls13 = false;
-  for (const Field& item : list_items(f, "a list like [TLSv1.2, TLSv1.3]")) {
-    const std::string v = read_scalar(item, "TLSv1.2 or TLSv1.3");
-    if (v == "TLSv1.2") {
-      tls.tls12 = true;
-    } else if (v == "TLSv1.3") {
-      tls.tls13 = true;
-    } else {
-      item.fail("expected TLSv1.2 or TLSv1.3, got " + quote(v));
-    }
-  }
-  if (!tls.tls12 && !tls.tls13) {
-    f.fail("expected at least one of TLSv1.2 and TLSv1.3");
-  }
-}
-
 bool is_token_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
@@ -95,7 +77,7 @@ UpstreamTls parse_upstream_tls(const Field& f) {
     tls.cert_pem = read_pem(*cert, "client.pem", &tls.cert);
     tls.key_pem = read_pem(*key, "client.key", &tls.key);
   }
-  if (auto v = s.find("protocols")) read_protocols(*v, tls);
+  if (auto v = s.find("protocols")) read_tls_protocols(*v, tls.tls12, tls.tls13);
   return tls;
 }
 

@@ -106,6 +106,8 @@ TEST(UpstreamKeys, TlsErrors) {
                     "cannot read \"/nonexistent/ca.pem\""));
   EXPECT_TRUE(Fails(with_wss({"    tls: { verfy: false }"}), 5, "streams.fx.tls.verfy", "unknown key"));
   EXPECT_TRUE(Fails(with_wss({"    tls: { protocols: [TLSv1.1] }"}), 5, "streams.fx.tls.protocols[0]",
+                    "TLSv1.1 is broken and not offered"));
+  EXPECT_TRUE(Fails(with_wss({"    tls: { protocols: [QUIC] }"}), 5, "streams.fx.tls.protocols[0]",
                     "expected TLSv1.2 or TLSv1.3"));
   const std::string cert = temp_file("client.pem", kPem);
   EXPECT_TRUE(Fails(with_wss({"    tls: { cert: " + cert + " }"}), 5, "streams.fx.tls.cert", "needs both cert and key"));
